@@ -1,0 +1,94 @@
+# btc-pipeline — every set-up step a fresh clone needs, from package registries only.
+# `make help` lists the targets.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON    ?= python3
+STATE     := state
+UV_VENV   := $(STATE)/uv
+UV        := $(UV_VENV)/bin/uv
+UV_VERSION := 0.13.9
+VENV      := .venv
+PY        := $(VENV)/bin/python
+KAFKA_LIBS := $(STATE)/kafka/libs
+FERRETDB  := $(STATE)/bin/ferretdb-local
+COMPOSECHECK := $(STATE)/bin/composecheck
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: help setup up demo down status test test-unit test-integration lint format bench tools browser clean
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-17s %s\n", $$1, $$2}'
+
+# --- set-up ---------------------------------------------------------------------------------
+$(UV):
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) (3.11) not found"; exit 1; }
+	$(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(KAFKA_LIBS)/.done: tools/kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "error: mvn not found; install Maven (Debian: apt-get install maven)"; exit 1; }
+	@command -v java >/dev/null || { echo "error: java not found; install a JRE 17+ (Debian: apt-get install openjdk-17-jre-headless)"; exit 1; }
+	rm -rf $(KAFKA_LIBS)
+	mvn -q -B -f tools/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
+	@touch $@
+
+$(FERRETDB): tools/ferretdb/main.go tools/ferretdb/go.mod tools/ferretdb/go.sum
+	@command -v go >/dev/null || { echo "error: go (1.24+) not found; see https://go.dev/doc/install"; exit 1; }
+	cd tools/ferretdb && go build -trimpath -o $(CURDIR)/$(FERRETDB) .
+
+$(COMPOSECHECK): tools/composecheck/main.go tools/composecheck/go.mod tools/composecheck/go.sum
+	cd tools/composecheck && go build -trimpath -o $(CURDIR)/$(COMPOSECHECK) .
+
+setup: $(VENV)/.synced $(KAFKA_LIBS)/.done $(FERRETDB) ## create .venv, fetch Kafka jars, build FerretDB (idempotent)
+
+tools: $(COMPOSECHECK) ## build test tools (compose file validator)
+
+browser: ## install Debian's chromium + chromedriver for the browser tests (needs root or sudo)
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium present"; else \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; fi
+
+# --- the local stack ------------------------------------------------------------------------
+up: setup ## run the whole stack locally, fetching LIVE exchange prices
+	$(PY) -m btc_pipeline.stack up --mode live
+
+demo: setup ## run the whole stack locally against the bundled simulated exchange
+	$(PY) -m btc_pipeline.stack up --mode demo
+
+down: ## stop everything the local stack started (by pid)
+	@if [ -x $(PY) ]; then $(PY) -m btc_pipeline.stack down; else echo "nothing to stop (no .venv)"; fi
+
+status: ## show the local stack's processes
+	$(PY) -m btc_pipeline.stack status
+
+# --- quality --------------------------------------------------------------------------------
+lint: $(VENV)/.synced ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: $(VENV)/.synced ## apply ruff fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test-unit: $(VENV)/.synced tools ## fast tests: no services
+	$(VENV)/bin/pytest -m "not integration"
+
+test-integration: setup tools browser ## tests against the real local stack (started and stopped by the fixtures)
+	$(VENV)/bin/pytest -m integration
+
+test: setup tools browser lint ## everything: lint, unit and integration tests (what CI runs)
+	$(VENV)/bin/pytest
+
+bench: setup ## benchmarks under bench/ (print figures against an in-run baseline)
+	$(PY) bench/run.py
+
+clean: down ## remove state/ (data, logs, jars, binaries) and .venv
+	rm -rf $(STATE) $(VENV)

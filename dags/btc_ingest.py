@@ -1,0 +1,66 @@
+"""
+# btc_ingest
+
+Every minute, for its data interval `[start, end)`, fetches the **closed 1-minute candles** of
+that window (and, for live runs, the latest ticker) from the exchanges listed in `BTC_PROVIDERS`,
+in failover order, and produces them as schema-v1 JSON messages to the Kafka topic `btc-metrics`,
+keyed `source|symbol|kind|ts`.
+
+- **Timetable**: `CronDataIntervalTimetable("* * * * *")`, so every run owns a real one-minute
+  window (a plain cron schedule would give `start == end` in Airflow 3).
+- **Idempotent**: candles depend only on the window, so re-running or backfilling a window
+  produces the same keys and prices; the drain upserts on the key.
+- **catchup=False**: after downtime the scheduler does not replay every missed minute one by
+  one; missed windows are filled with `airflow backfill create --dag-id btc_ingest ...` or the
+  `btc-pipeline backfill` CLI (see the README).
+- **max_active_runs=3**: windows are independent; a window whose candles are late (retrying)
+  must not hold up the next minutes, but a broker outage must not pile up dozens of runs either.
+- **Failure = retry**: no candles yet for a just-closed window, an exchange failure on every
+  provider, or any unacknowledged Kafka delivery fails `produce_window`; it retries 4 times with
+  exponential backoff (15 s .. 2 min).
+- `record_run` writes the run's counts and timings to `btc.pipeline_runs`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
+
+from btc_pipeline import airflow_tasks
+
+NETWORK_TIMEOUT = timedelta(minutes=2)
+
+
+@dag(
+    dag_id="btc_ingest",
+    schedule=CronDataIntervalTimetable("* * * * *", timezone="UTC"),
+    start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
+    catchup=False,
+    max_active_runs=3,
+    tags=["btc", "ingest", "kafka"],
+    doc_md=__doc__,
+    default_args={
+        "retries": 4,
+        "retry_delay": timedelta(seconds=15),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=2),
+    },
+)
+def btc_ingest() -> None:
+    @task(execution_timeout=NETWORK_TIMEOUT)
+    def produce_window() -> dict:
+        """Fetch the window's candles (+ live ticker) and produce them to `btc-metrics`."""
+        ctx = get_current_context()
+        return airflow_tasks.produce_window(ctx["data_interval_start"], ctx["data_interval_end"], ctx["run_id"])
+
+    @task(execution_timeout=NETWORK_TIMEOUT)
+    def record_run(result: dict) -> None:
+        """Store the run's counts and timings in `btc.pipeline_runs`."""
+        ctx = get_current_context()
+        airflow_tasks.record_ingest_run(result, ctx["dag"].dag_id, ctx["run_id"], ctx["dag_run"].start_date)
+
+    record_run(produce_window())
+
+
+btc_ingest()

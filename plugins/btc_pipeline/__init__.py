@@ -1,0 +1,1 @@
+"""btc-pipeline: exchanges -> Kafka -> MongoDB, orchestrated by Airflow."""

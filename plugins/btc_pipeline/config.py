@@ -1,0 +1,142 @@
+"""Configuration of the pipeline, read from environment variables in this one module.
+
+Every key has a default that suits the local stack, and every value is validated when read:
+a bad value raises :class:`ConfigError` naming the variable, the value and what is expected.
+``.env.example`` lists every key. Secrets (Airflow connections, MongoDB credentials) are never
+defaults here; they come from the environment or from Airflow connections.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+KNOWN_PROVIDERS = ("coinbase", "kraken", "binance", "bitstamp")
+
+#: Production base URLs of the exchanges' public REST APIs.
+DEFAULT_BASE_URLS: dict[str, str] = {
+    "coinbase": "https://api.exchange.coinbase.com",
+    "kraken": "https://api.kraken.com/0",
+    "binance": "https://data-api.binance.vision",
+    "bitstamp": "https://www.bitstamp.net/api/v2",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message says which and how to fix it."""
+
+
+def _get(env: Mapping[str, str], key: str, default: str) -> str:
+    value = env.get(key, "").strip()
+    return value if value else default
+
+
+def _int(env: Mapping[str, str], key: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = _get(env, key, str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not an integer; set it to a whole number, e.g. {default}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{key}={value} is out of range; expected {minimum}..{maximum}")
+    return value
+
+
+def _float(env: Mapping[str, str], key: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = _get(env, key, str(default))
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a number; set it to e.g. {default}") from None
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{key}={value} is out of range; expected {minimum}..{maximum}")
+    return value
+
+
+def _url(env: Mapping[str, str], key: str, default: str) -> str:
+    value = _get(env, key, default).rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ConfigError(f"{key}={value!r} is not an http(s) URL, e.g. {default}")
+    return value
+
+
+def _providers(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _get(env, "BTC_PROVIDERS", "coinbase")
+    names = tuple(name.strip().lower() for name in raw.split(",") if name.strip())
+    if not names:
+        raise ConfigError("BTC_PROVIDERS is empty; list exchanges in failover order, e.g. coinbase,kraken")
+    unknown = [name for name in names if name not in KNOWN_PROVIDERS]
+    if unknown:
+        raise ConfigError(f"BTC_PROVIDERS names unknown exchange(s) {unknown}; known: {', '.join(KNOWN_PROVIDERS)}")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"BTC_PROVIDERS={raw!r} lists an exchange twice")
+    return names
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated pipeline settings. Build with :func:`load_settings`."""
+
+    symbol: str = "BTC-USD"
+    providers: tuple[str, ...] = ("coinbase",)
+    base_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
+    http_timeout_s: float = 10.0
+    http_retries: int = 3
+    topic: str = "btc-metrics"
+    dlq_topic: str = "btc-metrics-dlq"
+    kafka_conn_id: str = "btc_kafka"
+    mongo_conn_id: str = "btc_mongo"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    mongo_uri: str = "mongodb://127.0.0.1:27017/"
+    mongo_db: str = "btc"
+    consumer_group: str = "btc-drain"
+    drain_max_messages: int = 5000
+    drain_max_seconds: float = 20.0
+    drain_batch_size: int = 500
+    live_tick_horizon_s: int = 300
+    dashboard_refresh_s: int = 10
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings from the environment.
+
+    Args:
+        env: The variables to read; ``os.environ`` when omitted (tests pass a dict).
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigError: A variable holds a value that cannot be used.
+    """
+    env = os.environ if env is None else env
+    symbol = _get(env, "BTC_SYMBOL", "BTC-USD").upper()
+    if symbol != "BTC-USD":
+        raise ConfigError(f"BTC_SYMBOL={symbol!r} is not supported; only BTC-USD is implemented")
+    base_urls = {name: _url(env, f"BTC_{name.upper()}_URL", default) for name, default in DEFAULT_BASE_URLS.items()}
+    settings = Settings(
+        symbol=symbol,
+        providers=_providers(env),
+        base_urls=base_urls,
+        http_timeout_s=_float(env, "BTC_HTTP_TIMEOUT_S", 10.0, minimum=0.1, maximum=120),
+        http_retries=_int(env, "BTC_HTTP_RETRIES", 3, minimum=0, maximum=10),
+        topic=_get(env, "BTC_TOPIC", "btc-metrics"),
+        dlq_topic=_get(env, "BTC_DLQ_TOPIC", "btc-metrics-dlq"),
+        kafka_conn_id=_get(env, "BTC_KAFKA_CONN_ID", "btc_kafka"),
+        mongo_conn_id=_get(env, "BTC_MONGO_CONN_ID", "btc_mongo"),
+        kafka_bootstrap=_get(env, "BTC_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
+        mongo_uri=_get(env, "BTC_MONGO_URI", "mongodb://127.0.0.1:27017/"),
+        mongo_db=_get(env, "BTC_MONGO_DB", "btc"),
+        consumer_group=_get(env, "BTC_CONSUMER_GROUP", "btc-drain"),
+        drain_max_messages=_int(env, "BTC_DRAIN_MAX_MESSAGES", 5000, minimum=1, maximum=1_000_000),
+        drain_max_seconds=_float(env, "BTC_DRAIN_MAX_SECONDS", 20.0, minimum=1, maximum=3600),
+        drain_batch_size=_int(env, "BTC_DRAIN_BATCH_SIZE", 500, minimum=1, maximum=50_000),
+        live_tick_horizon_s=_int(env, "BTC_LIVE_TICK_HORIZON_S", 300, minimum=0, maximum=86_400),
+        dashboard_refresh_s=_int(env, "BTC_DASHBOARD_REFRESH_S", 10, minimum=1, maximum=3600),
+    )
+    if settings.topic == settings.dlq_topic:
+        raise ConfigError("BTC_TOPIC and BTC_DLQ_TOPIC must differ, or bad messages would loop")
+    if not settings.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
+        raise ConfigError(f"BTC_MONGO_URI={settings.mongo_uri!r} must start with mongodb:// or mongodb+srv://")
+    return settings

@@ -1,0 +1,1 @@
+"""The simulated exchange: real exchange paths and response shapes over a deterministic price path."""

@@ -1,0 +1,548 @@
+"""Checks of the Docker deployment that need no Docker engine and no service.
+
+``docker-compose.yml``, the two Dockerfiles and ``.env.example`` are read as YAML and text, and
+the compose file is also loaded by the real compose-spec loader (``tools/composecheck``, built
+with ``make tools``), which validates it against the schema and resolves its interpolation.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import re
+import subprocess
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+AIRFLOW_DOCKERFILE = ROOT / "Dockerfile"
+DASHBOARD_DOCKERFILE = ROOT / "dashboard" / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+CONFIG_MODULE = ROOT / "plugins" / "btc_pipeline" / "config.py"
+UV_LOCK = ROOT / "uv.lock"
+COMPOSECHECK = ROOT / "state" / "bin" / "composecheck"
+
+ONE_SHOT = frozenset({"airflow-init", "topic-init"})
+BACKENDS = ("postgres", "redpanda", "mongodb")
+AIRFLOW_LONG_RUNNING = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+AIRFLOW_SERVICES = ("airflow-init", *AIRFLOW_LONG_RUNNING)
+EXPECTED_SERVICES = frozenset(
+    {*BACKENDS, "redpanda-console", "topic-init", *AIRFLOW_SERVICES, "dashboard"},
+)
+JOB_TYPES = {
+    "airflow-scheduler": "SchedulerJob",
+    "airflow-dag-processor": "DagProcessorJob",
+    "airflow-triggerer": "TriggererJob",
+}
+TOPICS = ("btc-metrics", "btc-metrics-dlq")
+#: Environment every Airflow component must have, and with the same value in all of them.
+SHARED_AIRFLOW_ENV = (
+    "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__CORE__FERNET_KEY",
+    "AIRFLOW__API_AUTH__JWT_SECRET",
+    "AIRFLOW__API__SECRET_KEY",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE",
+    "AIRFLOW__CORE__PARALLELISM",
+    "AIRFLOW_CONN_BTC_KAFKA",
+    "AIRFLOW_CONN_BTC_MONGO",
+    "BTC_KAFKA_BOOTSTRAP",
+    "BTC_MONGO_URI",
+)
+
+# --- helpers (pure; unit-tested below) --------------------------------------------------------
+
+#: One compose interpolation: ``$$`` (a literal ``$``), ``${NAME}``, ``${NAME:-default}``,
+#: ``${NAME-default}``, ``${NAME:?message}``, ``${NAME?message}`` or ``$NAME``.
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)"
+    r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
+    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
+)
+_NAME_AFTER_DOLLAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` lines (``#`` comments, blank lines); a malformed or repeated key raises."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
+            raise ValueError(f"line {number}: expected KEY=VALUE, got {raw!r}")
+        if key in values:
+            raise ValueError(f"line {number}: {key} is set twice")
+        values[key] = value
+    return values
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Resolve compose interpolation in ``text`` from ``env``, strictly.
+
+    Raises:
+        KeyError: A plain ``${NAME}`` or ``$NAME`` is not in ``env`` (compose would substitute "").
+        ValueError: A required ``${NAME:?message}`` is unset or empty.
+    """
+
+    def replace(match: re.Match[str]) -> str:
+        if match["escaped"]:
+            return "$"
+        name = match["braced"] or match["bare"]
+        value, op = env.get(name), match["op"]
+        if op is None:
+            if value is None:
+                raise KeyError(name)
+            return value
+        missing = (not value) if op.startswith(":") else (value is None)
+        if not missing:
+            return value or ""
+        if op.endswith("?"):
+            raise ValueError(f"{name} is required: {match['arg']}")
+        return match["arg"]
+
+    return _INTERPOLATION.sub(replace, text)
+
+
+def variable_names(text: str) -> set[str]:
+    """Names of the variables that compose would look up in ``text`` (nested defaults included)."""
+    return set(_NAME_AFTER_DOLLAR.findall(text.replace("$$", "")))
+
+
+def variable_defaults(text: str) -> Iterator[tuple[str, str]]:
+    """``(name, default)`` of every ``${NAME:-default}`` / ``${NAME-default}`` in ``text``."""
+    for match in _INTERPOLATION.finditer(text):
+        if match["braced"] and match["op"] in (":-", "-"):
+            yield match["braced"], match["arg"]
+
+
+def image_is_pinned(reference: str) -> bool:
+    """Whether an image reference names one release: a digest, or a tag with at least
+    ``major.minor`` (``mongo:7.0.16``, ``redpanda:v24.2.18``); not ``latest``, not ``mongo:7``."""
+    if "$" in reference:
+        return False
+    if re.search(r"@sha256:[0-9a-f]{64}$", reference):
+        return True
+    last_component = reference.rsplit("/", 1)[-1]  # a registry's :port is not a tag
+    _, sep, tag = last_component.partition(":")
+    return bool(sep) and tag != "latest" and re.search(r"\d+\.\d+", tag) is not None
+
+
+def published_host_ports(service: Mapping[str, Any], env: Mapping[str, str]) -> list[int]:
+    """Host ports a service publishes (short syntax ``[ip:]host:container[/proto]`` or long)."""
+    ports = []
+    for entry in service.get("ports", []):
+        if isinstance(entry, Mapping):
+            published = entry.get("published")
+            if published is not None:
+                ports.append(int(interpolate(str(published), env)))
+            continue
+        parts = interpolate(str(entry), env).split("/")[0].split(":")
+        if len(parts) >= 2:  # a lone container port publishes an ephemeral host port
+            ports.append(int(parts[-2]))
+    return ports
+
+
+def string_values(node: Any) -> Iterator[str]:
+    """Every string value in a parsed YAML tree (keys excluded: compose does not interpolate them)."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, Mapping):
+        for value in node.values():
+            yield from string_values(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from string_values(value)
+
+
+def as_text(command: Any) -> str:
+    """A service's command or healthcheck test, list or string, as one string."""
+    if command is None:
+        return ""
+    return command if isinstance(command, str) else " ".join(str(part) for part in command)
+
+
+def dockerfile_bases(text: str) -> list[str]:
+    """The image of every ``FROM`` line (``--platform`` flags and ``AS name`` dropped)."""
+    bases = []
+    for line in text.splitlines():
+        words = line.split()
+        if words and words[0].upper() == "FROM":
+            images = [word for word in words[1:] if not word.startswith("--")]
+            bases.append(images[0])
+    return bases
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return compose["services"]
+
+
+@pytest.fixture(scope="module")
+def env_example() -> dict[str, str]:
+    return parse_env_file(ENV_EXAMPLE.read_text())
+
+
+def environment_of(service: Mapping[str, Any]) -> dict[str, str]:
+    env = service.get("environment", {})
+    if isinstance(env, list):  # the KEY=VALUE list form
+        return dict(item.partition("=")[::2] for item in env)
+    return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+# --- the helpers can fail ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reference", "pinned"),
+    [
+        ("mongo:7.0.16", True),
+        ("docker.redpanda.com/redpandadata/redpanda:v24.2.18", True),
+        ("apache/airflow:3.3.2-python3.11", True),
+        ("localhost:5000/postgres:16.4", True),
+        (f"postgres@sha256:{'a' * 64}", True),
+        ("postgres", False),
+        ("postgres:latest", False),
+        ("mongo:7", False),
+        ("localhost:5000/postgres", False),
+        ("redpanda:${REDPANDA_TAG:-v24.2.18}", False),
+    ],
+)
+def test_image_is_pinned(reference: str, pinned: bool) -> None:
+    assert image_is_pinned(reference) is pinned
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("${A}", {"A": "1"}, "1"),
+        ("${A:-d}", {}, "d"),
+        ("${A:-d}", {"A": ""}, "d"),
+        ("${A-d}", {"A": ""}, ""),
+        ("x$$A${B:?need B}", {"B": "2"}, "x$A2"),
+        ("127.0.0.1:${P:-9092}:19092", {"P": "19093"}, "127.0.0.1:19093:19092"),
+    ],
+)
+def test_interpolate(text: str, env: dict[str, str], expected: str) -> None:
+    assert interpolate(text, env) == expected
+
+
+@pytest.mark.parametrize(("text", "error"), [("${A}", KeyError), ("$A", KeyError), ("${A:?need A}", ValueError)])
+def test_interpolate_refuses_what_is_missing(text: str, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        interpolate(text, {})
+
+
+def test_variable_names_skip_escapes_and_find_nested_ones() -> None:
+    assert variable_names("$${HOSTNAME} ${A:-${B}} $C $$D") == {"A", "B", "C"}
+
+
+def test_parse_env_file_refuses_a_repeated_key() -> None:
+    with pytest.raises(ValueError, match="set twice"):
+        parse_env_file("A=1\n# comment\nA=2\n")
+
+
+# --- docker-compose.yml -----------------------------------------------------------------------
+
+
+def test_the_expected_services_are_defined(services: dict[str, Any]) -> None:
+    assert set(services) == EXPECTED_SERVICES
+
+
+def test_every_image_is_pinned(services: dict[str, Any]) -> None:
+    unpinned = {name: s["image"] for name, s in services.items() if "image" in s and not image_is_pinned(s["image"])}
+    assert not unpinned, f"images without a pinned release tag: {unpinned}"
+    no_image = [name for name, s in services.items() if "image" not in s and "build" not in s]
+    assert not no_image, f"services with neither image nor build: {no_image}"
+
+
+def relative(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+@pytest.mark.parametrize("dockerfile", [AIRFLOW_DOCKERFILE, DASHBOARD_DOCKERFILE], ids=relative)
+def test_dockerfile_bases_are_pinned(dockerfile: Path) -> None:
+    bases = dockerfile_bases(dockerfile.read_text())
+    assert bases, f"{dockerfile} has no FROM line"
+    assert all(image_is_pinned(base) for base in bases), bases
+
+
+def test_airflow_base_image_is_the_locked_airflow() -> None:
+    lock = tomllib.loads(UV_LOCK.read_text())
+    locked = {package["name"]: package["version"] for package in lock["package"]}
+    python = re.search(r"\d+\.\d+", lock["requires-python"])
+    assert python is not None
+    expected = f"apache/airflow:{locked['apache-airflow']}-python{python.group()}"
+    assert dockerfile_bases(AIRFLOW_DOCKERFILE.read_text()) == [expected]
+
+
+def test_long_running_services_have_healthchecks_and_restart(services: dict[str, Any]) -> None:
+    problems = []
+    for name, service in services.items():
+        if name in ONE_SHOT:
+            continue
+        check = service.get("healthcheck") or {}
+        if check.get("disable") or not check.get("test") or as_text(check["test"]).upper() == "NONE":
+            problems.append(f"{name}: no healthcheck")
+        if service.get("restart") != "unless-stopped":
+            problems.append(f"{name}: restart is {service.get('restart')!r}, not unless-stopped")
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("name", sorted(ONE_SHOT))
+def test_one_shot_services_are_not_restarted(services: dict[str, Any], name: str) -> None:
+    # restart: unless-stopped on a job that exits 0 would run it again and again.
+    assert services[name].get("restart", "no") == "no"
+
+
+def test_every_dependency_has_the_right_condition(services: dict[str, Any]) -> None:
+    problems = []
+    for name, service in services.items():
+        depends_on = service.get("depends_on", {})
+        if not isinstance(depends_on, Mapping):
+            problems.append(f"{name}: depends_on is a list, without conditions")
+            continue
+        for target, spec in depends_on.items():
+            expected = "service_completed_successfully" if target in ONE_SHOT else "service_healthy"
+            condition = (spec or {}).get("condition")
+            if target not in services:
+                problems.append(f"{name} depends on undefined service {target}")
+            elif condition != expected:
+                problems.append(f"{name} -> {target}: condition {condition!r}, expected {expected}")
+    assert not problems, problems
+
+
+@pytest.mark.parametrize("name", AIRFLOW_LONG_RUNNING)
+def test_airflow_components_wait_for_backends_and_init(services: dict[str, Any], name: str) -> None:
+    depends_on = services[name]["depends_on"]
+    for backend in BACKENDS:
+        assert depends_on[backend]["condition"] == "service_healthy", backend
+    for job in ONE_SHOT:
+        assert depends_on[job]["condition"] == "service_completed_successfully", job
+
+
+def test_airflow_init_migrates_the_database(services: dict[str, Any]) -> None:
+    init = services["airflow-init"]
+    assert "airflow db migrate" in as_text(init.get("command"))
+    assert init["depends_on"]["postgres"]["condition"] == "service_healthy"
+
+
+def installed_job_types() -> set[str]:
+    """The ``--job-type`` choices of ``airflow jobs check`` in the installed Airflow (not imported)."""
+    spec = importlib.util.find_spec("airflow")
+    assert spec is not None, "apache-airflow is not installed"
+    assert spec.submodule_search_locations, "apache-airflow is not a package"
+    cli_config = Path(next(iter(spec.submodule_search_locations))) / "cli" / "cli_config.py"
+    arg = re.search(r"ARG_JOB_TYPE_FILTER = Arg\((.*?)\n\)", cli_config.read_text(), re.DOTALL)
+    assert arg is not None, f"no ARG_JOB_TYPE_FILTER in {cli_config}"
+    choices = re.search(r"choices=(\([^)]*\))", arg.group(1))
+    assert choices is not None, f"no choices for --job-type in {cli_config}"
+    return set(ast.literal_eval(choices.group(1)))
+
+
+@pytest.mark.parametrize(("name", "job_type"), sorted(JOB_TYPES.items()))
+def test_airflow_job_healthchecks(services: dict[str, Any], name: str, job_type: str) -> None:
+    test = as_text(services[name]["healthcheck"]["test"])
+    assert "airflow jobs check" in test
+    assert re.search(rf"--job-type[ =]{job_type}\b", test), test
+    assert job_type in installed_job_types()
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("airflow-apiserver", "http://localhost:8080/api/v2/monitor/health"),
+        ("dashboard", "http://localhost:8501/_stcore/health"),
+    ],
+)
+def test_http_healthchecks(services: dict[str, Any], name: str, url: str) -> None:
+    assert url in as_text(services[name]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("source", ["env-example", "compose-defaults"])
+def test_host_ports_are_distinct_and_console_is_off_airflows(
+    services: dict[str, Any], env_example: dict[str, str], source: str
+) -> None:
+    env = env_example if source == "env-example" else {}
+    owners: dict[int, list[str]] = {}
+    for name, service in services.items():
+        for port in published_host_ports(service, env):
+            owners.setdefault(port, []).append(name)
+    assert not {port: names for port, names in owners.items() if len(names) > 1}
+    console = set(published_host_ports(services["redpanda-console"], env))
+    airflow = set(published_host_ports(services["airflow-apiserver"], env))
+    assert console, "Redpanda Console publishes no port"
+    assert airflow, "the Airflow api-server publishes no port"
+    assert not console & airflow, f"Redpanda Console and Airflow both publish {console & airflow}"
+
+
+def test_airflow_services_share_one_build(services: dict[str, Any]) -> None:
+    builds = {json.dumps(services[name].get("build"), sort_keys=True) for name in AIRFLOW_SERVICES}
+    images = {services[name].get("image") for name in AIRFLOW_SERVICES}
+    assert len(builds) == 1, f"the Airflow services have different builds: {builds}"
+    assert len(images) == 1, f"the Airflow services have different images: {images}"
+    build = services["airflow-init"]["build"]
+    assert (ROOT / build["context"] / build.get("dockerfile", "Dockerfile")).is_file()
+    others = [name for name, s in services.items() if name not in AIRFLOW_SERVICES and s.get("image") in images]
+    assert not others, f"other services reuse the Airflow image: {others}"
+
+
+def test_dashboard_is_built_from_the_repo_root(services: dict[str, Any]) -> None:
+    dashboard = services["dashboard"]
+    assert dashboard["build"] == {"context": ".", "dockerfile": "dashboard/Dockerfile"}
+    assert dashboard["depends_on"]["mongodb"]["condition"] == "service_healthy"
+    assert "streamlit run dashboard/app.py" in DASHBOARD_DOCKERFILE.read_text().replace('", "', " ")
+
+
+@pytest.mark.parametrize(
+    "path", [COMPOSE_FILE, ENV_EXAMPLE, AIRFLOW_DOCKERFILE, DASHBOARD_DOCKERFILE, DOCKERIGNORE], ids=relative
+)
+def test_no_pip_additional_requirements(path: Path) -> None:
+    assert "_PIP_ADDITIONAL_REQUIREMENTS" not in path.read_text()
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_topic_init_creates_the_topic(services: dict[str, Any], topic: str) -> None:
+    script = as_text(services["topic-init"].get("entrypoint")) + " " + as_text(services["topic-init"]["command"])
+    assert "rpk topic create" in script
+    # btc-metrics is a prefix of btc-metrics-dlq: match the whole name.
+    assert re.search(rf"(?<![\w-]){re.escape(topic)}(?![\w-])", script), f"{topic} is never created"
+
+
+def test_dockerignore_keeps_secrets_and_state_out_of_the_build() -> None:
+    ignored = {line.strip().rstrip("/") for line in DOCKERIGNORE.read_text().splitlines()}
+    assert {".env", ".venv", "state", ".git"} <= ignored
+
+
+# --- the Airflow and pipeline environment -----------------------------------------------------
+
+
+def test_airflow_components_share_their_settings(services: dict[str, Any]) -> None:
+    envs = {name: environment_of(services[name]) for name in AIRFLOW_SERVICES}
+    for key in SHARED_AIRFLOW_ENV:
+        values = {name: env.get(key) for name, env in envs.items()}
+        assert None not in values.values(), f"{key} missing in {[n for n, v in values.items() if v is None]}"
+        assert len(set(values.values())) == 1, f"{key} differs between Airflow components: {values}"
+    env = envs["airflow-scheduler"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+    assert env["AIRFLOW__CORE__LOAD_EXAMPLES"] == "False"
+    assert env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == "False"
+    assert 1 <= int(env["AIRFLOW__CORE__PARALLELISM"]) <= 4
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
+
+
+@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "dashboard"])
+def test_containers_use_the_network_addresses(services: dict[str, Any], env_example: dict[str, str], name: str) -> None:
+    # .env holds the local stack's 127.0.0.1 addresses: compose must not pass them through.
+    env = environment_of(services[name])
+    assert env["BTC_KAFKA_BOOTSTRAP"] == "redpanda:9092"
+    uri = interpolate(env["BTC_MONGO_URI"], env_example)
+    assert re.fullmatch(r"mongodb://[^:@/]+:[^@/]+@mongodb:27017/\?authSource=admin", uri), uri
+
+
+def test_airflow_connections(services: dict[str, Any], env_example: dict[str, str]) -> None:
+    env = environment_of(services["airflow-scheduler"])
+    kafka = json.loads(interpolate(env["AIRFLOW_CONN_BTC_KAFKA"], env_example))
+    assert kafka == {"conn_type": "kafka", "extra": {"bootstrap.servers": "redpanda:9092"}}
+    mongo = json.loads(interpolate(env["AIRFLOW_CONN_BTC_MONGO"], env_example))
+    assert mongo == {
+        "conn_type": "mongo",
+        "host": "mongodb",
+        "port": 27017,
+        "login": env_example["MONGO_ROOT_USER"],
+        "password": env_example["MONGO_ROOT_PASSWORD"],
+        "schema": env_example["BTC_MONGO_DB"],
+        "extra": {"authSource": "admin"},
+    }
+
+
+# --- .env.example -----------------------------------------------------------------------------
+
+
+def test_every_compose_variable_is_in_env_example(compose: dict[str, Any], env_example: dict[str, str]) -> None:
+    used = set().union(*(variable_names(value) for value in string_values(compose)))
+    assert used, "found no ${VAR} in docker-compose.yml: the scan is broken"
+    assert not used - set(env_example), (
+        f"used in docker-compose.yml, missing from .env.example: {used - set(env_example)}"
+    )
+
+
+def test_compose_defaults_agree_with_env_example(compose: dict[str, Any], env_example: dict[str, str]) -> None:
+    disagreements = {
+        f"{name}: compose {default!r}, .env.example {env_example[name]!r}"
+        for value in string_values(compose)
+        for name, default in variable_defaults(value)
+        if name in env_example and env_example[name] != default
+    }
+    assert not disagreements, disagreements
+
+
+def btc_keys_read_by_config() -> set[str]:
+    """``BTC_*`` keys that plugins/btc_pipeline/config.py reads: its string literals, plus the
+    ``f"BTC_{name.upper()}_URL"`` keys of the exchanges in its ``DEFAULT_BASE_URLS``."""
+    source = CONFIG_MODULE.read_text()
+    keys = set(re.findall(r"[\"'](BTC_[A-Z0-9_]*[A-Z0-9])[\"']", source))
+    if re.search(r"f[\"']BTC_\{[^}]+\}_URL[\"']", source):
+        for node in ast.walk(ast.parse(source)):
+            targets: list[ast.expr]
+            if isinstance(node, ast.AnnAssign) and node.value is not None:
+                targets, value = [node.target], node.value
+            elif isinstance(node, ast.Assign):
+                targets, value = node.targets, node.value
+            else:
+                continue
+            if any(isinstance(target, ast.Name) and target.id == "DEFAULT_BASE_URLS" for target in targets):
+                keys |= {f"BTC_{exchange.upper()}_URL" for exchange in ast.literal_eval(value)}
+    return keys
+
+
+def test_env_example_has_every_key_config_reads(env_example: dict[str, str]) -> None:
+    keys = btc_keys_read_by_config()
+    url_keys = {"BTC_COINBASE_URL", "BTC_KRAKEN_URL", "BTC_BINANCE_URL", "BTC_BITSTAMP_URL"}
+    assert url_keys <= keys, f"the scan of config.py missed the exchange URL keys: {sorted(keys)}"
+    assert not keys - set(env_example), f"read by config.py, missing from .env.example: {keys - set(env_example)}"
+
+
+def test_env_example_documents_the_config_defaults(env_example: dict[str, str]) -> None:
+    from btc_pipeline.config import load_settings
+
+    btc_values = {key: value for key, value in env_example.items() if key.startswith("BTC_")}
+    assert load_settings(btc_values) == load_settings({})
+
+
+# --- the compose-spec loader ------------------------------------------------------------------
+
+
+def test_composecheck_loads_the_compose_file() -> None:
+    if not COMPOSECHECK.is_file():
+        pytest.fail("run `make tools` to build state/bin/composecheck")
+    result = subprocess.run(
+        [str(COMPOSECHECK), str(COMPOSE_FILE), str(ENV_EXAMPLE)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert set(result.stdout.split()) == EXPECTED_SERVICES

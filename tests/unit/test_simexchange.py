@@ -1,0 +1,133 @@
+"""The simulated exchange: deterministic, realistic, and faithful to Coinbase's shapes and faults.
+The server runs in-process on a free port; the production client talks to it over HTTP."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import math
+import statistics
+import threading
+import urllib.request
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from btc_pipeline.config import load_settings
+from btc_pipeline.providers import ExchangeError, build_provider
+from btc_pipeline.providers.base import HttpClient
+from btc_pipeline.simexchange.pricepath import PricePath
+from btc_pipeline.simexchange.server import serve
+from btc_pipeline.window import Window
+
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    server = serve("127.0.0.1", 0, seed=42)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    yield url
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def faults(sim):
+    def add(**fault):
+        req = urllib.request.Request(f"{sim}/_control/faults", data=json.dumps(fault).encode(), method="POST")
+        urllib.request.urlopen(req).read()
+
+    yield add
+    urllib.request.urlopen(urllib.request.Request(f"{sim}/_control/faults", method="DELETE")).read()
+
+
+def provider(sim, **env):
+    return build_provider(
+        "coinbase", load_settings({"BTC_COINBASE_URL": f"{sim}/coinbase", "BTC_HTTP_TIMEOUT_S": "1", **env})
+    )
+
+
+def test_same_seed_same_candles_any_window():
+    a, b = PricePath(7), PricePath(7)
+    assert a.candles(T0, T0 + timedelta(minutes=5)) == b.candles(T0, T0 + timedelta(minutes=5))
+    assert a.candle(T0) != PricePath(8).candle(T0)
+    # continuity across a day boundary (the bridge lands on the next day's anchor)
+    midnight = datetime(2026, 3, 2, tzinfo=UTC)
+    assert a.candle(midnight).open == a.candle(midnight - timedelta(minutes=1)).close or math.isclose(
+        a.candle(midnight).open, a.candle(midnight - timedelta(minutes=1)).close, rel_tol=1e-3
+    )
+
+
+def test_volatility_is_close_to_the_real_bitstamp_series(realdata):
+    with (realdata / "series/bitstamp_btcusd_1min_2025-01-07_slice.csv").open() as f:
+        closes = [float(r["close"]) for r in csv.DictReader(f)]
+    real = statistics.pstdev(math.log(b / a) for a, b in itertools.pairwise(closes))
+    sim_closes = [c.close for c in PricePath(42).candles(T0, T0 + timedelta(days=1))]
+    simulated = statistics.pstdev(math.log(b / a) for a, b in itertools.pairwise(sim_closes))
+    assert 0.5 < simulated / real < 2.0
+
+
+def test_candles_round_trip_through_the_production_client(sim):
+    window = Window(T0, T0 + timedelta(minutes=10))
+    candles = provider(sim).fetch_candles(window)
+    expected = PricePath(42).candles(window.start, window.end)
+    assert [(c.ts, c.open, c.high, c.low, c.close) for c in candles] == [
+        (e.ts, e.open, e.high, e.low, e.close) for e in expected
+    ]
+
+
+def test_long_windows_are_paged_under_the_300_row_limit(sim):
+    window = Window(T0, T0 + timedelta(minutes=700))
+    assert len(provider(sim).fetch_candles(window)) == 700
+
+
+def test_more_than_300_rows_is_refused_like_coinbase(sim):
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(
+            f"{sim}/coinbase/products/BTC-USD/candles?granularity=60&start=2026-03-01T00:00:00Z&end=2026-03-01T06:00:00Z"
+        )
+    assert info.value.code == 400
+
+
+def test_ticker_is_now(sim):
+    tick = provider(sim).fetch_ticker()
+    assert abs((datetime.now(UTC) - tick.ts).total_seconds()) < 10
+
+
+def test_429_with_retry_after_is_retried(sim, faults):
+    slept = []
+    faults(exchange="coinbase", kind="429", times=2, retry_after=0.2)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, sleep=slept.append)
+    body = http.get_json("/products/BTC-USD/ticker")
+    assert "price" in body
+    assert slept == [0.2, 0.2]  # honoured Retry-After, not the default backoff
+
+
+def test_5xx_exhausting_retries_names_exchange_and_endpoint(sim, faults):
+    faults(exchange="coinbase", kind="503", times=5)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=2, sleep=lambda s: None)
+    with pytest.raises(ExchangeError, match=r"coinbase /products/BTC-USD/ticker: HTTP 503.*gave up after 3 attempts"):
+        http.get_json("/products/BTC-USD/ticker")
+
+
+def test_timeout_is_bounded(sim, faults):
+    faults(exchange="coinbase", kind="timeout", times=1, delay_s=3)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=0.5, retries=0, sleep=lambda s: None)
+    with pytest.raises(ExchangeError, match=r"timed out after 0\.5s"):
+        http.get_json("/products/BTC-USD/ticker")
+
+
+def test_malformed_body_is_not_retried(sim, faults):
+    faults(exchange="coinbase", kind="malformed", times=1)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, sleep=lambda s: pytest.fail("retried"))
+    with pytest.raises(ExchangeError, match="body is not JSON"):
+        http.get_json("/products/BTC-USD/ticker")
+
+
+def test_empty_candle_list(sim, faults):
+    faults(exchange="coinbase", kind="empty", times=1)
+    assert provider(sim).fetch_candles(Window(T0, T0 + timedelta(minutes=3))) == []
