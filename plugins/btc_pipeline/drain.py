@@ -121,7 +121,6 @@ def drain(
         KafkaException, DeliveryError, pymongo.errors.PyMongoError: Nothing of the failed batch was
             committed; the next run re-reads it.
     """
-    ensure_indexes(db)
     stats = DrainStats(lag_before=consumer_lag(consumer, settings.topic))
     consumer.subscribe([settings.topic])
     deadline = time.monotonic() + settings.drain_max_seconds
@@ -174,6 +173,8 @@ def _process_batch(
         except SchemaError as exc:
             log.warning("rejecting %s[%d]@%d: %s", msg.topic(), msg.partition(), msg.offset(), exc)
             rejects.append(reject_record(msg, exc, now, run_id))
+    if stats.batches == 0:
+        ensure_indexes(db)  # idempotent; once per run, and only when there is something to write
     result = upsert_prices(db[PRICES], valid, now=now)
     if rejects:
         produce_all(dlq_producer, settings.dlq_topic, (record for record, _ in rejects))

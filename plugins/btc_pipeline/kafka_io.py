@@ -17,6 +17,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 log = logging.getLogger(__name__)
 
+#: Largest message our topics accept (topic config ``max.message.bytes``) and producers send.
+MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+
 #: Settings that make a producer safe for this pipeline, whatever the connection says:
 #: idempotent, acknowledged by all in-sync replicas, bounded in time.
 PRODUCER_GUARANTEES: dict[str, Any] = {
@@ -25,6 +28,9 @@ PRODUCER_GUARANTEES: dict[str, Any] = {
     "compression.type": "zstd",
     "linger.ms": 5,
     "message.timeout.ms": 30_000,
+    # Our messages are ~300 bytes; the headroom lets the drain copy an oversized bad message
+    # (up to the topic's max.message.bytes) to the DLQ instead of losing it.
+    "message.max.bytes": MAX_MESSAGE_BYTES,
 }
 
 #: Settings that make a consumer commit only when we say so, and start from the beginning.
@@ -120,7 +126,12 @@ def ensure_topics(admin: AdminClient, topics: Mapping[str, int], *, timeout_s: f
         KafkaException: The broker refused for another reason than "already exists".
     """
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=parts, replication_factor=1) for name, parts in topics.items()],
+        [
+            NewTopic(
+                name, num_partitions=parts, replication_factor=1, config={"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+            )
+            for name, parts in topics.items()
+        ],
         operation_timeout=timeout_s,
         request_timeout=timeout_s,
     )

@@ -264,7 +264,7 @@ class Stack:
             if not shutil.which("java"):
                 raise StackError("java not found on PATH: install a JRE 17+ (Debian: openjdk-17-jre-headless)")
             config.parent.mkdir(parents=True, exist_ok=True)
-            port, controller = self.ports["kafka"], self.ports["kafka"] + 1
+            port, controller = self.ports["kafka"], self.ports.get("kafka_controller", self.ports["kafka"] + 1)
             config.write_text(
                 "\n".join(
                     [

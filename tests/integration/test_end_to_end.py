@@ -1,0 +1,121 @@
+"""The whole product on the real local stack: Airflow's scheduler runs btc_ingest and btc_drain,
+prices reach MongoDB exactly as the (simulated) exchange published them, and the dashboard shows
+them in a real headless Chromium."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from btc_pipeline.simexchange.pricepath import PricePath
+from btc_pipeline.stack import Stack, http_ok
+
+from .conftest import ARTIFACTS, AirflowAPI, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def parse(ts: str) -> datetime:
+    return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def test_every_service_is_up_and_up_is_idempotent(stack: Stack):
+    before = {name: stack.pid_of(name) for name in stack.status()}
+    assert all(before.values()), before
+    started = time.monotonic()
+    stack.up()  # a second `up` finds everything healthy and starts nothing
+    assert time.monotonic() - started < 30
+    assert {name: stack.pid_of(name) for name in stack.status()} == before
+
+
+def test_scheduled_runs_bring_exact_prices_into_mongodb(stack: Stack, airflow: AirflowAPI, mongo: Any):
+    """No trigger: the scheduler itself runs both DAGs every minute / 30 s."""
+    prices = mongo["btc"]["prices"]
+
+    def landed_window() -> dict[str, Any] | None:
+        for run in airflow.runs("btc_ingest"):
+            if run["state"] == "success" and run["run_type"] == "scheduled":
+                start = parse(run["data_interval_start"])
+                if prices.find_one({"kind": "candle_1m", "ts": start}):
+                    return run
+        return None
+
+    run = wait_for(landed_window, 240, "a scheduled btc_ingest window to reach btc.prices via btc_drain")
+    start = parse(run["data_interval_start"])
+    assert parse(run["data_interval_end"]) - start == timedelta(minutes=1)
+    doc = prices.find_one({"kind": "candle_1m", "ts": start})
+    expected = PricePath(42).candle(start)
+    assert (doc["open"], doc["high"], doc["low"], doc["close"], doc["volume"]) == (
+        expected.open,
+        expected.high,
+        expected.low,
+        expected.close,
+        expected.volume,
+    )
+    assert doc["source"] == "coinbase" and doc["run_id"] == run["dag_run_id"]
+    assert prices.count_documents({"kind": "tick"}) >= 1
+    wait_for(lambda: [r for r in airflow.runs("btc_drain") if r["state"] == "success"], 60, "a green btc_drain run")
+    runs = mongo["btc"]["pipeline_runs"]
+    assert runs.find_one({"dag_id": "btc_ingest", "run_id": run["dag_run_id"], "candles": 1})
+    assert runs.find_one({"dag_id": "btc_drain", "consumed": {"$gt": 0}})
+
+
+def test_a_triggered_past_window_is_ingested_from_the_exchange_history(stack: Stack, airflow: AirflowAPI, mongo: Any):
+    logical = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
+    run = airflow.call(
+        "POST", "/dags/btc_ingest/dagRuns", {"logical_date": logical.isoformat().replace("+00:00", "Z"), "conf": {}}
+    )
+    start, end = parse(run["data_interval_start"]), parse(run["data_interval_end"])
+    assert end - start == timedelta(minutes=1)
+    finished = airflow.wait_run("btc_ingest", run["dag_run_id"])
+    assert finished["state"] == "success"
+    doc = wait_for(
+        lambda: mongo["btc"]["prices"].find_one({"kind": "candle_1m", "ts": start}), 120, f"the candle of {start}"
+    )
+    assert doc["close"] == PricePath(42).candle(start).close
+    # an old window carries no "now" tick
+    assert mongo["btc"]["prices"].count_documents({"kind": "tick", "run_id": run["dag_run_id"]}) == 0
+
+
+def test_dashboard_draws_the_prices_in_a_real_browser(stack: Stack, mongo: Any):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    assert http_ok(f"{stack.dashboard_url}/_stcore/health")
+    wait_for(lambda: mongo["btc"]["prices"].count_documents({"kind": "candle_1m"}), 240, "candles in btc.prices")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get(stack.dashboard_url)
+
+        def chart_drawn() -> bool:
+            return (
+                bool(driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot g.trace"))
+                and "Last price" in driver.page_source
+            )
+
+        wait_for(chart_drawn, 60, "the candlestick chart and the latest price on the page", interval_s=1)
+        text = driver.find_element(By.TAG_NAME, "body").text
+        assert "BTC-USD" in text and "$" in text
+        assert "No candles in this range yet" not in text
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    finally:
+        driver.quit()

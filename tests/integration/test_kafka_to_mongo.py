@@ -1,0 +1,183 @@
+"""Ingest and drain on the real broker and the real MongoDB-protocol database (FerretDB), with the
+production code; each test has its own topic, group and database."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+from pymongo import MongoClient
+
+from btc_pipeline.config import Settings
+from btc_pipeline.drain import consumer_lag, drain
+from btc_pipeline.ingest import ingest_window
+from btc_pipeline.kafka_io import DeliveryError, Record, consumer_config, produce_all, producer_config
+from btc_pipeline.providers import build_provider
+from btc_pipeline.simexchange.pricepath import PricePath
+from btc_pipeline.stack import Stack, free_port
+from btc_pipeline.window import Window
+
+pytestmark = pytest.mark.integration
+
+WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
+
+
+def producer(stack: Stack) -> Producer:
+    return Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap}))
+
+
+def consumer(stack: Stack, s: Settings) -> Consumer:
+    return Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, s.consumer_group))
+
+
+def read_all(stack: Stack, topic: str, expected: int) -> list[Any]:
+    c = Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, f"reader-{topic}"))
+    c.subscribe([topic])
+    out: list[Any] = []
+    deadline = datetime.now(UTC) + timedelta(seconds=30)
+    while len(out) < expected and datetime.now(UTC) < deadline:
+        out += [m for m in c.consume(100, timeout=1.0) if m.error() is None]
+    c.close()
+    return out
+
+
+def run_drain(stack: Stack, s: Settings, mongo: MongoClient[Any]):
+    return drain(consumer(stack, s), producer(stack), mongo[s.mongo_db], s, run_id="test")
+
+
+def test_same_window_twice_gives_identical_messages_and_one_document_each(stack, scratch, mongo):
+    providers = [build_provider("coinbase", scratch)]
+    first = ingest_window(WINDOW, scratch, providers, producer(stack), "run-1")
+    second = ingest_window(WINDOW, scratch, providers, producer(stack), "run-2")
+    assert first.candles == second.candles == 10
+    assert first.ticks == second.ticks == 0  # an old window gets no "now" ticker
+
+    messages = read_all(stack, scratch.topic, 20)
+    by_run: dict[str, dict[bytes, tuple[Any, ...]]] = {"run-1": {}, "run-2": {}}
+    for m in messages:
+        body = json.loads(m.value())
+        by_run[body["run_id"]][m.key()] = (
+            body["ts"],
+            body["open"],
+            body["high"],
+            body["low"],
+            body["close"],
+            body["volume"],
+        )
+    assert by_run["run-1"] == by_run["run-2"]
+    assert len(by_run["run-1"]) == 10
+
+    stats = run_drain(stack, scratch, mongo)
+    assert stats.consumed == 20
+    prices = mongo[scratch.mongo_db]["prices"]
+    assert prices.count_documents({}) == 10
+    expected = PricePath(42).candle(WINDOW.start)
+    doc = prices.find_one({"ts": WINDOW.start})
+    assert (doc["open"], doc["high"], doc["low"], doc["close"]) == (
+        expected.open,
+        expected.high,
+        expected.low,
+        expected.close,
+    )
+    assert doc["_id"] == "coinbase|BTC-USD|candle_1m|2026-03-01T12:00:00Z"
+    assert stats.lag_after == 0
+
+
+def test_replayed_batch_and_duplicate_keys_never_duplicate(stack, scratch, mongo):
+    providers = [build_provider("coinbase", scratch)]
+    ingest_window(WINDOW, scratch, providers, producer(stack), "run-1")
+    run_drain(stack, scratch, mongo)
+    # replay: same messages again, and the whole topic re-read by a new group
+    ingest_window(WINDOW, scratch, providers, producer(stack), "run-1")
+    again = run_drain(stack, scratch, mongo)
+    assert again.consumed == 10 and again.upserted == 0
+    from dataclasses import replace
+
+    rewound = replace(scratch, consumer_group=scratch.consumer_group + "-rewound")
+    replay = run_drain(stack, rewound, mongo)
+    assert replay.consumed == 20 and replay.upserted == 0
+    assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
+
+
+MALFORMED = {
+    "not_json": b"this is not json",
+    "not_object": b"[1,2,3]",
+    "missing_field": json.dumps({"v": 1, "kind": "tick"}).encode(),
+    "wrong_type": json.dumps(
+        {
+            "v": 1,
+            "source": "coinbase",
+            "symbol": "BTC-USD",
+            "kind": "tick",
+            "ts": "2026-03-01T12:00:00Z",
+            "price": "100",
+            "fetched_at": "2026-03-01T12:00:01Z",
+            "run_id": "x",
+        }
+    ).encode(),
+    "bad_price": b'{"v":1,"source":"coinbase","symbol":"BTC-USD","kind":"tick",'
+    b'"ts":"2026-03-01T12:00:00Z","price":NaN}',
+    "bad_ts": json.dumps(
+        {
+            "v": 1,
+            "source": "coinbase",
+            "symbol": "BTC-USD",
+            "kind": "tick",
+            "ts": "2026-03-01 12:00",
+            "price": 100.0,
+            "fetched_at": "2026-03-01T12:00:01Z",
+            "run_id": "x",
+        }
+    ).encode(),
+    "bad_version": json.dumps({"v": 9}).encode(),
+    "too_large": b'{"pad":"' + b"x" * 1_000_000 + b'"}',
+    "empty": b"",
+}
+
+
+def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, scratch, mongo):
+    providers = [build_provider("coinbase", scratch)]
+    ingest_window(WINDOW, scratch, providers, producer(stack), "good")
+    produce_all(
+        producer(stack),
+        scratch.topic,
+        [Record(key=f"bad-{name}".encode(), value=value) for name, value in MALFORMED.items()],
+    )
+    stats = run_drain(stack, scratch, mongo)
+    assert stats.upserted == 10
+    assert stats.rejected == len(MALFORMED)
+
+    rejects = {d["key"]: d for d in mongo[scratch.mongo_db]["rejects"].find()}
+    assert {k: d["reason"] for k, d in rejects.items()} == {f"bad-{name}": name for name in MALFORMED}
+    assert all(d["topic"] == scratch.topic and d["offset"] >= 0 and d["detail"] for d in rejects.values())
+
+    dlq = read_all(stack, scratch.dlq_topic, len(MALFORMED))
+    assert len(dlq) == len(MALFORMED)
+    for m in dlq:
+        headers = dict(m.headers())
+        assert headers["dlq.reason"].decode() == m.key().decode().removeprefix("bad-")
+        assert headers["dlq.topic"].decode() == scratch.topic
+        assert m.value() == MALFORMED[m.key().decode().removeprefix("bad-")]  # the original bytes, untouched
+    assert stats.lag_after == 0
+
+
+def test_unreachable_database_fails_the_drain_and_commits_nothing(stack, scratch, mongo):
+    providers = [build_provider("coinbase", scratch)]
+    ingest_window(WINDOW, scratch, providers, producer(stack), "r")
+    dead: MongoClient[Any] = MongoClient(f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=1000)
+    with pytest.raises(Exception, match=r"refused|Timeout|timed out"):
+        drain(consumer(stack, scratch), producer(stack), dead[scratch.mongo_db], scratch, run_id="t")
+    c = consumer(stack, scratch)
+    assert consumer_lag(c, scratch.topic) == 10  # nothing committed
+    c.close()
+    stats = run_drain(stack, scratch, mongo)
+    assert stats.upserted == 10 and stats.lag_after == 0
+
+
+def test_a_broker_that_is_down_fails_the_produce():
+    dead = Producer(producer_config({"bootstrap.servers": f"127.0.0.1:{free_port()}", "message.timeout.ms": 3000}))
+    with pytest.raises(DeliveryError, match=r"not delivered|unacknowledged"):
+        produce_all(dead, "btc-metrics", [Record(key=b"k", value=b"v")], timeout_s=10)
