@@ -40,6 +40,10 @@ CONSUMER_GUARANTEES: dict[str, Any] = {
     "auto.offset.reset": "earliest",
     "isolation.level": "read_committed",
     "enable.partition.eof": True,  # lets a bounded drain stop as soon as it has caught up
+    # A drain killed mid-batch holds its partitions until its session expires; keep that short so
+    # the next run (30 s later) is assigned them at once.
+    "session.timeout.ms": 10_000,
+    "heartbeat.interval.ms": 3_000,
 }
 
 

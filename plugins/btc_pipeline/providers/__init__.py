@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import requests
 
 from btc_pipeline.config import Settings
 from btc_pipeline.providers.base import Candle, ExchangeError, HttpClient, Provider, Tick
+from btc_pipeline.providers.binance import BinanceProvider
+from btc_pipeline.providers.bitstamp import BitstampProvider
 from btc_pipeline.providers.coinbase import CoinbaseProvider
+from btc_pipeline.providers.kraken import KrakenProvider
 
 __all__ = ["Candle", "ExchangeError", "Provider", "Tick", "build_provider"]
 
-_IMPLEMENTED = {"coinbase": CoinbaseProvider}
+_IMPLEMENTED: dict[str, Callable[[HttpClient], Provider]] = {
+    "coinbase": CoinbaseProvider,
+    "kraken": KrakenProvider,
+    "binance": BinanceProvider,
+    "bitstamp": BitstampProvider,
+}
 
 
 def build_provider(name: str, settings: Settings, session: requests.Session | None = None) -> Provider:

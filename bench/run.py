@@ -1,0 +1,18 @@
+"""Run every benchmark under bench/ (``make bench``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+if __name__ == "__main__":
+    failed = 0
+    for script in sorted(HERE.glob("*.py")):
+        if script.name in ("run.py", "__init__.py"):
+            continue
+        print(f"== {script.name}", flush=True)
+        failed |= subprocess.run([sys.executable, str(script)], check=False).returncode
+    sys.exit(failed)
