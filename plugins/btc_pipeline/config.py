@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 KNOWN_PROVIDERS = ("coinbase", "kraken", "binance", "bitstamp")
+#: Failover order by default: Binance last, since it answers HTTP 451 in some regions (the US).
+DEFAULT_PROVIDERS = ("coinbase", "kraken", "bitstamp", "binance")
 
 #: Production base URLs of the exchanges' public REST APIs.
 DEFAULT_BASE_URLS: dict[str, str] = {
@@ -62,7 +64,7 @@ def _url(env: Mapping[str, str], key: str, default: str) -> str:
 
 
 def _providers(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = _get(env, "BTC_PROVIDERS", "coinbase")
+    raw = _get(env, "BTC_PROVIDERS", ",".join(DEFAULT_PROVIDERS))
     names = tuple(name.strip().lower() for name in raw.split(",") if name.strip())
     if not names:
         raise ConfigError("BTC_PROVIDERS is empty; list exchanges in failover order, e.g. coinbase,kraken")
@@ -79,7 +81,7 @@ class Settings:
     """Validated pipeline settings. Build with :func:`load_settings`."""
 
     symbol: str = "BTC-USD"
-    providers: tuple[str, ...] = ("coinbase",)
+    providers: tuple[str, ...] = DEFAULT_PROVIDERS
     base_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
     http_timeout_s: float = 10.0
     http_retries: int = 3
@@ -95,6 +97,7 @@ class Settings:
     drain_max_seconds: float = 20.0
     drain_batch_size: int = 500
     live_tick_horizon_s: int = 300
+    max_deviation_pct: float = 1.0
     dashboard_refresh_s: int = 10
 
 
@@ -133,6 +136,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         drain_max_seconds=_float(env, "BTC_DRAIN_MAX_SECONDS", 20.0, minimum=1, maximum=3600),
         drain_batch_size=_int(env, "BTC_DRAIN_BATCH_SIZE", 500, minimum=1, maximum=50_000),
         live_tick_horizon_s=_int(env, "BTC_LIVE_TICK_HORIZON_S", 300, minimum=0, maximum=86_400),
+        max_deviation_pct=_float(env, "BTC_MAX_DEVIATION_PCT", 1.0, minimum=0.001, maximum=50),
         dashboard_refresh_s=_int(env, "BTC_DASHBOARD_REFRESH_S", 10, minimum=1, maximum=3600),
     )
     if settings.topic == settings.dlq_topic:

@@ -1,16 +1,23 @@
-"""Ingest one window: fetch the closed 1-minute candles of ``[start, end)`` (and, for a live run,
-the latest ticker) from the first provider that can serve it, and produce schema-v1 messages.
+"""Ingest one window: fetch the closed 1-minute candles of ``[start, end)`` from the first provider
+that can serve it, and (for a live run) the ticker of every provider, and produce schema-v1 messages.
 
 Candles depend only on the window, so re-running or backfilling a window produces the same keys
-and prices. The ticker is a "now" observation: it is fetched only when the window is recent
-(within ``BTC_LIVE_TICK_HORIZON_S``), never for backfills of old windows.
+and prices. Tickers are "now" observations: they are read only when the window is recent (within
+``BTC_LIVE_TICK_HORIZON_S``), never for backfills of old windows. Each provider's ticker becomes a
+``tick`` of its own ``source``, and the tickers are cross-checked: one that deviates from the median
+of the others by more than ``BTC_MAX_DEVIATION_PCT`` is flagged (a warning and the run's
+``flagged``), not dropped, since the pipeline records what each exchange said. A ticker that cannot
+be read is listed in ``failed_providers`` (as ``<name>:ticker``) and does not fail the run.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -49,6 +56,9 @@ class IngestResult:
     ticks: int
     produced: int
     failed_providers: dict[str, str] = field(default_factory=dict)
+    tick_prices: dict[str, float] = field(default_factory=dict)
+    spread_pct: float | None = None
+    flagged: dict[str, float] = field(default_factory=dict)
     fetch_ms: float = 0.0
     produce_ms: float = 0.0
 
@@ -91,6 +101,74 @@ def tick_observation(source: str, symbol: str, tick: Tick, fetched_at: datetime,
         fetched_at=fetched_at,
         run_id=run_id,
     )
+
+
+@dataclass(frozen=True)
+class PriceCheck:
+    """The cross-exchange check of one set of ticker prices (percentages rounded to 4 decimals)."""
+
+    spread_pct: float | None
+    deviations: dict[str, float]
+    flagged: dict[str, float]
+
+
+def cross_check(prices: Mapping[str, float], max_deviation_pct: float) -> PriceCheck:
+    """Compare each exchange's price with the median of the *other* exchanges' prices.
+
+    Comparing with the others (not with a median that includes the price itself) keeps one bad
+    price from pulling its own reference. With two exchanges, a gap above the limit flags both:
+    there is no majority to tell which one is off. With fewer than two there is nothing to compare.
+
+    Args:
+        prices: Ticker price per exchange name.
+        max_deviation_pct: Largest accepted deviation, in percent of the reference median.
+
+    Returns:
+        The spread ``(max - min) / median`` in percent (``None`` with fewer than two prices), each
+        exchange's deviation in percent, and the deviations above ``max_deviation_pct``.
+
+    Raises:
+        ValueError: A price is not a positive finite number, or ``max_deviation_pct`` is not positive.
+    """
+    if not (math.isfinite(max_deviation_pct) and max_deviation_pct > 0):
+        raise ValueError(f"max_deviation_pct={max_deviation_pct!r} must be a positive number")
+    for source, price in prices.items():
+        if isinstance(price, bool) or not (math.isfinite(price) and price > 0):
+            raise ValueError(f"ticker price of {source} is {price!r}; expected a positive finite number")
+    if len(prices) < 2:
+        return PriceCheck(spread_pct=None, deviations={}, flagged={})
+    values = list(prices.values())
+    spread = (max(values) - min(values)) / statistics.median(values) * 100
+    deviations: dict[str, float] = {}
+    for source, price in prices.items():
+        reference = statistics.median(p for s, p in prices.items() if s != source)
+        deviations[source] = round(abs(price - reference) / reference * 100, 4)
+    flagged = {source: dev for source, dev in deviations.items() if dev > max_deviation_pct}
+    return PriceCheck(spread_pct=round(spread, 4), deviations=deviations, flagged=flagged)
+
+
+def fetch_tickers(providers: Sequence[Provider]) -> tuple[dict[str, Tick], dict[str, str]]:
+    """Read every provider's ticker at the same time (one thread each).
+
+    Args:
+        providers: The exchange clients.
+
+    Returns:
+        The ticks of the providers that answered, and the reasons of those that failed, both by
+        provider name in the order of ``providers``.
+    """
+    if not providers:
+        return {}, {}
+    with ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="ticker") as pool:
+        futures = [(p.name, pool.submit(p.fetch_ticker)) for p in providers]
+        ticks: dict[str, Tick] = {}
+        errors: dict[str, str] = {}
+        for name, future in futures:
+            try:
+                ticks[name] = future.result()
+            except ExchangeError as exc:
+                errors[name] = str(exc)
+    return ticks, errors
 
 
 def fetch_window(
@@ -139,16 +217,20 @@ def ingest_window(
 ) -> IngestResult:
     """Fetch the window and produce its observations to ``settings.topic``, confirmed by the broker.
 
+    Candles come from the first provider that serves the window; for a live window, every
+    provider's ticker is read too, produced as a tick of its own source and cross-checked.
+
     Args:
         window: The data interval ``[start, end)``.
         settings: Pipeline settings.
-        providers: Exchange clients in failover order.
+        providers: Exchange clients in failover order (all of them are asked for their ticker).
         producer: An idempotent producer (see :func:`btc_pipeline.kafka_io.producer_config`).
         run_id: The Airflow run id, carried in every message.
         clock: Current time (tests pass a fixed one).
 
     Returns:
-        Counts and timings of the run.
+        Counts and timings of the run, the tick price per exchange, their spread and the
+        exchanges flagged by the cross-exchange check, and every failed provider's reason.
 
     Raises:
         CandlesNotReadyError, AllProvidersFailedError: See :func:`fetch_window`.
@@ -159,25 +241,38 @@ def ingest_window(
     provider, candles, failed = fetch_window(window, providers, now=now)
     fetched_at = clock()
     observations = candle_observations(provider.name, settings.symbol, candles, fetched_at, run_id)
-    ticks = 0
+    tick_prices: dict[str, float] = {}
+    check = PriceCheck(spread_pct=None, deviations={}, flagged={})
     if now - window.end <= timedelta(seconds=settings.live_tick_horizon_s):
-        try:
-            observations.append(
-                tick_observation(provider.name, settings.symbol, provider.fetch_ticker(), clock(), run_id)
-            )
-            ticks = 1
-        except ExchangeError as exc:
+        ticks, ticker_errors = fetch_tickers(providers)
+        tick_fetched_at = clock()
+        for name, reason in ticker_errors.items():
             # Candles are the primary data: deliver them, and make the missing tick visible.
-            failed[f"{provider.name}:ticker"] = str(exc)
-            log.error("ticker of %s failed, producing candles only: %s", provider.name, exc)
+            failed[f"{name}:ticker"] = reason
+            log.error("ticker of %s failed, producing without it: %s", name, reason)
+        for name, tick in ticks.items():
+            observations.append(tick_observation(name, settings.symbol, tick, tick_fetched_at, run_id))
+            tick_prices[name] = tick.price
+        check = cross_check(tick_prices, settings.max_deviation_pct)
+        for name, deviation in check.flagged.items():
+            log.warning(
+                "ticker of %s (%.2f) deviates %.4f%% from the median of the other exchanges, above "
+                "BTC_MAX_DEVIATION_PCT=%s; prices: %s",
+                name,
+                tick_prices[name],
+                deviation,
+                settings.max_deviation_pct,
+                tick_prices,
+            )
     fetch_ms = (time.monotonic() - started) * 1000
     produced = produce_all(producer, settings.topic, (Record(*obs.encode()) for obs in observations))
     log.info(
-        "window %s: %d candle(s) + %d tick(s) from %s produced to %s",
+        "window %s: %d candle(s) from %s + %d tick(s) (spread %s%%) produced to %s",
         window,
         len(candles),
-        ticks,
         provider.name,
+        len(tick_prices),
+        check.spread_pct,
         settings.topic,
     )
     return IngestResult(
@@ -185,9 +280,12 @@ def ingest_window(
         window_end=window.end.isoformat(),
         source=provider.name,
         candles=len(candles),
-        ticks=ticks,
+        ticks=len(tick_prices),
         produced=produced,
         failed_providers=failed,
+        tick_prices=tick_prices,
+        spread_pct=check.spread_pct,
+        flagged=check.flagged,
         fetch_ms=round(fetch_ms, 1),
         produce_ms=round((time.monotonic() - started) * 1000 - fetch_ms, 1),
     )

@@ -203,7 +203,12 @@ class Stack:
         env = {k: v for k, v in self.user_env.items() if k.startswith("BTC_")}
         env.update(BTC_KAFKA_BOOTSTRAP=self.kafka_bootstrap, BTC_MONGO_URI=self.mongo_uri)
         if self.mode in ("demo", "test"):
-            env["BTC_COINBASE_URL"] = f"{self.simex_url}/coinbase"
+            env.update(
+                BTC_COINBASE_URL=f"{self.simex_url}/coinbase",
+                BTC_KRAKEN_URL=f"{self.simex_url}/kraken/0",
+                BTC_BINANCE_URL=f"{self.simex_url}/binance",
+                BTC_BITSTAMP_URL=f"{self.simex_url}/bitstamp/api/v2",
+            )
         return env
 
     def airflow_env(self) -> dict[str, str]:

@@ -6,10 +6,11 @@ local stack and in Docker.
 
 Overwrite rule for a key seen twice (re-delivery, re-run, backfill):
 
-- ``candle_1m``: the latest *fetch* wins (``$set``), because a re-run of a window re-reads the
-  exchange's settled candle; identical values leave the document unchanged.
-- ``tick``: the first one wins (``$setOnInsert``): a tick is a point observation, a re-delivery
-  carries nothing newer.
+- ``candle_1m``: the latest *fetch* wins: a re-run of a window re-reads the exchange's settled
+  candle, which may correct a candle fetched seconds after the minute closed. A re-delivered
+  message with an older ``fetched_at`` never overwrites a newer one; identical values leave the
+  document untouched.
+- ``tick``: the first one wins: a tick is a point observation, a re-delivery carries nothing newer.
 
 ``first_seen_at`` records when the pipeline first stored the observation (for freshness
 measurement); it is metadata, never part of the observation.
@@ -25,12 +26,15 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, UpdateOne
 from pymongo.collection import Collection
 from pymongo.database import Database
+from pymongo.errors import BulkWriteError
 
 from btc_pipeline.schema import Observation
 
 PRICES = "prices"
 REJECTS = "rejects"
 PIPELINE_RUNS = "pipeline_runs"
+DUPLICATE_KEY = 11000
+CANDLE_VALUES = ("open", "high", "low", "close", "price", "volume")
 
 
 @dataclass(frozen=True)
@@ -75,34 +79,74 @@ def to_document(obs: Observation) -> dict[str, Any]:
 def upsert_prices(
     prices: Collection[Any], observations: Sequence[Observation], *, now: datetime | None = None
 ) -> UpsertResult:
-    """Write observations with one unordered bulk upsert keyed on ``_id`` = the natural key.
+    """Write observations idempotently, keyed on ``_id`` = the natural key.
+
+    One unordered ``insert_many`` writes every new observation; keys that already exist (a
+    re-delivery, a re-run, a backfill) come back as duplicate-key errors and are then reconciled
+    by the overwrite rule in the module docstring. This has the effect of a bulk upsert, but in
+    the common case (new data) costs one insert: on FerretDB's SQLite backend an upsert or update
+    scans the collection (measured ~40x slower than inserting; see bench/drain_throughput.py).
 
     Args:
         prices: The ``btc.prices`` collection.
-        observations: Valid observations (duplicates within the batch are collapsed, last wins).
+        observations: Valid observations; duplicates within the batch are collapsed by the rule.
         now: When the pipeline stored them (``first_seen_at`` of new documents).
 
     Returns:
         Counts of inserted, modified and unchanged documents.
+
+    Raises:
+        pymongo.errors.PyMongoError: Any failure other than "this key exists already".
     """
     if not observations:
         return UpsertResult(0, 0, 0)
     stored_at = now or datetime.now(UTC)
     latest: dict[str, Observation] = {}
     for obs in observations:
-        latest[obs.key] = obs
-    ops = []
-    for key, obs in latest.items():
-        doc = to_document(obs)
-        if obs.kind == "tick":
-            update = {"$setOnInsert": {**doc, "first_seen_at": stored_at}}
-        else:
-            update = {"$set": doc, "$setOnInsert": {"first_seen_at": stored_at}}
-        ops.append(UpdateOne({"_id": key}, update, upsert=True))
-    result = prices.bulk_write(ops, ordered=False)
-    inserted = result.upserted_count
-    modified = result.modified_count
-    return UpsertResult(inserted=inserted, modified=modified, unchanged=len(ops) - inserted - modified)
+        if _wins(obs, latest.get(obs.key)):
+            latest[obs.key] = obs
+    docs = [{"_id": key, **to_document(obs), "first_seen_at": stored_at} for key, obs in latest.items()]
+    try:
+        inserted = len(prices.insert_many(docs, ordered=False).inserted_ids)
+        existing: list[str] = []
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(error.get("code") != DUPLICATE_KEY for error in errors) or exc.details.get("writeConcernErrors"):
+            raise
+        inserted = int(exc.details.get("nInserted", 0))
+        existing = [docs[error["index"]]["_id"] for error in errors]
+    modified = _refresh_candles(prices, [latest[key] for key in existing if latest[key].kind == "candle_1m"])
+    return UpsertResult(inserted=inserted, modified=modified, unchanged=len(docs) - inserted - modified)
+
+
+def _wins(new: Observation, old: Observation | None) -> bool:
+    """Whether ``new`` replaces ``old`` for the same key (candles: latest fetch; ticks: first)."""
+    if old is None:
+        return True
+    return new.kind == "candle_1m" and new.fetched_at >= old.fetched_at
+
+
+def _refresh_candles(prices: Collection[Any], candles: Sequence[Observation]) -> int:
+    """Apply re-fetched candles whose values changed and whose fetch is not older than the stored one."""
+    if not candles:
+        return 0
+    fields = {"fetched_at": 1, **dict.fromkeys(CANDLE_VALUES, 1)}
+    stored = {doc["_id"]: doc for doc in prices.find({"_id": {"$in": [c.key for c in candles]}}, fields)}
+    modified = 0
+    for obs in candles:
+        old = stored.get(obs.key)
+        if old is None:
+            continue
+        new = to_document(obs)
+        if all(old.get(name) == new[name] for name in CANDLE_VALUES):
+            continue
+        old_fetched = old["fetched_at"] if old["fetched_at"].tzinfo else old["fetched_at"].replace(tzinfo=UTC)
+        if obs.fetched_at < old_fetched:
+            continue  # a stale re-delivery never overwrites a newer fetch
+        # compare-and-set on fetched_at: a concurrent newer write wins
+        result = prices.update_one({"_id": obs.key, "fetched_at": old["fetched_at"]}, {"$set": new})
+        modified += result.modified_count
+    return modified
 
 
 def record_rejects(rejects: Collection[Any], docs: Iterable[Mapping[str, Any]]) -> int:

@@ -10,7 +10,7 @@ def test_defaults_are_the_local_stack():
     assert s.topic == "btc-metrics"
     assert s.dlq_topic == "btc-metrics-dlq"
     assert s.mongo_db == "btc"
-    assert s.providers == ("coinbase",)
+    assert s.providers == ("coinbase", "kraken", "bitstamp", "binance")
     assert s.base_urls["coinbase"] == "https://api.exchange.coinbase.com"
 
 

@@ -42,7 +42,8 @@ def _error_body(body: Any, endpoint: str) -> None:
             parts.append(f"{error.get('field', '?')}: {error.get('message', error)}")
         else:
             parts.append(str(error))
-    raise ExchangeError(NAME, endpoint, f"Bitstamp error: {'; '.join(parts) or body!r}")
+    detail = "; ".join(parts) if parts else repr(body)
+    raise ExchangeError(NAME, endpoint, f"Bitstamp error: {detail}")
 
 
 def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/") -> list[Candle]:

@@ -1,0 +1,231 @@
+"""Ingest with all four exchanges on the real broker and database: candles from the first exchange
+that serves, one tick per exchange, the cross-exchange check recorded in ``pipeline_runs``, failover
+and ticker failures visible in the result, and a broker outage that fails the run and then recovers
+with every observation stored exactly once. Each test has its own topic and database."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+from btc_pipeline.config import Settings
+from btc_pipeline.drain import drain
+from btc_pipeline.ingest import AllProvidersFailedError, ingest_window, run_document
+from btc_pipeline.kafka_io import DeliveryError, consumer_config, producer_config
+from btc_pipeline.providers import build_provider
+from btc_pipeline.simexchange.pricepath import PricePath
+from btc_pipeline.stack import Stack
+from btc_pipeline.store import PIPELINE_RUNS, record_run
+from btc_pipeline.window import MINUTE, Window, floor_minute
+
+pytestmark = pytest.mark.integration
+
+ALL = ("coinbase", "kraken", "binance", "bitstamp")
+
+
+def at_sim(settings: Settings, url: str, **changes: Any) -> Settings:
+    """``settings`` with all four exchanges, in failover order, on the simulated exchange at ``url``."""
+    urls = {
+        "coinbase": f"{url}/coinbase",
+        "kraken": f"{url}/kraken/0",
+        "binance": f"{url}/binance",
+        "bitstamp": f"{url}/bitstamp/api/v2",
+    }
+    return replace(settings, providers=ALL, base_urls=urls, **changes)
+
+
+def clients(settings: Settings) -> list[Any]:
+    built = [build_provider(name, settings) for name in settings.providers]
+    for p in built:
+        p.http.backoff_s = 0.05  # keep retries quick; Retry-After is still honoured as sent
+    return built
+
+
+def live_window() -> Window:
+    end = floor_minute(datetime.now(UTC)) - MINUTE
+    return Window(end - MINUTE * 4, end)
+
+
+def producer(stack: Stack) -> Producer:
+    return Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap}))
+
+
+def read_topic(stack: Stack, topic: str, expected: int, *, wait_s: float = 30.0) -> list[Any]:
+    """Everything in ``topic`` (waits for ``expected`` messages, then one more second for extras)."""
+    c = Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, f"reader-{topic}-{time.time_ns()}"))
+    c.subscribe([topic])
+    out: list[Any] = []
+    deadline = time.monotonic() + wait_s
+    while len(out) < expected and time.monotonic() < deadline:
+        out += [m for m in c.consume(100, timeout=1.0) if m.error() is None]
+    out += [m for m in c.consume(100, timeout=1.0) if m.error() is None]  # anything beyond expected
+    c.close()
+    return out
+
+
+@pytest.fixture(scope="module")
+def own_sim():
+    """An in-process simulated exchange for fault injection (the stack's own one is shared with
+    the stack's scheduled DAG runs, which would consume injected faults)."""
+    from btc_pipeline.simexchange.server import serve
+
+    server = serve("127.0.0.1", 0, seed=42)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def add_fault(url: str, **fault: Any) -> None:
+    req = urllib.request.Request(f"{url}/_control/faults", data=json.dumps(fault).encode(), method="POST")
+    urllib.request.urlopen(req).read()
+
+
+@pytest.fixture
+def faults(own_sim):
+    yield lambda **fault: add_fault(own_sim, **fault)
+    urllib.request.urlopen(urllib.request.Request(f"{own_sim}/_control/faults", method="DELETE")).read()
+
+
+def test_four_exchanges_candles_from_the_first_one_tick_from_each_and_reruns_identical(stack, scratch):
+    s = at_sim(scratch, stack.simex_url)
+    window = live_window()
+    results, wall_ms = [], []
+    for run_id in ("run-1", "run-2"):
+        started = time.monotonic()
+        results.append(ingest_window(window, s, clients(s), producer(stack), run_id))
+        wall_ms.append((time.monotonic() - started) * 1000)
+    first, second = results
+    print(f"\ningest_window with 4 providers (new producer each): {[round(ms) for ms in wall_ms]} ms wall")
+    print(f"messages per run: {first.produced}; {first}")
+
+    for result in (first, second):
+        assert result.source == "coinbase"
+        assert (result.candles, result.ticks, result.produced) == (4, 4, 8)
+        assert result.failed_providers == {}
+        assert tuple(result.tick_prices) == ALL
+        assert result.spread_pct is not None and 0 < result.spread_pct < 0.2  # a few bps between venues
+        assert result.flagged == {}
+
+    messages = read_topic(stack, s.topic, 16)
+    assert len(messages) == 16
+    candles: dict[str, dict[str, tuple[Any, ...]]] = {"run-1": {}, "run-2": {}}
+    tick_sources: dict[str, list[str]] = {"run-1": [], "run-2": []}
+    for m in messages:
+        body = json.loads(m.value())
+        assert m.key().decode() == f"{body['source']}|BTC-USD|{body['kind']}|{body['ts']}"
+        assert body["v"] == 1 and body["symbol"] == "BTC-USD"
+        if body["kind"] == "candle_1m":
+            assert body["source"] == "coinbase"  # candles come from the first exchange only
+            candles[body["run_id"]][m.key().decode()] = tuple(
+                body[f] for f in ("price", "open", "high", "low", "close", "volume")
+            )
+        else:
+            assert body["kind"] == "tick"
+            tick_sources[body["run_id"]].append(body["source"])
+            assert body["price"] == (first if body["run_id"] == "run-1" else second).tick_prices[body["source"]]
+    assert sorted(tick_sources["run-1"]) == sorted(tick_sources["run-2"]) == sorted(ALL)
+    assert candles["run-1"] == candles["run-2"]  # same keys, same prices
+    assert sorted(candles["run-1"]) == [
+        f"coinbase|BTC-USD|candle_1m|{ts:%Y-%m-%dT%H:%M:%SZ}" for ts in window.minutes()
+    ]
+    expected = PricePath(42).candle(window.start)
+    key = f"coinbase|BTC-USD|candle_1m|{window.start:%Y-%m-%dT%H:%M:%SZ}"
+    assert candles["run-1"][key][1:5] == (expected.open, expected.high, expected.low, expected.close)
+
+
+def test_a_deviating_ticker_is_flagged_and_recorded_in_pipeline_runs(stack, scratch, mongo, caplog):
+    # The simulated venues sit at 0 (coinbase), +2 (kraken), -6 (binance, USDT) and +1 (bitstamp) bps:
+    # against the median of the others Binance is 7 bps = 0.07 % off, the others at most 0.02 %.
+    s = at_sim(scratch, stack.simex_url, max_deviation_pct=0.05)
+    started_at = datetime.now(UTC)
+    with caplog.at_level(logging.WARNING, logger="btc_pipeline.ingest"):
+        result = ingest_window(live_window(), s, clients(s), producer(stack), "flag-run")
+    assert set(result.flagged) == {"binance"}
+    assert result.flagged["binance"] == pytest.approx(0.07, abs=0.01)
+    assert any("ticker of binance" in r.message and "BTC_MAX_DEVIATION_PCT" in r.message for r in caplog.records)
+
+    db = mongo[s.mongo_db]
+    record_run(
+        db[PIPELINE_RUNS], run_document("btc_ingest", "flag-run", result.to_dict(), started_at, datetime.now(UTC))
+    )
+    doc = db[PIPELINE_RUNS].find_one({"_id": "btc_ingest|flag-run"})
+    assert doc is not None
+    assert doc["flagged"] == result.flagged
+    assert doc["tick_prices"] == result.tick_prices and set(doc["tick_prices"]) == set(ALL)
+    assert doc["spread_pct"] == result.spread_pct
+    assert doc["failed_providers"] == {}
+    assert doc["source"] == "coinbase" and doc["ticks"] == 4
+
+
+def test_failover_and_a_failed_ticker_are_visible_and_do_not_fail_the_run(stack, scratch, own_sim, faults):
+    s = at_sim(scratch, own_sim, http_retries=1)
+    faults(exchange="coinbase", kind="503", times=4)  # 2 attempts for the candles, 2 for the ticker
+    result = ingest_window(live_window(), s, clients(s), producer(stack), "failover-run")
+    assert result.source == "kraken"
+    assert set(result.failed_providers) == {"coinbase", "coinbase:ticker"}
+    assert "HTTP 503" in result.failed_providers["coinbase"]
+    assert "/products/BTC-USD/ticker: HTTP 503" in result.failed_providers["coinbase:ticker"]
+    assert tuple(result.tick_prices) == ("kraken", "binance", "bitstamp")
+    assert (result.candles, result.ticks, result.produced) == (4, 3, 7)
+
+    messages = [json.loads(m.value()) for m in read_topic(stack, s.topic, 7)]
+    assert Counter((b["kind"], b["source"]) for b in messages) == {
+        ("candle_1m", "kraken"): 4,
+        ("tick", "kraken"): 1,
+        ("tick", "binance"): 1,
+        ("tick", "bitstamp"): 1,
+    }
+
+
+def test_every_exchange_failing_is_one_clear_error_and_produces_nothing(stack, scratch, own_sim, faults):
+    s = at_sim(scratch, own_sim, http_retries=0)
+    faults(exchange="coinbase", kind="500", times=1)
+    faults(exchange="kraken", kind="kraken_error", times=1)
+    faults(exchange="binance", kind="451", times=1)
+    faults(exchange="bitstamp", kind="malformed", times=1)
+    window = live_window()
+    with pytest.raises(AllProvidersFailedError) as info:
+        ingest_window(window, s, clients(s), producer(stack), "doomed")
+    message = str(info.value)
+    assert message.startswith(f"no provider could serve {window}: coinbase: ")
+    for part in ("HTTP 500", "['EService:Unavailable']", "restricted location", "body is not JSON"):
+        assert part in message
+    assert read_topic(stack, s.topic, 0, wait_s=3) == []
+
+
+def test_broker_down_fails_the_run_and_the_retry_stores_everything_exactly_once(stack, scratch, mongo):
+    """Stops and restarts this session's own Kafka (BTC_TEST_STATE_DIR keeps it apart from others)."""
+    s = at_sim(scratch, stack.simex_url, live_tick_horizon_s=3600)
+    window = live_window()
+    stack.stop("kafka")
+    try:
+        dead = Producer({**producer_config({"bootstrap.servers": stack.kafka_bootstrap}), "message.timeout.ms": 5000})
+        with pytest.raises(DeliveryError, match=r"not delivered|unacknowledged"):
+            ingest_window(window, s, clients(s), dead, "attempt-1")
+    finally:
+        stack.up(["kafka"])
+    result = ingest_window(window, s, clients(s), producer(stack), "attempt-2")
+    assert (result.candles, result.ticks) == (4, 4)
+
+    messages = read_topic(stack, s.topic, result.produced)
+    assert len(messages) == result.produced == 8
+    assert {json.loads(m.value())["run_id"] for m in messages} == {"attempt-2"}
+
+    consumer = Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, s.consumer_group))
+    stats = drain(consumer, producer(stack), mongo[s.mongo_db], s, run_id="after-outage")
+    assert stats.consumed == 8 and stats.rejected == 0 and stats.lag_after == 0
+    prices = mongo[s.mongo_db]["prices"]
+    assert prices.count_documents({}) == 8
+    assert prices.count_documents({"kind": "candle_1m", "source": "coinbase"}) == 4
+    assert sorted(d["source"] for d in prices.find({"kind": "tick"})) == sorted(ALL)
