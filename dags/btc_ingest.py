@@ -2,9 +2,14 @@
 # btc_ingest
 
 Every minute, for its data interval `[start, end)`, fetches the **closed 1-minute candles** of
-that window (and, for live runs, the latest ticker) from the exchanges listed in `BTC_PROVIDERS`,
-in failover order, and produces them as schema-v1 JSON messages to the Kafka topic `btc-metrics`,
-keyed `source|symbol|kind|ts`.
+that window from the first exchange in `BTC_PROVIDERS` that can serve it (failover in order; the
+message's `source` says who did) and produces them as schema-v1 JSON messages to the Kafka topic
+`btc-metrics`, keyed `source|symbol|kind|ts`.
+
+For live runs (window closed less than `BTC_LIVE_TICK_HORIZON_S` ago) it also reads **every**
+exchange's ticker, produces each as a `tick`, and cross-checks them: the spread, and any exchange
+more than `BTC_MAX_DEVIATION_PCT` away from the median of the others, are logged and recorded in
+`btc.pipeline_runs`. One exchange's failed ticker is recorded there but does not fail the run.
 
 - **Timetable**: `CronDataIntervalTimetable("* * * * *")`, so every run owns a real one-minute
   window (a plain cron schedule would give `start == end` in Airflow 3).
@@ -15,6 +20,8 @@ keyed `source|symbol|kind|ts`.
   `btc-pipeline backfill` CLI (see the README).
 - **max_active_runs=3**: windows are independent; a window whose candles are late (retrying)
   must not hold up the next minutes, but a broker outage must not pile up dozens of runs either.
+  While three runs are retrying, the scheduler skips the minutes it could not start (catchup is
+  off): those windows are holes that `btc-pipeline gaps` lists and the heal DAG fills.
 - **Failure = retry**: no candles yet for a just-closed window, an exchange failure on every
   provider, or any unacknowledged Kafka delivery fails `produce_window`; it retries 4 times with
   exponential backoff (15 s .. 2 min).
