@@ -15,7 +15,14 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from btc_pipeline.config import ConfigError, load_settings
-from btc_pipeline.dashboard_data import latest_tick, load_candles, pick_resample_rule, recent_runs, resample_candles
+from btc_pipeline.dashboard_data import (
+    latest_tick,
+    latest_ticks_by_source,
+    load_candles,
+    pick_resample_rule,
+    recent_runs,
+    resample_candles,
+)
 
 st.set_page_config(page_title="BTC-USD live", page_icon=":chart_with_upwards_trend:", layout="wide")
 
@@ -39,10 +46,15 @@ def mongo_client() -> MongoClient[Any]:
 
 
 @st.cache_data(ttl=SETTINGS.dashboard_refresh_s, show_spinner=False)
-def fetch(span_s: int, source: str | None) -> tuple[Any, Any, Any]:
+def fetch(span_s: int, source: str | None) -> tuple[Any, Any, Any, Any]:
     db = mongo_client()[SETTINGS.mongo_db]
-    since = datetime.now(UTC) - timedelta(seconds=span_s)
-    return load_candles(db, since, source=source), latest_tick(db), recent_runs(db)
+    now = datetime.now(UTC)
+    return (
+        load_candles(db, now - timedelta(seconds=span_s), source=source),
+        latest_tick(db),
+        recent_runs(db),
+        latest_ticks_by_source(db, now - timedelta(minutes=10)),
+    )
 
 
 st.title("BTC-USD — live pipeline")
@@ -55,7 +67,7 @@ source = right.selectbox("Source", ["all", *SETTINGS.providers], index=0)
 def live() -> None:
     span = RANGES[span_label]
     try:
-        candles, tick, runs = fetch(int(span.total_seconds()), None if source == "all" else source)
+        candles, tick, runs, exchanges = fetch(int(span.total_seconds()), None if source == "all" else source)
     except PyMongoError as exc:
         st.error(f"MongoDB is not reachable at the configured BTC_MONGO_URI: {exc}")
         return
@@ -90,6 +102,15 @@ def live() -> None:
             title=f"BTC-USD {rule} candles, {candles['source'].iloc[-1]} (UTC)",
         )
         st.plotly_chart(fig, use_container_width=True, key="candles")
+    if not exchanges.empty:
+        st.caption("Latest ticker per exchange (last 10 min) and its deviation from their median")
+        st.table(
+            exchanges.assign(
+                price=exchanges["price"].map("${:,.2f}".format),
+                ts=exchanges["ts"].map(lambda ts: f"{ts:%H:%M:%S}"),
+                deviation_pct=exchanges["deviation_pct"].map("{:+.3f} %".format),
+            ).rename(columns={"ts": "trade time (UTC)", "deviation_pct": "vs median"})
+        )
     with st.expander("Pipeline runs (btc.pipeline_runs)"):
         if runs.empty:
             st.write("No runs recorded yet.")

@@ -48,6 +48,27 @@ def latest_tick(db: Database[Any]) -> dict[str, Any] | None:
     return db[PRICES].find_one({"kind": "tick"}, {"_id": 0}, sort=[("ts", -1)])
 
 
+def latest_ticks_by_source(db: Database[Any], since: datetime) -> pd.DataFrame:
+    """The newest tick of each exchange since ``since``, with its deviation from the median.
+
+    Returns:
+        Columns ``source, price, ts, deviation_pct`` (one row per exchange, by price); empty if none.
+    """
+    newest: dict[str, dict[str, Any]] = {}
+    for doc in (
+        db[PRICES]
+        .find({"kind": "tick", "ts": {"$gte": since}}, {"_id": 0, "source": 1, "price": 1, "ts": 1})
+        .sort("ts", -1)
+    ):
+        newest.setdefault(doc["source"], doc)
+    frame = pd.DataFrame(list(newest.values()), columns=["source", "price", "ts"])
+    if not frame.empty:
+        median = float(frame["price"].median())
+        frame["deviation_pct"] = ((frame["price"] / median - 1) * 100).round(3)
+        frame = frame.sort_values("price", ignore_index=True)
+    return frame
+
+
 def recent_runs(db: Database[Any], limit: int = 20) -> pd.DataFrame:
     """The latest ``pipeline_runs`` documents, newest first."""
     rows = list(db[PIPELINE_RUNS].find({}, {"batch_ms": 0}).sort("started_at", -1).limit(limit))

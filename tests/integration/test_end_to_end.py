@@ -115,6 +115,9 @@ def test_dashboard_draws_the_prices_in_a_real_browser(stack: Stack, mongo: Any):
         text = driver.find_element(By.TAG_NAME, "body").text
         assert "BTC-USD" in text and "$" in text
         assert "No candles in this range yet" not in text
+        # the per-exchange ticker table: every simulated exchange's latest tick
+        for exchange in ("coinbase", "kraken", "bitstamp", "binance"):
+            assert exchange in text, f"{exchange} missing from the ticker table"
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
     finally:
