@@ -91,7 +91,7 @@ def test_bad_candle_bodies_are_exchange_errors(body, problem):
         ({"time": "2024-03-13T11:10:41Z"}, "no 'price'"),
         ({"price": "1", "time": "13/03/2024"}, "not ISO-8601"),
         ({"price": "-5", "time": "2024-03-13T11:10:41Z"}, "not a positive number"),
-        ({"price": "nan", "time": "2024-03-13T11:10:41Z"}, "not a positive number"),
+        ({"price": "nan", "time": "2024-03-13T11:10:41Z"}, "not a finite number"),
     ],
 )
 def test_bad_ticker_bodies_are_exchange_errors(body, problem):

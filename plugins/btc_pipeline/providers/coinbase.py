@@ -12,20 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from btc_pipeline.providers.base import Candle, ExchangeError, HttpClient, Tick, validate_candles, validate_tick
+from btc_pipeline.providers.fields import epoch_seconds, number
 from btc_pipeline.schema import format_ts
 from btc_pipeline.window import MINUTE, Window
 
 NAME = "coinbase"
 MAX_CANDLES_PER_REQUEST = 300
-
-
-def _float(value: Any, provider_endpoint: tuple[str, str], what: str) -> float:
-    if isinstance(value, bool):
-        raise ExchangeError(*provider_endpoint, f"{what}={value!r} is not a number")
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ExchangeError(*provider_endpoint, f"{what}={value!r} is not a number") from None
 
 
 def parse_candles(body: Any, window: Window, endpoint: str = "/products/BTC-USD/candles") -> list[Candle]:
@@ -34,7 +26,6 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/products/BTC-USD/
     Raises:
         ExchangeError: The body is not a list of 6-number rows, or a row fails validation.
     """
-    where = (NAME, endpoint)
     if isinstance(body, dict) and "message" in body:
         raise ExchangeError(NAME, endpoint, f"error body: {body['message']!r}")
     if not isinstance(body, list):
@@ -43,11 +34,12 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/products/BTC-USD/
     for row in body:
         if not isinstance(row, list) or len(row) < 6:
             raise ExchangeError(NAME, endpoint, f"candle row {row!r} is not [time, low, high, open, close, volume]")
-        ts = datetime.fromtimestamp(int(_float(row[0], where, "time")), UTC)
+        ts = epoch_seconds(row[0], NAME, endpoint, "time")
         if not window.contains(ts):
             continue  # Coinbase may return rows before `start`, and `end` is inclusive
         low, high, open_, close, volume = (
-            _float(v, where, n) for v, n in zip(row[1:6], ("low", "high", "open", "close", "volume"), strict=True)
+            number(v, NAME, endpoint, n)
+            for v, n in zip(row[1:6], ("low", "high", "open", "close", "volume"), strict=True)
         )
         candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
     return validate_candles(NAME, endpoint, candles, window)
@@ -59,7 +51,6 @@ def parse_ticker(body: Any, endpoint: str = "/products/BTC-USD/ticker") -> Tick:
     Raises:
         ExchangeError: Fields are missing or malformed.
     """
-    where = (NAME, endpoint)
     if not isinstance(body, dict):
         raise ExchangeError(NAME, endpoint, f"expected a JSON object, got {type(body).__name__}")
     if "message" in body and "price" not in body:
@@ -76,7 +67,9 @@ def parse_ticker(body: Any, endpoint: str = "/products/BTC-USD/ticker") -> Tick:
         raise ExchangeError(NAME, endpoint, f"time={time_text!r} is not ISO-8601") from None
     size = body.get("size")
     tick = Tick(
-        ts=ts, price=_float(body["price"], where, "price"), volume=None if size is None else _float(size, where, "size")
+        ts=ts,
+        price=number(body["price"], NAME, endpoint, "price"),
+        volume=None if size is None else number(size, NAME, endpoint, "size"),
     )
     return validate_tick(NAME, endpoint, tick)
 
