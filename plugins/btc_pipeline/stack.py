@@ -560,6 +560,7 @@ class Stack:
         deadline = time.monotonic() + service.timeout_s
         while time.monotonic() < deadline:
             if proc.poll() is not None:
+                (self.pids / f"{service.name}.pid").unlink(missing_ok=True)
                 raise StackError(f"{service.name} exited with code {proc.returncode}; log tail:\n{self.tail(logfile)}")
             if service.ready():
                 log.info("%s ready", service.name)
@@ -567,6 +568,7 @@ class Stack:
                     service.after_ready()
                 return
             time.sleep(1)
+        self.stop(service.name, timeout_s=10)  # leave nothing half-started behind
         raise StackError(f"{service.name} not ready after {service.timeout_s:.0f}s; log tail:\n{self.tail(logfile)}")
 
     def stop(self, name: str, *, timeout_s: float = 30.0) -> bool:

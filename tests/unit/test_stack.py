@@ -1,0 +1,118 @@
+"""The local-stack launcher's own behaviour, with small real processes (no services needed)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+
+from btc_pipeline.stack import Service, Stack, StackError, free_port, port_is_open, read_env_file
+
+
+def test_env_file_parsing(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("# comment\n\nAIRFLOW_PORT=8081\nexport BTC_PROVIDERS=\"kraken,coinbase\"\nSECRET='a b'\nEMPTY=\n")
+    assert read_env_file(env) == {
+        "AIRFLOW_PORT": "8081",
+        "BTC_PROVIDERS": "kraken,coinbase",
+        "SECRET": "a b",
+        "EMPTY": "",
+    }
+    assert read_env_file(tmp_path / "missing") == {}
+
+
+def test_env_file_bad_line_names_file_and_line(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("A=1\nthis is not an assignment\n")
+    with pytest.raises(StackError, match=r"\.env:2: expected KEY=VALUE"):
+        read_env_file(env)
+
+
+def test_bad_port_in_env_is_a_clear_error(tmp_path):
+    (tmp_path / ".env").write_text("AIRFLOW_PORT=eighty\n")
+    with pytest.raises(StackError, match=r"AIRFLOW_PORT='eighty' in \.env is not a port number"):
+        Stack("demo", root=tmp_path, state_dir=tmp_path / "state")
+
+
+def test_env_file_ports_apply(tmp_path):
+    (tmp_path / ".env").write_text("AIRFLOW_PORT=18080\nDASHBOARD_PORT=18501\n")
+    stack = Stack("demo", root=tmp_path, state_dir=tmp_path / "state")
+    assert stack.airflow_url.endswith(":18080") and stack.dashboard_url.endswith(":18501")
+    assert stack.airflow_env()["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+
+
+def test_unknown_mode_is_refused(tmp_path):
+    with pytest.raises(StackError, match="unknown mode"):
+        Stack("prod", root=tmp_path)
+
+
+def test_demo_points_every_exchange_at_the_simulator_and_live_does_not(tmp_path):
+    demo = Stack("demo", root=tmp_path, state_dir=tmp_path / "s").pipeline_env()
+    live = Stack("live", root=tmp_path, state_dir=tmp_path / "s").pipeline_env()
+    for key in ("BTC_COINBASE_URL", "BTC_KRAKEN_URL", "BTC_BINANCE_URL", "BTC_BITSTAMP_URL"):
+        assert demo[key].startswith("http://127.0.0.1:")
+        assert key not in live
+
+
+def stack_at(tmp_path) -> Stack:
+    return Stack("test", root=tmp_path, state_dir=tmp_path / "state")
+
+
+def test_a_service_that_exits_is_reported_with_its_log(tmp_path):
+    stack = stack_at(tmp_path)
+    svc = Service(
+        name="broken",
+        argv=[sys.executable, "-c", "import sys; print('boom: missing config'); sys.exit(3)"],
+        ready=lambda: False,
+        timeout_s=20,
+    )
+    with pytest.raises(StackError, match=r"(?s)broken exited with code 3.*boom: missing config"):
+        stack.start(svc)
+    assert stack.pid_of("broken") is None
+
+
+def test_a_service_that_never_gets_ready_is_stopped_and_reported(tmp_path):
+    stack = stack_at(tmp_path)
+    svc = Service(
+        name="sleepy",
+        argv=[sys.executable, "-c", "import time; print('still booting', flush=True); time.sleep(600)"],
+        ready=lambda: False,
+        timeout_s=2,
+    )
+    with pytest.raises(StackError, match=r"(?s)sleepy not ready after 2s.*still booting"):
+        stack.start(svc)
+    assert stack.pid_of("sleepy") is None  # stopped, not left behind
+
+
+def test_start_is_idempotent_and_stop_frees_the_port(tmp_path):
+    stack = stack_at(tmp_path)
+    port = free_port()
+    svc = Service(
+        name="web",
+        argv=[sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        ready=lambda: port_is_open(port),
+        port=port,
+        timeout_s=20,
+    )
+    try:
+        stack.start(svc)
+        pid = stack.pid_of("web")
+        assert pid
+        stack.start(svc)  # already running and healthy: nothing new
+        assert stack.pid_of("web") == pid
+    finally:
+        assert stack.stop("web")
+    assert not port_is_open(port)
+    assert stack.stop("web") is False  # nothing left to stop
+
+
+def test_a_port_held_by_someone_else_is_refused(tmp_path):
+    stack = stack_at(tmp_path)
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        svc = Service(name="kafka", argv=["true"], ready=lambda: True, port=port)
+        with pytest.raises(StackError, match=f"port {port} for kafka is in use by a process this stack did not start"):
+            stack.start(svc)
