@@ -28,6 +28,10 @@ from btc_pipeline.store import PIPELINE_RUNS, PRICES, REJECTS, ensure_indexes, r
 
 log = logging.getLogger(__name__)
 
+TRANSIENT_COORDINATOR_ERRORS = frozenset(
+    {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.COORDINATOR_NOT_AVAILABLE}
+)
+
 
 @dataclass
 class DrainStats:
@@ -48,16 +52,39 @@ class DrainStats:
         return asdict(self)
 
 
-def consumer_lag(consumer: Consumer, topic: str, *, timeout_s: float = 10.0) -> int:
-    """Messages in ``topic`` not yet committed by the consumer's group (all partitions)."""
+def consumer_lag(consumer: Consumer, topic: str, *, timeout_s: float = 10.0, cached: bool = False) -> int:
+    """Messages in ``topic`` not yet committed by the consumer's group (all partitions).
+
+    Args:
+        consumer: A consumer of the group.
+        topic: The topic.
+        timeout_s: Bound on each broker query.
+        cached: Use the high watermarks the consumer learnt from its fetches where it has them
+            (after a drain: no extra broker round trip per partition).
+
+    Returns:
+        The lag, summed over the topic's partitions.
+    """
     metadata = consumer.list_topics(topic, timeout=timeout_s)
     if topic not in metadata.topics or metadata.topics[topic].error is not None:
         raise KafkaException(f"topic {topic} does not exist or is unavailable")
     partitions = [TopicPartition(topic, p) for p in metadata.topics[topic].partitions]
-    committed = consumer.committed(partitions, timeout=timeout_s)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            committed = consumer.committed(partitions, timeout=timeout_s)
+            break
+        except KafkaException as exc:
+            # a broker that just (re)started is still loading its group coordinator
+            if exc.args[0].code() not in TRANSIENT_COORDINATOR_ERRORS or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
     lag = 0
     for tp in committed:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=timeout_s)
+        where = TopicPartition(topic, tp.partition)
+        low, high = consumer.get_watermark_offsets(where, cached=True) if cached else (-1, -1)
+        if high < 0 or (tp.offset < 0 and low < 0):
+            low, high = consumer.get_watermark_offsets(where, timeout=timeout_s)
         position = tp.offset if tp.offset >= 0 else low
         lag += max(high - position, 0)
     return lag
@@ -137,7 +164,7 @@ def drain(
             assignment = {tp.partition for tp in consumer.assignment()}
             if assignment and assignment <= at_end:
                 break  # caught up with every assigned partition
-        stats.lag_after = consumer_lag(consumer, settings.topic)
+        stats.lag_after = consumer_lag(consumer, settings.topic, cached=True)
     finally:
         consumer.close()  # leave the group now, so the next run is assigned at once
     return stats
