@@ -105,10 +105,14 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 
 
 def _proc_start_time(pid: int) -> str | None:
+    """The start time of a live process (None if gone or a zombie waiting to be reaped)."""
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
         return None
+    if len(fields) < 20 or fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 @dataclass
@@ -582,7 +586,7 @@ class Stack:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and _proc_start_time(pid) is not None:
             _reap(pid)
-            time.sleep(0.3)
+            time.sleep(0.1)
         if _proc_start_time(pid) is not None:
             log.warning("%s did not stop in %.0fs; killing", name, timeout_s)
             with contextlib.suppress(ProcessLookupError):
