@@ -4,6 +4,7 @@ every DAG follows the house rules (tags, retries, explicit timetable, doc_md).""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -57,19 +58,33 @@ def test_no_database_query_while_parsing(guarded_parse):
     assert queries == []
 
 
+def schedule_keywords(dag_file: Path) -> list[ast.expr]:
+    """The ``schedule=`` argument of every ``@dag(...)`` / ``DAG(...)`` call in the file."""
+    calls = [
+        node
+        for node in ast.walk(ast.parse(dag_file.read_text()))
+        if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("dag", "DAG")
+    ]
+    assert calls, f"{dag_file.name} has no dag(...) call"
+    found = []
+    for call in calls:
+        keyword = next((k.value for k in call.keywords if k.arg == "schedule"), None)
+        assert keyword is not None, f"{dag_file.name}: a DAG without an explicit schedule= (Airflow would pick one)"
+        found.append(keyword)
+    return found
+
+
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
 def test_house_rules(guarded_parse, dag_file):
-    from airflow.sdk import CronDataIntervalTimetable, DeltaDataIntervalTimetable, DeltaTriggerTimetable
-    from airflow.timetables.base import Timetable
+    from airflow.sdk.bases.timetable import BaseTimetable
 
     dag = guarded_parse[0][dag_file.name].dags[dag_file.stem]
     assert dag.tags, "every DAG has tags"
     assert dag.doc_md and dag.doc_md.strip().startswith(f"# {dag.dag_id}"), "doc_md is the file's Markdown docstring"
     assert dag.max_active_runs is not None
     assert dag.start_date is not None and dag.start_date.utcoffset().total_seconds() == 0
-    assert isinstance(
-        dag.timetable, (Timetable, CronDataIntervalTimetable, DeltaDataIntervalTimetable, DeltaTriggerTimetable)
-    )
+    assert schedule_keywords(dag_file)
+    assert isinstance(dag.timetable, BaseTimetable)
     for task in dag.tasks:
         assert task.retries >= 1, f"{task.task_id} has no retries"
         assert task.retry_delay.total_seconds() > 0

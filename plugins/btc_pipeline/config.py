@@ -99,6 +99,7 @@ class Settings:
     live_tick_horizon_s: int = 300
     max_deviation_pct: float = 1.0
     dashboard_refresh_s: int = 10
+    heal_horizon_minutes: int = 360
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -138,9 +139,43 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         live_tick_horizon_s=_int(env, "BTC_LIVE_TICK_HORIZON_S", 300, minimum=0, maximum=86_400),
         max_deviation_pct=_float(env, "BTC_MAX_DEVIATION_PCT", 1.0, minimum=0.001, maximum=50),
         dashboard_refresh_s=_int(env, "BTC_DASHBOARD_REFRESH_S", 10, minimum=1, maximum=3600),
+        heal_horizon_minutes=_int(env, "BTC_HEAL_HORIZON_MINUTES", 360, minimum=1, maximum=10_080),
     )
     if settings.topic == settings.dlq_topic:
         raise ConfigError("BTC_TOPIC and BTC_DLQ_TOPIC must differ, or bad messages would loop")
     if not settings.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
         raise ConfigError(f"BTC_MONGO_URI={settings.mongo_uri!r} must start with mongodb:// or mongodb+srv://")
     return settings
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Where the ``btc-pipeline`` CLI reaches Airflow's REST API, and as whom. Build with :func:`load_api_settings`."""
+
+    url: str = "http://127.0.0.1:8080"
+    user: str = "admin"
+    password: str = field(default="admin", repr=False)
+
+
+def load_api_settings(env: Mapping[str, str] | None = None) -> ApiSettings:
+    """Read the Airflow REST API settings of the CLI from the environment.
+
+    ``AIRFLOW_API_URL`` (default ``http://127.0.0.1:${AIRFLOW_PORT:-8080}``), ``AIRFLOW_ADMIN_USER``
+    and ``AIRFLOW_ADMIN_PASSWORD`` (default ``admin``/``admin``, the local stack's).
+
+    Args:
+        env: The variables to read; ``os.environ`` when omitted.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigError: ``AIRFLOW_PORT`` is not a port number or ``AIRFLOW_API_URL`` not an http(s) URL.
+    """
+    env = os.environ if env is None else env
+    port = _int(env, "AIRFLOW_PORT", 8080, minimum=1, maximum=65_535)
+    return ApiSettings(
+        url=_url(env, "AIRFLOW_API_URL", f"http://127.0.0.1:{port}"),
+        user=_get(env, "AIRFLOW_ADMIN_USER", "admin"),
+        password=_get(env, "AIRFLOW_ADMIN_PASSWORD", "admin"),
+    )

@@ -5,7 +5,6 @@ package's own launcher and stopped (by pid) even when tests fail."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -20,7 +19,8 @@ import pytest
 from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
-from btc_pipeline.config import Settings, load_settings
+from btc_pipeline.airflow_api import AirflowClient
+from btc_pipeline.config import ApiSettings, Settings, load_settings
 from btc_pipeline.kafka_io import ensure_topics
 from btc_pipeline.stack import Stack, free_port, port_is_open
 
@@ -76,26 +76,12 @@ def scratch(stack: Stack, settings: Settings, mongo: MongoClient[Any]) -> Settin
     )
 
 
-class AirflowAPI:
-    """A small client of the Airflow 3 REST API, logged in as the stack's admin."""
+class AirflowAPI(AirflowClient):
+    """The package's REST client, logged in as the stack's admin, with test conveniences."""
 
     def __init__(self, stack: Stack) -> None:
-        self.base = stack.airflow_url
-        body = json.dumps({"username": stack.admin_user, "password": stack.admin_password}).encode()
-        req = urllib.request.Request(f"{self.base}/auth/token", data=body, headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=10) as r:
-            self.token = json.load(r)["access_token"]
-
-    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(
-            f"{self.base}/api/v2{path}",
-            data=data,
-            method=method,
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=20) as r:
-            return json.load(r)
+        super().__init__(ApiSettings(url=stack.airflow_url, user=stack.admin_user, password=stack.admin_password))
+        self.login()
 
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100&order_by=-run_after")["dag_runs"]

@@ -1,0 +1,98 @@
+"""
+# btc_backfill
+
+Re-ingests a range of **closed 1-minute candles** from the exchanges' history, in chunks, through
+`btc-metrics` and `btc_drain` like live data. Triggered by `btc-pipeline backfill` (or by hand:
+*Trigger* with the parameters below); safe to re-run: same keys, same prices, one document each.
+
+Parameters (run conf):
+
+| name | meaning |
+|---|---|
+| `start`, `end` | the range `[start, end)`, ISO-8601 UTC, floored to the minute; `end` at most the last closed minute |
+| `source` | one exchange (`coinbase`, `kraken`, `binance`, `bitstamp`), or empty = `BTC_PROVIDERS` in failover order |
+| `only_missing` | fill only minutes without a candle in `btc.prices` (not those an exchange said had no trades) |
+
+Tasks:
+
+1. `plan` validates the parameters and splits the range into **chunks** of at most a day and a
+   whole number of the first exchange's pages (Coinbase 1,200 minutes = 4 requests of 300;
+   Binance/Bitstamp 1,000 = 1 request; Kraken 720 = 1 request, and only within its 720-minute
+   horizon). 7 days are 9 chunks and 34 requests.
+2. `fetch_and_produce` is **mapped**, one task instance per chunk (named by its window): it fetches
+   the chunk from the first exchange that serves it, produces the candles with the idempotent
+   producer, and records in `btc.no_trade_minutes` the settled minutes the exchange had no candle
+   for (no trades). A chunk whose newest minutes are not published yet fails and is retried.
+3. `summarize` writes the run's totals to `btc.pipeline_runs` and fails the run if a chunk failed.
+
+- **Timetable**: `NullTimetable`: manual and API triggers only.
+- **max_active_runs=1**: backfills queue behind each other instead of competing for the workers.
+- Candles reach MongoDB when `btc_drain` has consumed them (a few drain runs for a week).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
+
+from btc_pipeline import backfill_tasks
+from btc_pipeline.config import KNOWN_PROVIDERS
+
+
+@dag(
+    dag_id="btc_backfill",
+    schedule=None,
+    start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["btc", "backfill", "kafka"],
+    doc_md=__doc__,
+    params={
+        "start": Param(None, type=["null", "string"], description="range start, ISO-8601 UTC (inclusive)"),
+        "end": Param(None, type=["null", "string"], description="range end, ISO-8601 UTC (exclusive)"),
+        "source": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, *KNOWN_PROVIDERS],
+            description="one exchange, or empty for BTC_PROVIDERS in failover order",
+        ),
+        "only_missing": Param(False, type="boolean", description="fill only minutes without a candle"),
+    },
+    default_args={
+        "retries": 3,
+        "retry_delay": timedelta(seconds=15),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=2),
+    },
+)
+def btc_backfill() -> None:
+    @task(execution_timeout=timedelta(minutes=5))
+    def plan() -> list:
+        """Validate the parameters and split the range into chunks (the run's totals go to XCom `summary`)."""
+        ctx = get_current_context()
+        planned = backfill_tasks.plan_backfill_run(ctx["params"])
+        ctx["ti"].xcom_push(key="summary", value=planned["summary"])
+        return planned["chunks"]
+
+    @task(execution_timeout=timedelta(minutes=10), map_index_template="{{ chunk_window }}")
+    def fetch_and_produce(chunk: dict) -> dict:
+        """Fetch one chunk's candles and produce them to `btc-metrics`."""
+        ctx = get_current_context()
+        ctx["chunk_window"] = chunk["label"]  # type: ignore[typeddict-unknown-key]
+        return backfill_tasks.run_backfill_chunk(chunk, ctx["run_id"])
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, execution_timeout=timedelta(minutes=2))
+    def summarize(chunks: list, results: list) -> dict:
+        """Store the run's totals in `btc.pipeline_runs`; fail if a chunk failed."""
+        ctx = get_current_context()
+        summary = ctx["ti"].xcom_pull(task_ids="plan", key="summary") or {}
+        return backfill_tasks.summarize_run(
+            ctx["dag"].dag_id, ctx["run_id"], summary, chunks, results, ctx["dag_run"].start_date
+        )
+
+    chunks = plan()
+    summarize(chunks, fetch_and_produce.expand(chunk=chunks))
+
+
+btc_backfill()

@@ -1,0 +1,501 @@
+"""Backfill and healing: re-ingest ranges of 1-minute candles from the exchanges' history, in chunks.
+
+A range is split into chunks (:func:`plan_chunks`), each fetched with the serving exchange's own
+paging ``fetch_candles`` and produced to ``btc-metrics`` with the idempotent producer, so backfilled
+candles reach MongoDB through the drain exactly like live ones (same keys, same upsert). A chunk is
+at most a day and a whole number of the exchange's pages (:func:`chunk_minutes`): 7 days from
+Coinbase (300 rows per request) are 9 chunks and 34 requests, not 10,080 one-minute runs.
+
+Minutes the exchange answered without a candle, once the settle delay has passed, are recorded in
+``btc.no_trade_minutes`` (:mod:`btc_pipeline.gaps`); a missing minute younger than the settle
+delay fails the chunk with :class:`~btc_pipeline.ingest.CandlesNotReadyError`, so Airflow retries it.
+
+The Airflow task bodies that call these functions are in :mod:`btc_pipeline.backfill_tasks`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from confluent_kafka import Producer
+from pymongo.database import Database
+
+from btc_pipeline.config import KNOWN_PROVIDERS, Settings
+from btc_pipeline.gaps import NO_TRADE_MINUTES, present_minutes, record_no_trade_minutes
+from btc_pipeline.ingest import CANDLE_SETTLE_DELAY, CandlesNotReadyError, candle_observations, fetch_window
+from btc_pipeline.kafka_io import Record, produce_all
+from btc_pipeline.providers import Candle, Provider, Tick, binance, bitstamp, coinbase, kraken
+from btc_pipeline.schema import format_ts
+from btc_pipeline.store import PRICES
+from btc_pipeline.window import MINUTE, Window, floor_minute
+
+log = logging.getLogger(__name__)
+
+#: Rows one candle request returns at most, per exchange (Kraken: everything since ``since``,
+#: within its horizon, in one request).
+PAGE_ROWS: dict[str, int] = {
+    "coinbase": coinbase.MAX_CANDLES_PER_REQUEST,
+    "binance": binance.MAX_KLINES_PER_REQUEST,
+    "bitstamp": bitstamp.MAX_CANDLES_PER_REQUEST,
+    "kraken": kraken.OHLC_HORIZON_ROWS,
+}
+#: How far back an exchange serves 1-minute candles at all (minutes); absent = years.
+HORIZON_MINUTES: dict[str, int] = {"kraken": kraken.OHLC_HORIZON_ROWS}
+#: The largest chunk one task fetches: a day.
+MAX_CHUNK_MINUTES = 1440
+#: The longest range one backfill run takes (Airflow maps at most 1024 task instances per task).
+MAX_BACKFILL_DAYS = 366
+#: The heal leaves the most recent minutes to the live ingest, which may still be retrying them.
+HEAL_LAG = timedelta(minutes=10)
+#: Slack between a heal run's planned time and its chunks' fetches, kept off the horizon limit.
+HORIZON_MARGIN = timedelta(minutes=30)
+
+
+def chunk_minutes(provider: str) -> int:
+    """The chunk size for ``provider``: a whole number of its pages, at most a day and its horizon.
+
+    Args:
+        provider: Exchange name (one of :data:`PAGE_ROWS`).
+
+    Returns:
+        Minutes per chunk (Coinbase 1200 = 4 requests, Binance/Bitstamp 1000 = 1, Kraken 720 = 1).
+
+    Raises:
+        ValueError: The exchange is unknown.
+    """
+    try:
+        page = PAGE_ROWS[provider]
+    except KeyError:
+        raise ValueError(f"unknown exchange {provider!r}; known: {', '.join(PAGE_ROWS)}") from None
+    size = page * max(1, MAX_CHUNK_MINUTES // page)
+    return min(size, MAX_CHUNK_MINUTES, HORIZON_MINUTES.get(provider, size))
+
+
+def request_count(window: Window, provider: str) -> int:
+    """How many candle requests ``provider``'s ``fetch_candles`` makes for ``window``.
+
+    Args:
+        window: The range fetched in one call.
+        provider: Exchange name.
+
+    Returns:
+        The number of HTTP requests (without retries).
+    """
+    if provider == "kraken":
+        return 1
+    return math.ceil(window.minute_count / PAGE_ROWS[provider])
+
+
+def plan_chunks(ranges: Sequence[Window], max_minutes: int) -> list[Window]:
+    """Cover ``ranges`` with as few chunks of at most ``max_minutes`` as a greedy pass finds.
+
+    Ranges closer together than a chunk share one (the minutes between them are fetched in the
+    same requests, at no extra cost); a range longer than a chunk is split.
+
+    Args:
+        ranges: Disjoint windows to fill, in any order.
+        max_minutes: The largest chunk, in minutes (see :func:`chunk_minutes`).
+
+    Returns:
+        Consecutive-in-time, non-overlapping chunks covering every minute of ``ranges``.
+
+    Raises:
+        ValueError: ``max_minutes`` is not positive, or two ranges overlap.
+    """
+    if max_minutes < 1:
+        raise ValueError(f"max_minutes={max_minutes} must be at least 1")
+    limit = MINUTE * max_minutes
+    chunks: list[Window] = []
+    start: datetime | None = None
+    end: datetime | None = None
+    previous_end: datetime | None = None
+    for wanted in sorted(ranges, key=lambda w: w.start):
+        if previous_end is not None and wanted.start < previous_end:
+            raise ValueError(f"range {wanted} overlaps the previous one (ends {previous_end.isoformat()})")
+        previous_end = wanted.end
+        for piece in wanted.chunks(max_minutes):
+            if start is not None and piece.end - start <= limit:
+                end = piece.end
+                continue
+            if start is not None and end is not None:
+                chunks.append(Window(start, end))
+            start, end = piece.start, piece.end
+    if start is not None and end is not None:
+        chunks.append(Window(start, end))
+    return chunks
+
+
+def horizon_start(providers: Sequence[str], now: datetime) -> datetime | None:
+    """The oldest minute every one of ``providers`` still serves (``None``: no such limit).
+
+    Args:
+        providers: Exchange names.
+        now: The current time.
+
+    Returns:
+        The oldest minute start servable by all of them, or ``None`` when none has a horizon.
+    """
+    limits = [HORIZON_MINUTES[p] for p in providers if p in HORIZON_MINUTES]
+    if not limits:
+        return None
+    return floor_minute(now) - MINUTE * (min(limits) - 1)
+
+
+def check_backfill_window(window: Window, providers: Sequence[str], now: datetime) -> None:
+    """Refuse a range no configured exchange could serve, or that is not over yet.
+
+    Args:
+        window: The range to backfill.
+        providers: The exchanges that will be asked, in failover order.
+        now: The current time.
+
+    Raises:
+        ValueError: The range ends after the last closed minute, is longer than
+            :data:`MAX_BACKFILL_DAYS`, or every provider has a horizon (Kraken: 720 minutes) that
+            the range's start is beyond.
+    """
+    last_closed_end = floor_minute(now)
+    if window.end > last_closed_end:
+        raise ValueError(
+            f"the range ends at {format_ts(window.end)}, after the last closed minute "
+            f"(which ends at {format_ts(last_closed_end)}); a backfill covers closed minutes only"
+        )
+    if not providers:
+        raise ValueError("no exchange to fetch from")
+    if window.end - window.start > timedelta(days=MAX_BACKFILL_DAYS):
+        raise ValueError(f"the range {window} is longer than {MAX_BACKFILL_DAYS} days: split it into several backfills")
+    if all(p in HORIZON_MINUTES for p in providers):
+        oldest = horizon_start(providers, now)
+        if oldest is not None and window.start < oldest:
+            names = ", ".join(providers)
+            raise ValueError(
+                f"the range starts at {format_ts(window.start)}, beyond the horizon of {names} "
+                f"(only minutes from {format_ts(oldest)} on are served; Kraken keeps 720): "
+                "use another exchange for older minutes"
+            )
+
+
+def parse_instant(value: Any, name: str) -> datetime:
+    """Read an ISO-8601 time (``Z``, an offset, or naive = UTC) given as a run parameter.
+
+    Args:
+        value: The parameter's value.
+        name: The parameter's name, for the error message.
+
+    Returns:
+        The instant in UTC.
+
+    Raises:
+        ValueError: The value is missing or not ISO-8601.
+    """
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"parameter {name!r} is required: an ISO-8601 UTC time such as 2026-11-24T10:00:00Z")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"parameter {name}={value!r} is not an ISO-8601 time such as 2026-11-24T10:00:00Z") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def backfill_request(params: Mapping[str, Any]) -> tuple[Window, str | None, bool]:
+    """Validate a ``btc_backfill`` run's parameters.
+
+    Args:
+        params: ``start``, ``end`` (ISO-8601, floored to the minute), ``source`` (an exchange or
+            null = the configured failover order), ``only_missing`` (bool).
+
+    Returns:
+        The range, the source and whether only missing minutes are to be filled.
+
+    Raises:
+        ValueError: A parameter is missing or invalid; the message names it.
+    """
+    start = floor_minute(parse_instant(params.get("start"), "start"))
+    end = floor_minute(parse_instant(params.get("end"), "end"))
+    if end <= start:
+        raise ValueError(f"parameter end={format_ts(end)} must be after start={format_ts(start)} (minutes)")
+    source = params.get("source") or None
+    if source is not None and source not in KNOWN_PROVIDERS:
+        raise ValueError(f"parameter source={source!r} is not an exchange; known: {', '.join(KNOWN_PROVIDERS)}")
+    only_missing = params.get("only_missing", False)
+    if not isinstance(only_missing, bool):
+        raise ValueError(f"parameter only_missing={only_missing!r} must be true or false")
+    return Window(start, end), source, only_missing
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What a backfill run will do: its range, the chunks and how many requests they take."""
+
+    window: Window
+    providers: tuple[str, ...]
+    chunk_minutes: int
+    chunks: list[Window]
+    only_missing: bool
+
+    @property
+    def requests(self) -> int:
+        """Candle requests to the first exchange if it serves every chunk."""
+        return sum(request_count(chunk, self.providers[0]) for chunk in self.chunks)
+
+    @property
+    def minutes(self) -> int:
+        return sum(chunk.minute_count for chunk in self.chunks)
+
+
+def plan_backfill(window: Window, providers: Sequence[str], *, gaps: Sequence[Window] | None = None) -> BackfillPlan:
+    """Plan the chunks of a backfill of ``window`` (or only of its ``gaps``).
+
+    Args:
+        window: The range asked for.
+        providers: Exchanges in failover order; the first one's page size sets the chunk size.
+        gaps: When given, only these ranges inside ``window`` are planned (``--missing``, heal).
+
+    Returns:
+        The plan.
+
+    Raises:
+        ValueError: No provider, or a gap outside ``window``.
+    """
+    if not providers:
+        raise ValueError("no exchange to fetch from")
+    size = chunk_minutes(providers[0])
+    if gaps is None:
+        ranges = [window]
+    else:
+        for gap in gaps:
+            if gap.start < window.start or gap.end > window.end:
+                raise ValueError(f"gap {gap} is outside the range {window}")
+        ranges = list(gaps)
+    return BackfillPlan(
+        window=window,
+        providers=tuple(providers),
+        chunk_minutes=size,
+        chunks=plan_chunks(ranges, size),
+        only_missing=gaps is not None,
+    )
+
+
+def heal_window(run_after: datetime, horizon_minutes: int, providers: Sequence[str]) -> tuple[Window | None, int]:
+    """The range an hourly heal run looks at: the last ``horizon_minutes``, within every provider's horizon.
+
+    The most recent :data:`HEAL_LAG` minutes are left to the live ingest (a run may still be
+    retrying them). With Kraken among the providers the horizon is capped so that the oldest
+    minute is still inside its 720 minutes when the chunks run (:data:`HORIZON_MARGIN` of slack).
+
+    Args:
+        run_after: When the heal run was due (its time, so a retry looks at the same range).
+        horizon_minutes: The configured horizon (``BTC_HEAL_HORIZON_MINUTES``).
+        providers: Exchanges in failover order.
+
+    Returns:
+        The range (``None`` when the cap leaves nothing) and the horizon used, in minutes.
+    """
+    end = floor_minute(run_after) - HEAL_LAG
+    horizon = horizon_minutes
+    limits = [HORIZON_MINUTES[p] for p in providers if p in HORIZON_MINUTES]
+    if limits:
+        cap = int((MINUTE * (min(limits) - 1) - HEAL_LAG - HORIZON_MARGIN) / MINUTE)
+        if horizon > cap:
+            log.warning(
+                "heal horizon %d min is beyond what %s serve; using %d min",
+                horizon,
+                ", ".join(p for p in providers if p in HORIZON_MINUTES),
+                cap,
+            )
+            horizon = cap
+    if horizon < 1:
+        return None, 0
+    return Window(end - MINUTE * horizon, end), horizon
+
+
+def first_candle_since(db: Database[Any], window: Window, symbol: str) -> datetime | None:
+    """Where healing ``window`` may start: its start if the pipeline stored candles before it, else
+    the oldest candle inside it (``None``: no candle at all up to the window's end).
+
+    A heal fills holes in the series the pipeline has been recording; it does not import history
+    from before the first candle ever stored (that is ``btc-pipeline backfill``'s job).
+
+    Args:
+        db: The ``btc`` database.
+        window: The heal range.
+        symbol: The pipeline's symbol.
+
+    Returns:
+        The first minute to heal, or ``None``.
+    """
+    prices = db[PRICES]
+    if prices.find_one({"kind": "candle_1m", "symbol": symbol, "ts": {"$lt": window.start}}, {"_id": 1}):
+        return window.start
+    inside = present_minutes(prices, window, symbol)
+    return min(inside) if inside else None
+
+
+def settled_missing(window: Window, candles: Sequence[Candle], now: datetime) -> tuple[list[datetime], list[datetime]]:
+    """The minutes of ``window`` the exchange returned no candle for, split by the settle delay.
+
+    Args:
+        window: The range fetched.
+        candles: What the exchange returned for it.
+        now: When it was fetched.
+
+    Returns:
+        ``(no_trades, not_yet)``: missing minutes that closed at least the settle delay before
+        ``now`` (the exchange had no trades in them), and younger ones (maybe not published yet).
+    """
+    have = {c.ts for c in candles}
+    no_trades: list[datetime] = []
+    not_yet: list[datetime] = []
+    for minute in window.minutes():
+        if minute in have:
+            continue
+        (no_trades if now - (minute + MINUTE) >= CANDLE_SETTLE_DELAY else not_yet).append(minute)
+    return no_trades, not_yet
+
+
+class CandleRecorder:
+    """A provider that remembers the candles of its last ``fetch_candles`` (to know which minutes
+    the exchange answered without a candle, after :func:`btc_pipeline.ingest.ingest_window`)."""
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self.name = provider.name
+        self.last: tuple[Window, list[Candle]] | None = None
+
+    def fetch_candles(self, window: Window) -> list[Candle]:
+        """Fetch through the wrapped provider and remember the answer."""
+        candles = self.provider.fetch_candles(window)
+        self.last = (window, candles)
+        return candles
+
+    def fetch_ticker(self) -> Tick:
+        """The wrapped provider's ticker."""
+        return self.provider.fetch_ticker()
+
+
+def no_trade_minutes_of(recorders: Sequence[CandleRecorder], source: str, now: datetime) -> list[datetime]:
+    """The settled minutes the serving exchange answered without a candle in an ingest run.
+
+    Args:
+        recorders: The run's providers, wrapped.
+        source: The exchange that served the window (``IngestResult.source``).
+        now: The time of the fetch (or later).
+
+    Returns:
+        Minute starts, oldest first (empty when the exchange returned every minute).
+    """
+    for recorder in recorders:
+        if recorder.name == source and recorder.last is not None:
+            window, candles = recorder.last
+            return settled_missing(window, candles, now)[0]
+    return []
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk did; small enough for XCom."""
+
+    start: str
+    end: str
+    source: str
+    fetched: int
+    produced: int
+    already_present: int
+    no_trade_minutes: int
+    requests: int
+    failed_providers: dict[str, str] = field(default_factory=dict)
+    fetch_ms: float = 0.0
+    produce_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def backfill_chunk(
+    window: Window,
+    settings: Settings,
+    providers: Sequence[Provider],
+    producer: Producer,
+    db: Database[Any],
+    run_id: str,
+    *,
+    only_missing: bool = False,
+    present_source: str | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> ChunkResult:
+    """Fetch one chunk from the first provider that serves it and produce its candles to Kafka.
+
+    Args:
+        window: The chunk.
+        settings: Pipeline settings (topic, symbol).
+        providers: Exchange clients in failover order (one, for ``--source``).
+        producer: An idempotent producer.
+        db: The ``btc`` database (no-trade minutes; the present minutes when ``only_missing``).
+        run_id: The Airflow run id, carried in every message.
+        only_missing: Produce only the minutes with no candle in ``btc.prices`` yet.
+        present_source: With ``only_missing``: a minute counts as present only with a candle of
+            this exchange (any exchange when ``None``).
+        clock: Current time.
+
+    Returns:
+        Counts and timings of the chunk.
+
+    Raises:
+        CandlesNotReadyError: Minutes younger than the settle delay are missing (after producing
+            the rest): Airflow retries the chunk.
+        AllProvidersFailedError: No provider could serve the chunk.
+        DeliveryError: The broker did not acknowledge every message.
+    """
+    started = time.monotonic()
+    now = clock()
+    provider, candles, failed = fetch_window(window, providers, now=now)
+    fetched_at = clock()
+    fetch_ms = (time.monotonic() - started) * 1000
+    no_trades, not_yet = settled_missing(window, candles, now)
+    wanted = candles
+    already = 0
+    if only_missing:
+        present = present_minutes(db[PRICES], window, settings.symbol, present_source)
+        wanted = [c for c in candles if c.ts not in present]
+        already = len(candles) - len(wanted)
+    observations = candle_observations(provider.name, settings.symbol, wanted, fetched_at, run_id)
+    produced = produce_all(producer, settings.topic, (Record(*obs.encode()) for obs in observations))
+    recorded = record_no_trade_minutes(
+        db[NO_TRADE_MINUTES], provider.name, settings.symbol, no_trades, run_id, reported_at=now
+    )
+    log.info(
+        "chunk %s: %d candle(s) from %s, %d produced to %s, %d already present, %d minute(s) without trades "
+        "(%d newly recorded)",
+        window,
+        len(candles),
+        provider.name,
+        produced,
+        settings.topic,
+        already,
+        len(no_trades),
+        recorded,
+    )
+    if not_yet:
+        raise CandlesNotReadyError(
+            f"{provider.name} has not published {len(not_yet)} minute(s) of {window} yet "
+            f"(from {format_ts(not_yet[0])}); retry later"
+        )
+    return ChunkResult(
+        start=format_ts(window.start),
+        end=format_ts(window.end),
+        source=provider.name,
+        fetched=len(candles),
+        produced=produced,
+        already_present=already,
+        no_trade_minutes=len(no_trades),
+        requests=request_count(window, provider.name),
+        failed_providers=failed,
+        fetch_ms=round(fetch_ms, 1),
+        produce_ms=round((time.monotonic() - started) * 1000 - fetch_ms, 1),
+    )

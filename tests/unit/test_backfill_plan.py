@@ -1,0 +1,194 @@
+"""Backfill planning: chunks that respect each exchange's row limits and horizon, request counts,
+parameter validation, the heal horizon, and which missing minutes count as "no trades"."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from btc_pipeline.backfill import (
+    HEAL_LAG,
+    CandleRecorder,
+    backfill_request,
+    check_backfill_window,
+    chunk_minutes,
+    heal_window,
+    no_trade_minutes_of,
+    plan_backfill,
+    plan_chunks,
+    request_count,
+    settled_missing,
+)
+from btc_pipeline.providers import Candle, Tick
+from btc_pipeline.window import MINUTE, Window
+
+T0 = datetime(2026, 11, 17, 0, 0, tzinfo=UTC)
+NOW = datetime(2026, 11, 24, 12, 34, 56, tzinfo=UTC)
+
+
+def m(i: int) -> datetime:
+    return T0 + MINUTE * i
+
+
+@pytest.mark.parametrize(
+    ("provider", "minutes"), [("coinbase", 1200), ("binance", 1000), ("bitstamp", 1000), ("kraken", 720)]
+)
+def test_chunks_are_whole_pages_of_at_most_a_day(provider: str, minutes: int) -> None:
+    assert chunk_minutes(provider) == minutes
+
+
+def test_unknown_exchange() -> None:
+    with pytest.raises(ValueError, match="unknown exchange 'ftx'"):
+        chunk_minutes("ftx")
+
+
+@pytest.mark.parametrize(
+    ("provider", "chunks", "requests"), [("coinbase", 9, 34), ("binance", 11, 11), ("bitstamp", 11, 11)]
+)
+def test_seven_days_are_a_handful_of_chunks_and_requests(provider: str, chunks: int, requests: int) -> None:
+    week = Window(T0, T0 + timedelta(days=7))
+    plan = plan_backfill(week, [provider])
+    assert len(plan.chunks) == chunks
+    assert plan.requests == requests
+    assert plan.minutes == 10_080 and not plan.only_missing
+    assert plan.chunks[0].start == week.start and plan.chunks[-1].end == week.end
+    for a, b in zip(plan.chunks, plan.chunks[1:], strict=False):
+        assert a.end == b.start
+    assert all(c.minute_count <= 1440 for c in plan.chunks)
+    assert all(c.minute_count % chunk_minutes(provider) == 0 for c in plan.chunks[:-1])
+
+
+@pytest.mark.parametrize(
+    ("provider", "minutes", "requests"),
+    [("coinbase", 1, 1), ("coinbase", 300, 1), ("coinbase", 301, 2), ("coinbase", 1200, 4), ("binance", 1001, 2)],
+)
+def test_request_count(provider: str, minutes: int, requests: int) -> None:
+    assert request_count(Window(T0, m(minutes)), provider) == requests
+
+
+def test_kraken_is_one_request_per_chunk() -> None:
+    assert request_count(Window(T0, m(720)), "kraken") == 1
+
+
+def test_scattered_holes_share_chunks_and_long_ones_are_split() -> None:
+    holes = [Window(m(5), m(7)), Window(m(100), m(101)), Window(m(1190), m(1210)), Window(m(1300), m(3000))]
+    chunks = plan_chunks(holes, 1200)
+    assert chunks == [
+        Window(m(5), m(101)),  # two nearby holes share a chunk, which ends where the last one does
+        Window(m(1190), m(1210)),  # would make the first chunk longer than 1200 minutes
+        Window(m(1300), m(2500)),  # a long hole is split
+        Window(m(2500), m(3000)),
+    ]
+    assert all(c.minute_count <= 1200 for c in chunks)
+    wanted = {t for h in holes for t in h.minutes()}
+    assert wanted <= {t for c in chunks for t in c.minutes()}
+
+
+def test_plan_chunks_refuses_overlaps_and_bad_sizes() -> None:
+    with pytest.raises(ValueError, match="overlaps"):
+        plan_chunks([Window(m(0), m(10)), Window(m(5), m(20))], 100)
+    with pytest.raises(ValueError, match="at least 1"):
+        plan_chunks([Window(m(0), m(10))], 0)
+    assert plan_chunks([], 100) == []
+
+
+def test_plan_of_only_the_gaps() -> None:
+    window = Window(m(0), m(2000))
+    plan = plan_backfill(window, ["coinbase", "kraken"], gaps=[Window(m(10), m(12)), Window(m(1500), m(1501))])
+    assert plan.only_missing and plan.chunk_minutes == 1200
+    assert plan.chunks == [Window(m(10), m(12)), Window(m(1500), m(1501))]  # 1491 minutes apart: two chunks
+    plan = plan_backfill(window, ["coinbase"], gaps=[Window(m(10), m(12)), Window(m(1000), m(1001))])
+    assert plan.chunks == [Window(m(10), m(1001))] and plan.requests == 4
+    with pytest.raises(ValueError, match="outside the range"):
+        plan_backfill(window, ["coinbase"], gaps=[Window(m(1990), m(2010))])
+
+
+def test_backfill_ranges_must_be_closed_and_within_the_horizon() -> None:
+    last_closed_end = datetime(2026, 11, 24, 12, 34, tzinfo=UTC)
+    check_backfill_window(Window(T0, last_closed_end), ["coinbase"], NOW)
+    with pytest.raises(ValueError, match="after the last closed minute"):
+        check_backfill_window(Window(T0, last_closed_end + MINUTE), ["coinbase"], NOW)
+    recent = Window(last_closed_end - MINUTE * 700, last_closed_end)
+    check_backfill_window(recent, ["kraken"], NOW)
+    too_old = Window(last_closed_end - MINUTE * 721, last_closed_end)
+    with pytest.raises(ValueError, match="beyond the horizon of kraken"):
+        check_backfill_window(too_old, ["kraken"], NOW)
+    check_backfill_window(too_old, ["kraken", "coinbase"], NOW)  # failover serves what Kraken cannot
+    year = Window(last_closed_end - timedelta(days=366), last_closed_end)
+    check_backfill_window(year, ["coinbase"], NOW)
+    with pytest.raises(ValueError, match="longer than 366 days"):
+        check_backfill_window(Window(year.start - MINUTE, year.end), ["coinbase"], NOW)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"end": "2026-11-24T10:00Z"}, "parameter 'start' is required"),
+        ({"start": "2026-11-24T10:00Z", "end": "soon"}, "end='soon' is not an ISO-8601 time"),
+        ({"start": "2026-11-24T10:00Z", "end": "2026-11-24T10:00:30Z"}, "must be after start"),
+        ({"start": "2026-11-24T10:00Z", "end": "2026-11-24T11:00Z", "source": "ftx"}, "source='ftx'"),
+        ({"start": "2026-11-24T10:00Z", "end": "2026-11-24T11:00Z", "only_missing": "yes"}, "only_missing"),
+    ],
+)
+def test_bad_run_parameters(params: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        backfill_request(params)
+
+
+def test_run_parameters() -> None:
+    window, source, only_missing = backfill_request(
+        {"start": "2026-11-24T11:00:30+01:00", "end": "2026-11-24T10:10:00", "source": "", "only_missing": True}
+    )
+    assert window == Window(datetime(2026, 11, 24, 10, 0, tzinfo=UTC), datetime(2026, 11, 24, 10, 10, tzinfo=UTC))
+    assert (source, only_missing) == (None, True)
+
+
+def test_heal_window_ends_before_the_live_minutes_and_respects_krakens_horizon() -> None:
+    run_after = datetime(2026, 11, 24, 13, 5, 12, tzinfo=UTC)
+    end = datetime(2026, 11, 24, 13, 5, tzinfo=UTC) - HEAL_LAG
+    window, horizon = heal_window(run_after, 360, ["coinbase", "kraken"])
+    assert window == Window(end - MINUTE * 360, end) and horizon == 360
+    window, horizon = heal_window(run_after, 1440, ["coinbase", "kraken"])
+    assert horizon == 719 - 10 - 30 and window is not None and window.minute_count == horizon
+    assert window.start >= datetime(2026, 11, 24, 13, 35, tzinfo=UTC) - MINUTE * 719  # fetched up to 30 min late
+    window, horizon = heal_window(run_after, 1440, ["coinbase", "bitstamp"])
+    assert horizon == 1440 and window is not None and window.minute_count == 1440
+
+
+def test_settled_missing_minutes_are_no_trades_younger_ones_not_yet() -> None:
+    window = Window(m(0), m(5))
+    candles = [Candle(m(1), 1, 1, 1, 1, 0.1), Candle(m(3), 1, 1, 1, 1, 0.1)]
+    now = m(4) + timedelta(seconds=90)  # minute 3 closed 90 s ago, minute 4 closed 30 s ago
+    no_trades, not_yet = settled_missing(window, candles, now)
+    assert no_trades == [m(0), m(2)]
+    assert not_yet == [m(4)]
+
+
+class ListedProvider:
+    """An exchange stand-in that answers from a fixed list (unit test of the recorder only)."""
+
+    def __init__(self, name: str, candles: list[Candle]) -> None:
+        self.name = name
+        self.candles = candles
+
+    def fetch_candles(self, window: Window) -> list[Candle]:
+        return [c for c in self.candles if window.contains(c.ts)]
+
+    def fetch_ticker(self) -> Tick:
+        return Tick(ts=m(0), price=1.0)
+
+
+def test_recorded_fetch_gives_the_minutes_the_serving_exchange_had_no_candle_for() -> None:
+    window = Window(m(0), m(3))
+    recorders = [
+        CandleRecorder(ListedProvider("coinbase", [Candle(m(1), 1, 1, 1, 1, 0.1)])),
+        CandleRecorder(ListedProvider("kraken", [Candle(m(i), 1, 1, 1, 1, 0.1) for i in range(3)])),
+    ]
+    for recorder in recorders:
+        recorder.fetch_candles(window)
+    late = m(3) + timedelta(minutes=5)
+    assert no_trade_minutes_of(recorders, "coinbase", late) == [m(0), m(2)]
+    assert no_trade_minutes_of(recorders, "kraken", late) == []
+    assert no_trade_minutes_of(recorders, "bitstamp", late) == []
+    assert recorders[0].fetch_ticker().price == 1.0
