@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Param, TriggerRule, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
 from btc_pipeline import backfill_tasks
 from btc_pipeline.config import KNOWN_PROVIDERS
@@ -75,24 +75,7 @@ def btc_backfill() -> None:
         ctx["ti"].xcom_push(key="summary", value=planned["summary"])
         return planned["chunks"]
 
-    @task(execution_timeout=timedelta(minutes=10), map_index_template="{{ chunk_window }}")
-    def fetch_and_produce(chunk: dict) -> dict:
-        """Fetch one chunk's candles and produce them to `btc-metrics`."""
-        ctx = get_current_context()
-        ctx["chunk_window"] = chunk["label"]  # type: ignore[typeddict-unknown-key]
-        return backfill_tasks.run_backfill_chunk(chunk, ctx["run_id"])
-
-    @task(trigger_rule=TriggerRule.ALL_DONE, execution_timeout=timedelta(minutes=2))
-    def summarize(chunks: list, results: list) -> dict:
-        """Store the run's totals in `btc.pipeline_runs`; fail if a chunk failed."""
-        ctx = get_current_context()
-        summary = ctx["ti"].xcom_pull(task_ids="plan", key="summary") or {}
-        return backfill_tasks.summarize_run(
-            ctx["dag"].dag_id, ctx["run_id"], summary, chunks, results, ctx["dag_run"].start_date
-        )
-
-    chunks = plan()
-    summarize(chunks, fetch_and_produce.expand(chunk=chunks))
+    backfill_tasks.produce_chunks(plan(), plan_task_id="plan")
 
 
 btc_backfill()

@@ -226,3 +226,37 @@ def summarize_run(
     if failed:
         raise AirflowFailException(f"{len(failed)} of {len(planned)} chunk(s) failed: {', '.join(failed)}")
     return {**doc, "started_at": doc["started_at"].isoformat(), "finished_at": doc["finished_at"].isoformat()}
+
+
+def produce_chunks(chunks: Any, plan_task_id: str) -> Any:
+    """Wire the steps ``btc_backfill`` and ``btc_heal`` share, after their own planning task.
+
+    One mapped ``fetch_and_produce`` task per chunk (named after its window in the UI), then
+    ``summarize``, which runs even when a chunk failed, records the totals and fails the run then.
+
+    Args:
+        chunks: The planning task's output (``XComArg`` of the chunk dicts).
+        plan_task_id: That task's id, whose XCom ``summary`` holds the run's plan totals.
+
+    Returns:
+        The ``summarize`` task's output.
+    """
+    from datetime import timedelta
+
+    from airflow.sdk import TriggerRule, get_current_context, task
+
+    @task(execution_timeout=timedelta(minutes=10), map_index_template="{{ chunk_window }}")  # type: ignore[untyped-decorator]
+    def fetch_and_produce(chunk: dict[str, Any]) -> dict[str, Any]:
+        """Fetch one chunk's candles with the exchange's paging client and produce them to `btc-metrics`."""
+        ctx = get_current_context()
+        ctx["chunk_window"] = chunk["label"]  # type: ignore[typeddict-unknown-key]
+        return run_backfill_chunk(chunk, ctx["run_id"])
+
+    @task(trigger_rule=TriggerRule.ALL_DONE, execution_timeout=timedelta(minutes=2))  # type: ignore[untyped-decorator]
+    def summarize(chunks: list[Any], results: list[Any]) -> dict[str, Any]:
+        """Store the run's totals in `btc.pipeline_runs`; fail if a chunk failed."""
+        ctx = get_current_context()
+        summary = ctx["ti"].xcom_pull(task_ids=plan_task_id, key="summary") or {}
+        return summarize_run(ctx["dag"].dag_id, ctx["run_id"], summary, chunks, results, ctx["dag_run"].start_date)
+
+    return summarize(chunks, fetch_and_produce.expand(chunk=chunks))
