@@ -120,7 +120,11 @@ def assert_exact_once(mongo: Any, window: Window, *, except_minutes: set[datetim
 
 def delete_minutes(mongo: Any, window: Window) -> int:
     query = {"kind": "candle_1m", "ts": {"$gte": window.start, "$lt": window.end}}
-    return int(mongo["btc"]["prices"].delete_many(query).deleted_count)
+    present = sorted(doc["ts"] for doc in mongo["btc"]["prices"].find(query, {"ts": 1}))
+    deleted = int(mongo["btc"]["prices"].delete_many(query).deleted_count)
+    # a flake seen once: delete_many reported 0 for minutes an earlier test had stored; say which
+    assert deleted == len(present), f"{window}: {len(present)} candle(s) found {present[:3]}, {deleted} deleted"
+    return deleted
 
 
 def set_paused(airflow: AirflowAPI, dag_id: str, paused: bool) -> None:
