@@ -16,14 +16,12 @@ from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
 from airflow.providers.mongo.hooks.mongo import MongoHook
 from confluent_kafka import Consumer, Producer
 
-from btc_pipeline.backfill import CandleRecorder, no_trade_minutes_of
 from btc_pipeline.config import Settings, load_settings
 from btc_pipeline.drain import drain, record_drain_run
 from btc_pipeline.gaps import NO_TRADE_MINUTES, record_no_trade_minutes
 from btc_pipeline.ingest import ingest_window, run_document
 from btc_pipeline.kafka_io import consumer_config, producer_config
 from btc_pipeline.providers import build_provider
-from btc_pipeline.schema import format_ts
 from btc_pipeline.store import PIPELINE_RUNS, record_run
 from btc_pipeline.window import Window
 
@@ -73,13 +71,11 @@ def produce_window(
     """Task body of ``btc_ingest.produce_window``: fetch the window and produce it to Kafka."""
     settings = load_settings()
     window = window_of(data_interval_start, data_interval_end)
-    providers = [CandleRecorder(build_provider(name, settings)) for name in settings.providers]
+    providers = [build_provider(name, settings) for name in settings.providers]
     producer = GuaranteedProducerHook(kafka_config_id=settings.kafka_conn_id).get_producer()
-    result = ingest_window(window, settings, providers, producer, run_id)
-    # Minutes the serving exchange answered without a candle after the settle delay: it had no
-    # trades in them. record_run stores them, so gap checks tell them apart from holes.
-    empty = no_trade_minutes_of(providers, result.source, datetime.now(UTC))
-    return {**result.to_dict(), "empty_minutes": [format_ts(minute) for minute in empty]}
+    # result.empty_minutes: minutes the exchange had no trades in; record_run stores them, so gap
+    # checks tell them apart from holes
+    return ingest_window(window, settings, providers, producer, run_id).to_dict()
 
 
 def record_ingest_run(result: dict[str, Any], dag_id: str, run_id: str, started_at: datetime | None) -> None:

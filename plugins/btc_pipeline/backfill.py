@@ -28,9 +28,14 @@ from pymongo.database import Database
 
 from btc_pipeline.config import KNOWN_PROVIDERS, Settings
 from btc_pipeline.gaps import NO_TRADE_MINUTES, present_minutes, record_no_trade_minutes
-from btc_pipeline.ingest import CANDLE_SETTLE_DELAY, CandlesNotReadyError, candle_observations, fetch_window
+from btc_pipeline.ingest import (
+    CandlesNotReadyError,
+    candle_observations,
+    fetch_window,
+    settled_missing,
+)
 from btc_pipeline.kafka_io import Record, produce_all
-from btc_pipeline.providers import Candle, Provider, Tick, binance, bitstamp, coinbase, kraken
+from btc_pipeline.providers import Provider, binance, bitstamp, coinbase, kraken
 from btc_pipeline.schema import format_ts
 from btc_pipeline.store import PRICES
 from btc_pipeline.window import MINUTE, Window, floor_minute
@@ -335,66 +340,6 @@ def first_candle_since(db: Database[Any], window: Window, symbol: str) -> dateti
         return window.start
     inside = present_minutes(prices, window, symbol)
     return min(inside) if inside else None
-
-
-def settled_missing(window: Window, candles: Sequence[Candle], now: datetime) -> tuple[list[datetime], list[datetime]]:
-    """The minutes of ``window`` the exchange returned no candle for, split by the settle delay.
-
-    Args:
-        window: The range fetched.
-        candles: What the exchange returned for it.
-        now: When it was fetched.
-
-    Returns:
-        ``(no_trades, not_yet)``: missing minutes that closed at least the settle delay before
-        ``now`` (the exchange had no trades in them), and younger ones (maybe not published yet).
-    """
-    have = {c.ts for c in candles}
-    no_trades: list[datetime] = []
-    not_yet: list[datetime] = []
-    for minute in window.minutes():
-        if minute in have:
-            continue
-        (no_trades if now - (minute + MINUTE) >= CANDLE_SETTLE_DELAY else not_yet).append(minute)
-    return no_trades, not_yet
-
-
-class CandleRecorder:
-    """A provider that remembers the candles of its last ``fetch_candles`` (to know which minutes
-    the exchange answered without a candle, after :func:`btc_pipeline.ingest.ingest_window`)."""
-
-    def __init__(self, provider: Provider) -> None:
-        self.provider = provider
-        self.name = provider.name
-        self.last: tuple[Window, list[Candle]] | None = None
-
-    def fetch_candles(self, window: Window) -> list[Candle]:
-        """Fetch through the wrapped provider and remember the answer."""
-        candles = self.provider.fetch_candles(window)
-        self.last = (window, candles)
-        return candles
-
-    def fetch_ticker(self) -> Tick:
-        """The wrapped provider's ticker."""
-        return self.provider.fetch_ticker()
-
-
-def no_trade_minutes_of(recorders: Sequence[CandleRecorder], source: str, now: datetime) -> list[datetime]:
-    """The settled minutes the serving exchange answered without a candle in an ingest run.
-
-    Args:
-        recorders: The run's providers, wrapped.
-        source: The exchange that served the window (``IngestResult.source``).
-        now: The time of the fetch (or later).
-
-    Returns:
-        Minute starts, oldest first (empty when the exchange returned every minute).
-    """
-    for recorder in recorders:
-        if recorder.name == source and recorder.last is not None:
-            window, candles = recorder.last
-            return settled_missing(window, candles, now)[0]
-    return []
 
 
 @dataclass

@@ -26,8 +26,8 @@ from confluent_kafka import Producer
 from btc_pipeline.config import Settings
 from btc_pipeline.kafka_io import Record, produce_all
 from btc_pipeline.providers import Candle, ExchangeError, Provider, Tick
-from btc_pipeline.schema import Observation
-from btc_pipeline.window import Window
+from btc_pipeline.schema import Observation, format_ts
+from btc_pipeline.window import MINUTE, Window
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,34 @@ class IngestResult:
     tick_prices: dict[str, float] = field(default_factory=dict)
     spread_pct: float | None = None
     flagged: dict[str, float] = field(default_factory=dict)
+    empty_minutes: list[str] = field(default_factory=list)
     fetch_ms: float = 0.0
     produce_ms: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def settled_missing(window: Window, candles: Sequence[Candle], now: datetime) -> tuple[list[datetime], list[datetime]]:
+    """The minutes of ``window`` the exchange returned no candle for, split by the settle delay.
+
+    Args:
+        window: The range fetched.
+        candles: What the exchange returned for it.
+        now: When it was fetched.
+
+    Returns:
+        ``(no_trades, not_yet)``: missing minutes that closed at least the settle delay before
+        ``now`` (the exchange had no trades in them), and younger ones (maybe not published yet).
+    """
+    have = {c.ts for c in candles}
+    no_trades: list[datetime] = []
+    not_yet: list[datetime] = []
+    for minute in window.minutes():
+        if minute in have:
+            continue
+        (no_trades if now - (minute + MINUTE) >= CANDLE_SETTLE_DELAY else not_yet).append(minute)
+    return no_trades, not_yet
 
 
 def candle_observations(
@@ -286,6 +309,8 @@ def ingest_window(
         tick_prices=tick_prices,
         spread_pct=check.spread_pct,
         flagged=check.flagged,
+        # settled minutes the serving exchange had no candle for: it had no trades in them
+        empty_minutes=[format_ts(minute) for minute in settled_missing(window, candles, clock())[0]],
         fetch_ms=round(fetch_ms, 1),
         produce_ms=round((time.monotonic() - started) * 1000 - fetch_ms, 1),
     )

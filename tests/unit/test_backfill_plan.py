@@ -9,12 +9,10 @@ import pytest
 
 from btc_pipeline.backfill import (
     HEAL_LAG,
-    CandleRecorder,
     backfill_request,
     check_backfill_window,
     chunk_minutes,
     heal_window,
-    no_trade_minutes_of,
     plan_backfill,
     plan_chunks,
     request_count,
@@ -179,16 +177,11 @@ class ListedProvider:
         return Tick(ts=m(0), price=1.0)
 
 
-def test_recorded_fetch_gives_the_minutes_the_serving_exchange_had_no_candle_for() -> None:
+def test_the_minutes_the_serving_exchange_had_no_candle_for() -> None:
+    """What ingest_window records as empty_minutes: computed from the serving exchange's answer."""
     window = Window(m(0), m(3))
-    recorders = [
-        CandleRecorder(ListedProvider("coinbase", [Candle(m(1), 1, 1, 1, 1, 0.1)])),
-        CandleRecorder(ListedProvider("kraken", [Candle(m(i), 1, 1, 1, 1, 0.1) for i in range(3)])),
-    ]
-    for recorder in recorders:
-        recorder.fetch_candles(window)
+    coinbase = ListedProvider("coinbase", [Candle(m(1), 1, 1, 1, 1, 0.1)])
+    kraken = ListedProvider("kraken", [Candle(m(i), 1, 1, 1, 1, 0.1) for i in range(3)])
     late = m(3) + timedelta(minutes=5)
-    assert no_trade_minutes_of(recorders, "coinbase", late) == [m(0), m(2)]
-    assert no_trade_minutes_of(recorders, "kraken", late) == []
-    assert no_trade_minutes_of(recorders, "bitstamp", late) == []
-    assert recorders[0].fetch_ticker().price == 1.0
+    assert settled_missing(window, coinbase.fetch_candles(window), late)[0] == [m(0), m(2)]
+    assert settled_missing(window, kraken.fetch_candles(window), late)[0] == []
