@@ -3,9 +3,15 @@ AIRFLOW_HOME is set here, before any test module imports airflow."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,3 +32,41 @@ def realdata() -> Path:
     if not (REALDATA / "captures").is_dir():
         pytest.fail(f"real exchange captures not found at {REALDATA}; set BTC_REALDATA to shared/realdata")
     return REALDATA
+
+
+@contextmanager
+def simulated_exchange(seed: int = 42) -> Iterator[str]:
+    """The project's simulated exchange, in-process on a free port; yields its base URL."""
+    from btc_pipeline.simexchange.server import serve
+
+    server = serve("127.0.0.1", 0, seed=seed)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def post_fault(url: str, **fault: Any) -> None:
+    """Queue a fault on the simulated exchange at ``url`` (see its control endpoint)."""
+    request = urllib.request.Request(f"{url}/_control/faults", data=json.dumps(fault).encode(), method="POST")
+    urllib.request.urlopen(request).read()
+
+
+def clear_faults(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{url}/_control/faults", method="DELETE")).read()
+
+
+@pytest.fixture(scope="module")
+def sim() -> Iterator[str]:
+    """A simulated exchange of the test module's own."""
+    with simulated_exchange() as url:
+        yield url
+
+
+@pytest.fixture
+def faults(sim: str) -> Iterator[Callable[..., None]]:
+    """``faults(exchange=..., kind=..., ...)`` queues a fault; all are cleared after the test."""
+    yield lambda **fault: post_fault(sim, **fault)
+    clear_faults(sim)

@@ -31,6 +31,7 @@ from btc_pipeline.schema import format_ts
 from btc_pipeline.simexchange.pricepath import PricePath
 from btc_pipeline.stack import Stack
 from btc_pipeline.window import MINUTE, Window, floor_minute
+from tests.conftest import simulated_exchange
 
 from .conftest import ROOT, AirflowAPI, wait_for
 
@@ -274,13 +275,8 @@ def test_minutes_without_trades_are_recorded_and_not_reported_as_holes(
 
 @pytest.fixture
 def own_sim() -> Iterator[str]:
-    from btc_pipeline.simexchange.server import serve
-
-    server = serve("127.0.0.1", 0, seed=42)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with simulated_exchange() as url:
+        yield url
 
 
 def test_an_ingest_run_records_the_minutes_its_exchange_had_no_trades_in(

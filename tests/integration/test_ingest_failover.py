@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ from btc_pipeline.simexchange.pricepath import PricePath
 from btc_pipeline.stack import Stack
 from btc_pipeline.store import PIPELINE_RUNS, record_run
 from btc_pipeline.window import MINUTE, Window, floor_minute
+from tests.conftest import clear_faults, post_fault, simulated_exchange
 
 pytestmark = pytest.mark.integration
 
@@ -77,24 +76,14 @@ def read_topic(stack: Stack, topic: str, expected: int, *, wait_s: float = 30.0)
 def own_sim():
     """An in-process simulated exchange for fault injection (the stack's own one is shared with
     the stack's scheduled DAG runs, which would consume injected faults)."""
-    from btc_pipeline.simexchange.server import serve
-
-    server = serve("127.0.0.1", 0, seed=42)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def add_fault(url: str, **fault: Any) -> None:
-    req = urllib.request.Request(f"{url}/_control/faults", data=json.dumps(fault).encode(), method="POST")
-    urllib.request.urlopen(req).read()
+    with simulated_exchange() as url:
+        yield url
 
 
 @pytest.fixture
 def faults(own_sim):
-    yield lambda **fault: add_fault(own_sim, **fault)
-    urllib.request.urlopen(urllib.request.Request(f"{own_sim}/_control/faults", method="DELETE")).read()
+    yield lambda **fault: post_fault(own_sim, **fault)
+    clear_faults(own_sim)
 
 
 def test_four_exchanges_candles_from_the_first_one_tick_from_each_and_reruns_identical(stack, scratch):

@@ -5,7 +5,6 @@ next exchange, which becomes the ``source``; when every exchange fails, one erro
 from __future__ import annotations
 
 import json
-import threading
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,27 +17,6 @@ from btc_pipeline.providers import build_provider
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 RETRIES = 2  # three attempts per request
-
-
-@pytest.fixture(scope="module")
-def sim():
-    from btc_pipeline.simexchange.server import serve
-
-    server = serve("127.0.0.1", 0, seed=42)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def faults(sim):
-    def add(**fault: Any) -> None:
-        req = urllib.request.Request(f"{sim}/_control/faults", data=json.dumps(fault).encode(), method="POST")
-        urllib.request.urlopen(req).read()
-
-    yield add
-    urllib.request.urlopen(urllib.request.Request(f"{sim}/_control/faults", method="DELETE")).read()
 
 
 def requests_served(sim: str) -> dict[str, int]:

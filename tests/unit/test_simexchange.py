@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import csv
 import itertools
-import json
 import math
 import statistics
-import threading
 import urllib.request
 from datetime import UTC, datetime, timedelta
 
@@ -18,31 +16,9 @@ from btc_pipeline.config import load_settings
 from btc_pipeline.providers import ExchangeError, build_provider
 from btc_pipeline.providers.base import HttpClient
 from btc_pipeline.simexchange.pricepath import PricePath
-from btc_pipeline.simexchange.server import serve
 from btc_pipeline.window import Window
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def sim():
-    server = serve("127.0.0.1", 0, seed=42)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    yield url
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def faults(sim):
-    def add(**fault):
-        req = urllib.request.Request(f"{sim}/_control/faults", data=json.dumps(fault).encode(), method="POST")
-        urllib.request.urlopen(req).read()
-
-    yield add
-    urllib.request.urlopen(urllib.request.Request(f"{sim}/_control/faults", method="DELETE")).read()
 
 
 def provider(sim, **env):

@@ -4,7 +4,6 @@ faults, over HTTP, read by the production clients. The server runs in-process on
 from __future__ import annotations
 
 import json
-import threading
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
@@ -16,31 +15,11 @@ from btc_pipeline.config import load_settings
 from btc_pipeline.providers import ExchangeError, build_provider
 from btc_pipeline.providers import kraken as kraken_module
 from btc_pipeline.simexchange.pricepath import PricePath
-from btc_pipeline.simexchange.server import PRICE_OFFSET_BPS, serve
+from btc_pipeline.simexchange.server import PRICE_OFFSET_BPS
 from btc_pipeline.window import MINUTE, Window, floor_minute
+from tests.conftest import post_fault
 
 ALL = ("coinbase", "kraken", "binance", "bitstamp")
-
-
-@pytest.fixture(scope="module")
-def sim():
-    server = serve("127.0.0.1", 0, seed=42)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def post_fault(sim: str, **fault: Any) -> None:
-    req = urllib.request.Request(f"{sim}/_control/faults", data=json.dumps(fault).encode(), method="POST")
-    urllib.request.urlopen(req).read()
-
-
-@pytest.fixture
-def faults(sim):
-    yield lambda **fault: post_fault(sim, **fault)
-    urllib.request.urlopen(urllib.request.Request(f"{sim}/_control/faults", method="DELETE")).read()
 
 
 def get(url: str) -> Any:
