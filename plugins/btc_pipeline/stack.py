@@ -110,8 +110,16 @@ def _proc_start_time(pid: int) -> str | None:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    if len(fields) < 20 or fields[0] in ("Z", "X"):
+    if len(fields) < 20:
         return None
+    if fields[0] in ("Z", "X"):
+        # A zombie leader may still have live threads (and open sockets) while a multi-threaded
+        # process (a JVM, a threaded server) exits: gone only when it is the last task left.
+        try:
+            if len(os.listdir(f"/proc/{pid}/task")) <= 1:
+                return None
+        except OSError:
+            return None
     return fields[19]
 
 
