@@ -16,9 +16,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-REALDATA = ROOT.parent / "shared" / "realdata"
-if not REALDATA.exists():  # CI clones next to shared/; allow an explicit override
-    REALDATA = Path(os.environ.get("BTC_REALDATA", REALDATA))
+#: Real exchange response bodies and a real BTC/USD minute series (see its PROVENANCE.md).
+REALDATA = ROOT / "tests" / "fixtures" / "realdata"
 
 _airflow_home = Path(tempfile.mkdtemp(prefix="btc-test-airflow-"))
 os.environ.setdefault("AIRFLOW_HOME", str(_airflow_home))
@@ -29,8 +28,7 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_airfl
 
 @pytest.fixture(scope="session")
 def realdata() -> Path:
-    if not (REALDATA / "captures").is_dir():
-        pytest.fail(f"real exchange captures not found at {REALDATA}; set BTC_REALDATA to shared/realdata")
+    assert (REALDATA / "captures").is_dir(), f"real exchange captures missing from {REALDATA}"
     return REALDATA
 
 

@@ -1,7 +1,7 @@
 """A deterministic BTC/USD price path, minute by minute, for any past or present minute.
 
 The path is a seeded geometric random walk calibrated on the real Bitstamp 1-minute series in
-``shared/realdata/series`` (sigma of 1-minute log returns ~ 4.1e-4, mean high-low range ~ 1.6e-4
+``tests/fixtures/realdata/series`` (sigma of 1-minute log returns ~ 4.1e-4, mean high-low range ~ 1.6e-4
 of price). To make any minute computable without walking from the epoch, each UTC day has an
 anchor price (a trend plus a mean-reverting daily walk, one draw per day) and the minutes of the
 day follow a Brownian bridge from that day's anchor to the next one. The same seed always gives the same candles.
