@@ -14,10 +14,15 @@ PY        := $(VENV)/bin/python
 KAFKA_LIBS := $(STATE)/kafka/libs
 FERRETDB  := $(STATE)/bin/ferretdb-local
 COMPOSECHECK := $(STATE)/bin/composecheck
+# The development stack (tools/devstack): tooling, not part of the package or the images.
+DEVSTACK  := PYTHONPATH=tools $(PY) -m devstack
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: help setup up demo down status test test-unit test-integration lint format bench tools browser clean
+# ARGS: the arguments of `make airflow`
+ARGS ?=
+
+.PHONY: help setup up demo down status airflow test test-unit test-integration lint format bench tools browser clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -57,22 +62,23 @@ browser: ## install Debian's chromium + chromedriver for the browser tests (need
 
 # --- the local stack ------------------------------------------------------------------------
 up: setup ## run the whole stack locally, fetching LIVE exchange prices
-	$(PY) -m btc_pipeline.stack up --mode live
+	$(DEVSTACK) up --mode live
 
 demo: setup ## run the whole stack locally against the bundled simulated exchange
-	$(PY) -m btc_pipeline.stack up --mode demo
+	$(DEVSTACK) up --mode demo
 
 down: ## stop everything the local stack started (by pid)
-	@if [ -x $(PY) ]; then $(PY) -m btc_pipeline.stack down; else echo "nothing to stop (no .venv)"; fi
+	@if [ -x $(PY) ]; then $(DEVSTACK) down; else echo "nothing to stop (no .venv)"; fi
 
 status: ## show the local stack's processes
-	$(PY) -m btc_pipeline.stack status
+	$(DEVSTACK) status
+
+airflow: $(VENV)/.synced ## Airflow's own CLI against the local stack: make airflow ARGS="dags list"
+	$(DEVSTACK) airflow -- $(ARGS)
 
 # --- quality --------------------------------------------------------------------------------
-lint: $(VENV)/.synced ## ruff (lint + format check) and mypy
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+lint: $(VENV)/.synced ## the pre-commit hooks on every file: ruff, format, yaml, private keys, uv.lock, mypy
+	$(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
 format: $(VENV)/.synced ## apply ruff fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -1,4 +1,4 @@
-"""Drain throughput: messages/s from a Kafka topic into MongoDB, ``btc_pipeline.drain`` against
+"""Drain throughput: messages/s from a Kafka topic into MongoDB, ``btc_pipeline.steps.drain`` against
 the naive baseline seen in peer projects (auto-commit, one ``insert_one`` per message), measured
 in the same run on the same real broker and database (a private Kafka + FerretDB stack).
 
@@ -17,19 +17,29 @@ import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "plugins"))
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools")]
 
 from btc_pipeline.config import load_settings  # noqa: E402
-from btc_pipeline.drain import drain  # noqa: E402
-from btc_pipeline.kafka_io import Record, consumer_config, ensure_topics, produce_all, producer_config  # noqa: E402
 from btc_pipeline.schema import Observation  # noqa: E402
-from btc_pipeline.stack import Stack, free_port  # noqa: E402
+from btc_pipeline.steps.drain import drain  # noqa: E402
+from btc_pipeline.store import Store  # noqa: E402
+from btc_pipeline.stream import (  # noqa: E402
+    BatchConsumer,
+    Record,
+    consumer_config,
+    ensure_topics,
+    produce_all,
+    producer_config,
+)
+from devstack import Stack  # noqa: E402
+from devstack.processes import free_port  # noqa: E402
 
 
 def observations(n: int) -> list[Record]:
@@ -56,7 +66,7 @@ def observations(n: int) -> list[Record]:
     return out
 
 
-def baseline(bootstrap: str, topic: str, mongo: MongoClient, n: int) -> float:
+def baseline(bootstrap: str, topic: str, mongo: MongoClient[Any], n: int) -> float:
     """What peer projects do: auto-commit on, one insert_one per message, no batching."""
     consumer = Consumer(
         {
@@ -75,7 +85,7 @@ def baseline(bootstrap: str, topic: str, mongo: MongoClient, n: int) -> float:
         if msg is None or msg.error():
             continue
         doc = json.loads(msg.value())
-        doc["ts"] = datetime.fromisoformat(doc["ts"].replace("Z", "+00:00"))
+        doc["ts"] = datetime.fromisoformat(doc["ts"])
         collection.insert_one(doc)
         done += 1
     elapsed = time.perf_counter() - started
@@ -83,7 +93,7 @@ def baseline(bootstrap: str, topic: str, mongo: MongoClient, n: int) -> float:
     return n / elapsed
 
 
-def ours(bootstrap: str, topic: str, mongo: MongoClient, n: int) -> float:
+def ours(bootstrap: str, topic: str, mongo: MongoClient[Any], n: int) -> float:
     settings = replace(
         load_settings({}),
         topic=topic,
@@ -95,9 +105,10 @@ def ours(bootstrap: str, topic: str, mongo: MongoClient, n: int) -> float:
         drain_batch_size=1000,
     )
     consumer = Consumer(consumer_config({"bootstrap.servers": bootstrap}, settings.consumer_group))
+    source = BatchConsumer(consumer, topic, batch_size=1000, max_messages=n, max_seconds=600)
     producer = Producer(producer_config({"bootstrap.servers": bootstrap}))
     started = time.perf_counter()
-    stats = drain(consumer, producer, mongo[settings.mongo_db], settings, run_id="bench")
+    stats = drain(source, producer, Store(mongo[settings.mongo_db]), settings, run_id="bench")
     elapsed = time.perf_counter() - started
     assert stats.upserted == n, stats
     print(
@@ -108,7 +119,7 @@ def ours(bootstrap: str, topic: str, mongo: MongoClient, n: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--messages", type=int, default=20000)
     args = parser.parse_args()
     state = ROOT / "state" / "bench-stack"
@@ -122,12 +133,12 @@ def main() -> None:
         produce_all(
             Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap})), topic, observations(args.messages)
         )
-        mongo: MongoClient = MongoClient(stack.mongo_uri)
+        mongo: MongoClient[Any] = MongoClient(stack.mongo_uri)
         base = baseline(stack.kafka_bootstrap, topic, mongo, args.messages)
         fast = ours(stack.kafka_bootstrap, topic, mongo, args.messages)
         print(f"drain throughput, {args.messages} messages, Kafka {stack.kafka_bootstrap} -> FerretDB (SQLite)")
         print(f"  baseline (auto-commit, insert_one per message): {base:10.0f} msg/s")
-        print(f"  btc_pipeline.drain (bulk upsert, sync commit):  {fast:10.0f} msg/s")
+        print(f"  btc_pipeline drain (bulk insert, sync commit):  {fast:10.0f} msg/s")
         print(f"  ratio: {fast / base:.1f}x")
     finally:
         stack.down()

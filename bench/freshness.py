@@ -16,6 +16,7 @@ import statistics
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pymongo import MongoClient
 
@@ -24,16 +25,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
 from btc_pipeline.config import load_settings
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: int) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60, help="look at observations of the last N minutes")
     args = parser.parse_args()
     settings = load_settings()
-    db = MongoClient(settings.mongo_uri, tz_aware=True)[settings.mongo_db]
+    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
+    db = client[settings.mongo_db]
     since = datetime.now(UTC) - timedelta(minutes=args.minutes)
     for kind, closes_after in (("candle_1m", timedelta(minutes=1)), ("tick", timedelta(0))):
         delays = [

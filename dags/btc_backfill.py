@@ -10,20 +10,21 @@ Parameters (run conf):
 | name | meaning |
 |---|---|
 | `start`, `end` | the range `[start, end)`, ISO-8601 UTC, floored to the minute; `end` at most the last closed minute |
-| `source` | one exchange (`coinbase`, `kraken`, `binance`, `bitstamp`), or empty = `BTC_PROVIDERS` in failover order |
+| `source` | one exchange (`coinbase`, `kraken`, `binance`, `bitstamp`), or empty = `BTC_EXCHANGES` in failover order |
 | `only_missing` | fill only minutes without a candle in `btc.prices` (not those an exchange said had no trades) |
 
 Tasks:
 
-1. `plan` validates the parameters and splits the range into **chunks** of at most a day and a
+1. `find_gaps` validates the parameters and, with `only_missing`, finds the holes of the range.
+2. `plan` splits the range (or its holes) into **chunks** of at most a day and a
    whole number of the first exchange's pages (Coinbase 1,200 minutes = 4 requests of 300;
    Binance/Bitstamp 1,000 = 1 request; Kraken 720 = 1 request, and only within its 720-minute
    horizon). 7 days are 9 chunks and 34 requests.
-2. `fetch_and_produce` is **mapped**, one task instance per chunk (named by its window): it fetches
+3. `fetch_and_produce` is **mapped**, one task instance per chunk (named by its window): it fetches
    the chunk from the first exchange that serves it, produces the candles with the idempotent
    producer, and records in `btc.no_trade_minutes` the settled minutes the exchange had no candle
    for (no trades). A chunk whose newest minutes are not published yet fails and is retried.
-3. `summarize` writes the run's totals to `btc.pipeline_runs` and fails the run if a chunk failed.
+4. `summarize` writes the run's totals to `btc.pipeline_runs` and fails the run if a chunk failed.
 
 - **Timetable**: `NullTimetable`: manual and API triggers only.
 - **max_active_runs=1**: backfills queue behind each other instead of competing for the workers.
@@ -36,8 +37,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from btc_pipeline import backfill_tasks
-from btc_pipeline.config import KNOWN_PROVIDERS
+from btc_pipeline.config import KNOWN_EXCHANGES
+from btc_pipeline.tasks import backfill
 
 
 @dag(
@@ -54,8 +55,8 @@ from btc_pipeline.config import KNOWN_PROVIDERS
         "source": Param(
             None,
             type=["null", "string"],
-            enum=[None, *KNOWN_PROVIDERS],
-            description="one exchange, or empty for BTC_PROVIDERS in failover order",
+            enum=[None, *KNOWN_EXCHANGES],
+            description="one exchange, or empty for BTC_EXCHANGES in failover order",
         ),
         "only_missing": Param(False, type="boolean", description="fill only minutes without a candle"),
     },
@@ -68,14 +69,11 @@ from btc_pipeline.config import KNOWN_PROVIDERS
 )
 def btc_backfill() -> None:
     @task(execution_timeout=timedelta(minutes=5))
-    def plan() -> list:
-        """Validate the parameters and split the range into chunks (the run's totals go to XCom `summary`)."""
-        ctx = get_current_context()
-        planned = backfill_tasks.plan_backfill_run(ctx["params"])
-        ctx["ti"].xcom_push(key="summary", value=planned["summary"])
-        return planned["chunks"]
+    def find_gaps() -> dict:
+        """Validate the parameters; with `only_missing`, find the holes of the range."""
+        return backfill.backfill_scope(get_current_context()["params"])
 
-    backfill_tasks.produce_chunks(plan(), plan_task_id="plan")
+    backfill.plan_and_produce(find_gaps())
 
 
 btc_backfill()

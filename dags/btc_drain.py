@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import DeltaTriggerTimetable, dag, get_current_context, task
 
-from btc_pipeline import airflow_tasks
+from btc_pipeline.tasks import drain as drain_tasks
 
 
 @dag(
@@ -49,7 +49,7 @@ def btc_drain() -> None:
     def drain() -> dict:
         """Drain a bounded batch of `btc-metrics` into `btc.prices` (DLQ for bad messages)."""
         ctx = get_current_context()
-        return airflow_tasks.drain_topic(ctx["dag"].dag_id, ctx["run_id"])
+        return drain_tasks.drain_topic(ctx["dag"].dag_id, ctx["run_id"])
 
     drain()
 

@@ -6,12 +6,12 @@ through `btc-metrics` and `btc_drain`, like live data.
 
 - **Horizon**: the last `BTC_HEAL_HORIZON_MINUTES` (default 360 = 6 h), ending 10 minutes before
   the run (those belong to the live `btc_ingest`, which may still be retrying them); capped so
-  that every exchange in `BTC_PROVIDERS` still serves it (Kraken keeps only 720 minutes).
+  that every exchange in `BTC_EXCHANGES` still serves it (Kraken keeps only 720 minutes).
 - **Holes only**: minutes an exchange said it had no trades in (`btc.no_trade_minutes`) are
   skipped, and so are minutes before the first candle the pipeline ever stored (importing
   history is `btc-pipeline backfill`'s job).
-- **Same chunks as `btc_backfill`**: `find_gaps` plans chunks over the holes (at most a day and a
-  whole number of the exchange's pages each), `fetch_and_produce` is mapped over them and produces
+- **Same chunks as `btc_backfill`**: `find_gaps` finds the holes, `plan` splits them into chunks (at
+  most a day and a whole number of the exchange's pages each), `fetch_and_produce` is mapped over them and produces
   only the minutes still missing, `summarize` writes the totals to `btc.pipeline_runs` and fails
   the run if a chunk failed. The heal produces directly rather than triggering `btc_backfill`,
   so one run shows what it found and what it filled, and never queues behind a long backfill.
@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
-from btc_pipeline import backfill_tasks
+from btc_pipeline.tasks import backfill
 
 
 @dag(
@@ -45,14 +45,11 @@ from btc_pipeline import backfill_tasks
 )
 def btc_heal() -> None:
     @task(execution_timeout=timedelta(minutes=5))
-    def find_gaps() -> list:
-        """Find the holes of the horizon and plan chunks over them (the totals go to XCom `summary`)."""
-        ctx = get_current_context()
-        planned = backfill_tasks.plan_heal_run(ctx["dag_run"].run_after)
-        ctx["ti"].xcom_push(key="summary", value=planned["summary"])
-        return planned["chunks"]
+    def find_gaps() -> dict:
+        """Find the holes of the horizon (not the minutes without trades, nor those before the first candle)."""
+        return backfill.heal_scope(get_current_context()["dag_run"].run_after)
 
-    backfill_tasks.produce_chunks(find_gaps(), plan_task_id="find_gaps")
+    backfill.plan_and_produce(find_gaps())
 
 
 btc_heal()

@@ -2,7 +2,7 @@
 # btc_ingest
 
 Every minute, for its data interval `[start, end)`, fetches the **closed 1-minute candles** of
-that window from the first exchange in `BTC_PROVIDERS` that can serve it (failover in order; the
+that window from the first exchange in `BTC_EXCHANGES` that can serve it (failover in order; the
 message's `source` says who did) and produces them as schema-v1 JSON messages to the Kafka topic
 `btc-metrics`, keyed `source|symbol|kind|ts`.
 
@@ -23,7 +23,7 @@ more than `BTC_MAX_DEVIATION_PCT` away from the median of the others, are logged
   While three runs are retrying, the scheduler skips the minutes it could not start (catchup is
   off): those windows are holes that `btc-pipeline gaps` lists and the heal DAG fills.
 - **Failure = retry**: no candles yet for a just-closed window, an exchange failure on every
-  provider, or any unacknowledged Kafka delivery fails `produce_window`; it retries 4 times with
+  exchange, or any unacknowledged Kafka delivery fails `produce_window`; it retries 4 times with
   exponential backoff (15 s .. 2 min).
 - `record_run` writes the run's counts and timings to `btc.pipeline_runs`.
 """
@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
-from btc_pipeline import airflow_tasks
+from btc_pipeline.tasks import ingest
 
 NETWORK_TIMEOUT = timedelta(minutes=2)
 
@@ -59,13 +59,13 @@ def btc_ingest() -> None:
     def produce_window() -> dict:
         """Fetch the window's candles (+ live ticker) and produce them to `btc-metrics`."""
         ctx = get_current_context()
-        return airflow_tasks.produce_window(ctx["data_interval_start"], ctx["data_interval_end"], ctx["run_id"])
+        return ingest.produce_window(ctx["data_interval_start"], ctx["data_interval_end"], ctx["run_id"])
 
     @task(execution_timeout=NETWORK_TIMEOUT)
     def record_run(result: dict) -> None:
         """Store the run's counts and timings in `btc.pipeline_runs`."""
         ctx = get_current_context()
-        airflow_tasks.record_ingest_run(result, ctx["dag"].dag_id, ctx["run_id"], ctx["dag_run"].start_date)
+        ingest.record_ingest_run(result, ctx["dag"].dag_id, ctx["run_id"], ctx["dag_run"].start_date)
 
     record_run(produce_window())
 

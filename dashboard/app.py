@@ -11,18 +11,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
-from pymongo import MongoClient
-from pymongo.errors import PyMongoError
 
+from btc_pipeline.bars import CONSENSUS, consensus, pick_resample_rule, resample_candles
 from btc_pipeline.config import ConfigError, load_settings
-from btc_pipeline.dashboard_data import (
-    latest_tick,
-    latest_ticks_by_source,
-    load_candles,
-    pick_resample_rule,
-    recent_runs,
-    resample_candles,
-)
+from btc_pipeline.store import Store, StoreError
 
 st.set_page_config(page_title="BTC-USD live", page_icon=":chart_with_upwards_trend:", layout="wide")
 
@@ -41,34 +33,41 @@ RANGES = {
 
 
 @st.cache_resource
-def mongo_client() -> MongoClient[Any]:
-    return MongoClient(SETTINGS.mongo_uri, serverSelectionTimeoutMS=3000, tz_aware=True)
+def store() -> Store:
+    return Store.lazy(SETTINGS.mongo_uri, SETTINGS.mongo_db)
 
 
 @st.cache_data(ttl=SETTINGS.dashboard_refresh_s, show_spinner=False)
-def fetch(span_s: int, source: str | None) -> tuple[Any, Any, Any, Any]:
-    db = mongo_client()[SETTINGS.mongo_db]
+def fetch(span_s: int, source: str) -> tuple[Any, Any, Any, Any]:
     now = datetime.now(UTC)
+    candles = store().candles(now - timedelta(seconds=span_s), source=None if source == CONSENSUS else source)
+    if source == CONSENSUS:  # the median of the exchanges, minute by minute: one series, whoever served
+        candles = consensus(candles)
     return (
-        load_candles(db, now - timedelta(seconds=span_s), source=source),
-        latest_tick(db),
-        recent_runs(db),
-        latest_ticks_by_source(db, now - timedelta(minutes=10)),
+        candles,
+        store().latest_tick(),
+        store().recent_runs(),
+        store().latest_ticks_by_source(now - timedelta(minutes=10)),
     )
 
 
 st.title("BTC-USD — live pipeline")
 left, right = st.columns([3, 1])
 span_label = right.radio("Range", list(RANGES), index=0, horizontal=True)
-source = right.selectbox("Source", ["all", *SETTINGS.providers], index=0)
+source = right.selectbox(
+    "Source",
+    [CONSENSUS, *SETTINGS.exchanges],
+    index=0,
+    help="consensus: the median of the exchanges' candles in each minute (with failover, the exchange that served)",
+)
 
 
 @st.fragment(run_every=SETTINGS.dashboard_refresh_s)
 def live() -> None:
     span = RANGES[span_label]
     try:
-        candles, tick, runs, exchanges = fetch(int(span.total_seconds()), None if source == "all" else source)
-    except PyMongoError as exc:
+        candles, tick, runs, exchanges = fetch(int(span.total_seconds()), source)
+    except StoreError as exc:
         st.error(f"MongoDB is not reachable at the configured BTC_MONGO_URI: {exc}")
         return
     now = datetime.now(UTC)
@@ -89,7 +88,7 @@ def live() -> None:
         c3.metric("Candles in range", f"{len(candles):,}")
         c4.metric(f"Change ({span_label})", f"{change:+.2f} %", help=f"last close ${last['close']:,.2f}")
         rule = pick_resample_rule(span)
-        bars = resample_candles(candles[candles["source"] == candles["source"].iloc[-1]], rule)
+        bars = resample_candles(candles, rule)
         fig = go.Figure(
             go.Candlestick(
                 x=bars["ts"], open=bars["open"], high=bars["high"], low=bars["low"], close=bars["close"], name="BTC-USD"
@@ -99,7 +98,7 @@ def live() -> None:
             height=480,
             margin={"l": 10, "r": 10, "t": 30, "b": 10},
             xaxis_rangeslider_visible=False,
-            title=f"BTC-USD {rule} candles, {candles['source'].iloc[-1]} (UTC)",
+            title=f"BTC-USD {rule} candles, {source} (UTC)",
         )
         st.plotly_chart(fig, use_container_width=True, key="candles")
     if not exchanges.empty:

@@ -35,7 +35,7 @@ def realdata() -> Path:
 @contextmanager
 def simulated_exchange(seed: int = 42) -> Iterator[str]:
     """The project's simulated exchange, in-process on a free port; yields its base URL."""
-    from btc_pipeline.simexchange.server import serve
+    from simexchange.server import serve
 
     server = serve("127.0.0.1", 0, seed=seed)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -56,6 +56,16 @@ def clear_faults(url: str) -> None:
     urllib.request.urlopen(urllib.request.Request(f"{url}/_control/faults", method="DELETE")).read()
 
 
+def request_times(url: str, exchange: str) -> list[float]:
+    """When the simulated exchange at ``url`` received each request for ``exchange`` (oldest first)."""
+    with urllib.request.urlopen(f"{url}/_control/requests?exchange={exchange}") as response:
+        return [float(r["time"]) for r in json.load(response)]
+
+
+def forget_requests(url: str) -> None:
+    urllib.request.urlopen(urllib.request.Request(f"{url}/_control/requests", method="DELETE")).read()
+
+
 @pytest.fixture(scope="module")
 def sim() -> Iterator[str]:
     """A simulated exchange of the test module's own."""
@@ -66,5 +76,6 @@ def sim() -> Iterator[str]:
 @pytest.fixture
 def faults(sim: str) -> Iterator[Callable[..., None]]:
     """``faults(exchange=..., kind=..., ...)`` queues a fault; all are cleared after the test."""
+    forget_requests(sim)
     yield lambda **fault: post_fault(sim, **fault)
     clear_faults(sim)

@@ -410,7 +410,10 @@ def test_dashboard_is_built_from_the_repo_root(services: dict[str, Any]) -> None
     dashboard = services["dashboard"]
     assert dashboard["build"] == {"context": ".", "dockerfile": "dashboard/Dockerfile"}
     assert dashboard["depends_on"]["mongodb"]["condition"] == "service_healthy"
-    assert "streamlit run dashboard/app.py" in DASHBOARD_DOCKERFILE.read_text().replace('", "', " ")
+    dockerfile = DASHBOARD_DOCKERFILE.read_text()
+    # started in dashboard/, where Streamlit finds .streamlit/config.toml (no Deploy toolbar)
+    assert "WORKDIR /app/dashboard" in dockerfile
+    assert "streamlit run app.py" in dockerfile.replace('", "', " ")
 
 
 @pytest.mark.parametrize(
@@ -420,12 +423,18 @@ def test_no_pip_additional_requirements(path: Path) -> None:
     assert "_PIP_ADDITIONAL_REQUIREMENTS" not in path.read_text()
 
 
-@pytest.mark.parametrize("topic", TOPICS)
-def test_topic_init_creates_the_topic(services: dict[str, Any], topic: str) -> None:
-    script = as_text(services["topic-init"].get("entrypoint")) + " " + as_text(services["topic-init"]["command"])
+@pytest.mark.parametrize(
+    ("env", "topics"),
+    [({}, TOPICS), ({"BTC_TOPIC": "prices-in", "BTC_DLQ_TOPIC": "prices-in-bad"}, ("prices-in", "prices-in-bad"))],
+    ids=["defaults", "renamed"],
+)
+def test_topic_init_creates_the_configured_topics(services: dict[str, Any], env: dict[str, str], topics: Any) -> None:
+    raw = as_text(services["topic-init"].get("entrypoint")) + " " + as_text(services["topic-init"]["command"])
+    script = interpolate(raw, env)
     assert "rpk topic create" in script
-    # btc-metrics is a prefix of btc-metrics-dlq: match the whole name.
-    assert re.search(rf"(?<![\w-]){re.escape(topic)}(?![\w-])", script), f"{topic} is never created"
+    for topic in topics:
+        # btc-metrics is a prefix of btc-metrics-dlq: match the whole name.
+        assert re.search(rf"(?<![\w-]){re.escape(topic)}(?![\w-])", script), f"{topic} is never created"
 
 
 def test_dockerignore_keeps_secrets_and_state_out_of_the_build() -> None:
@@ -517,7 +526,9 @@ def btc_keys_read_by_config() -> set[str]:
 
 
 def test_env_example_has_every_key_config_reads(env_example: dict[str, str]) -> None:
-    keys = btc_keys_read_by_config()
+    from btc_pipeline.config import DEPRECATED_KEYS
+
+    keys = btc_keys_read_by_config() - set(DEPRECATED_KEYS)
     url_keys = {"BTC_COINBASE_URL", "BTC_KRAKEN_URL", "BTC_BINANCE_URL", "BTC_BITSTAMP_URL"}
     assert url_keys <= keys, f"the scan of config.py missed the exchange URL keys: {sorted(keys)}"
     assert not keys - set(env_example), f"read by config.py, missing from .env.example: {keys - set(env_example)}"

@@ -58,20 +58,33 @@ def test_no_database_query_while_parsing(guarded_parse):
     assert queries == []
 
 
-def schedule_keywords(dag_file: Path) -> list[ast.expr]:
-    """The ``schedule=`` argument of every ``@dag(...)`` / ``DAG(...)`` call in the file."""
+def dag_call(dag_file: Path) -> ast.Call:
+    """The file's one ``@dag(...)`` / ``DAG(...)`` call."""
     calls = [
         node
         for node in ast.walk(ast.parse(dag_file.read_text()))
         if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) in ("dag", "DAG")
     ]
-    assert calls, f"{dag_file.name} has no dag(...) call"
-    found = []
-    for call in calls:
-        keyword = next((k.value for k in call.keywords if k.arg == "schedule"), None)
-        assert keyword is not None, f"{dag_file.name}: a DAG without an explicit schedule= (Airflow would pick one)"
-        found.append(keyword)
-    return found
+    assert len(calls) == 1, f"{dag_file.name} has {len(calls)} dag(...) calls"
+    return calls[0]
+
+
+#: What every DAG must *set* (Airflow has a default for each, which would hide an omission).
+REQUIRED_DAG_ARGS = ("schedule", "start_date", "catchup", "max_active_runs", "tags", "doc_md", "default_args")
+REQUIRED_DEFAULT_ARGS = ("retries", "retry_delay")
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_every_dag_sets_its_schedule_runs_and_retries_on_purpose(dag_file):
+    call = dag_call(dag_file)
+    given = {k.arg: k.value for k in call.keywords}
+    missing = [name for name in REQUIRED_DAG_ARGS if name not in given]
+    assert not missing, f"{dag_file.name}: dag(...) does not set {missing}"
+    default_args = given["default_args"]
+    assert isinstance(default_args, ast.Dict), f"{dag_file.name}: default_args must be a literal dict"
+    keys = {ast.literal_eval(k) for k in default_args.keys if k is not None}
+    lacking = set(REQUIRED_DEFAULT_ARGS) - keys
+    assert not lacking, f"{dag_file.name}: default_args lacks {lacking}"
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
@@ -81,13 +94,10 @@ def test_house_rules(guarded_parse, dag_file):
     dag = guarded_parse[0][dag_file.name].dags[dag_file.stem]
     assert dag.tags, "every DAG has tags"
     assert dag.doc_md and dag.doc_md.strip().startswith(f"# {dag.dag_id}"), "doc_md is the file's Markdown docstring"
-    assert dag.max_active_runs is not None
     assert dag.start_date is not None and dag.start_date.utcoffset().total_seconds() == 0
-    assert schedule_keywords(dag_file)
     assert isinstance(dag.timetable, BaseTimetable)
     for task in dag.tasks:
         assert task.retries >= 1, f"{task.task_id} has no retries"
-        assert task.retry_delay.total_seconds() > 0
         assert task.execution_timeout is not None, f"{task.task_id} has no execution_timeout"
 
 

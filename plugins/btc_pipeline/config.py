@@ -8,13 +8,19 @@ defaults here; they come from the environment or from Airflow connections.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-KNOWN_PROVIDERS = ("coinbase", "kraken", "binance", "bitstamp")
+log = logging.getLogger(__name__)
+
+#: Old names still read, each with the key that replaced it (a warning says to rename it).
+DEPRECATED_KEYS = {"BTC_PROVIDERS": "BTC_EXCHANGES"}
+
+KNOWN_EXCHANGES = ("coinbase", "kraken", "binance", "bitstamp")
 #: Failover order by default: Binance last, since it answers HTTP 451 in some regions (the US).
-DEFAULT_PROVIDERS = ("coinbase", "kraken", "bitstamp", "binance")
+DEFAULT_EXCHANGES = ("coinbase", "kraken", "bitstamp", "binance")
 
 #: Production base URLs of the exchanges' public REST APIs.
 DEFAULT_BASE_URLS: dict[str, str] = {
@@ -63,16 +69,20 @@ def _url(env: Mapping[str, str], key: str, default: str) -> str:
     return value
 
 
-def _providers(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = _get(env, "BTC_PROVIDERS", ",".join(DEFAULT_PROVIDERS))
+def _exchanges(env: Mapping[str, str]) -> tuple[str, ...]:
+    key = "BTC_EXCHANGES"
+    if not _get(env, key, "") and _get(env, "BTC_PROVIDERS", ""):
+        key = "BTC_PROVIDERS"  # the name before 0.2; still read so that an old .env keeps working
+        log.warning("BTC_PROVIDERS is deprecated: rename it to %s in .env", DEPRECATED_KEYS[key])
+    raw = _get(env, key, ",".join(DEFAULT_EXCHANGES))
     names = tuple(name.strip().lower() for name in raw.split(",") if name.strip())
     if not names:
-        raise ConfigError("BTC_PROVIDERS is empty; list exchanges in failover order, e.g. coinbase,kraken")
-    unknown = [name for name in names if name not in KNOWN_PROVIDERS]
+        raise ConfigError(f"{key} is empty; list exchanges in failover order, e.g. coinbase,kraken")
+    unknown = [name for name in names if name not in KNOWN_EXCHANGES]
     if unknown:
-        raise ConfigError(f"BTC_PROVIDERS names unknown exchange(s) {unknown}; known: {', '.join(KNOWN_PROVIDERS)}")
+        raise ConfigError(f"{key} names unknown exchange(s) {unknown}; known: {', '.join(KNOWN_EXCHANGES)}")
     if len(set(names)) != len(names):
-        raise ConfigError(f"BTC_PROVIDERS={raw!r} lists an exchange twice")
+        raise ConfigError(f"{key}={raw!r} lists an exchange twice")
     return names
 
 
@@ -81,7 +91,7 @@ class Settings:
     """Validated pipeline settings. Build with :func:`load_settings`."""
 
     symbol: str = "BTC-USD"
-    providers: tuple[str, ...] = DEFAULT_PROVIDERS
+    exchanges: tuple[str, ...] = DEFAULT_EXCHANGES
     base_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
     http_timeout_s: float = 10.0
     http_retries: int = 3
@@ -121,7 +131,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     base_urls = {name: _url(env, f"BTC_{name.upper()}_URL", default) for name, default in DEFAULT_BASE_URLS.items()}
     settings = Settings(
         symbol=symbol,
-        providers=_providers(env),
+        exchanges=_exchanges(env),
         base_urls=base_urls,
         http_timeout_s=_float(env, "BTC_HTTP_TIMEOUT_S", 10.0, minimum=0.1, maximum=120),
         http_retries=_int(env, "BTC_HTTP_RETRIES", 3, minimum=0, maximum=10),

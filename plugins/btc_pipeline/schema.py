@@ -1,7 +1,7 @@
 """Message schema v1: one JSON message per observation (a closed 1-minute candle or a tick).
 
 The schema is the contract between the ingest side (producers) and the drain side (MongoDB);
-see DESIGN.md. :func:`decode` is strict on purpose: anything it refuses goes to the dead-letter
+see the README's "How it works". :func:`decode` is strict on purpose: anything it refuses goes to the dead-letter
 topic with the :class:`SchemaError` reason, never into ``btc.prices``.
 """
 
@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
+
+from btc_pipeline.timeutil import format_ts, parse_iso
+
+__all__ = ["KINDS", "Kind", "Observation", "SchemaError", "decode", "format_ts", "parse_ts"]
 
 SCHEMA_VERSION = 1
 KINDS = ("candle_1m", "tick")
@@ -29,16 +33,6 @@ class SchemaError(ValueError):
         self.detail = detail
 
 
-def format_ts(ts: datetime) -> str:
-    """Format an aware datetime as UTC ISO-8601 with a ``Z`` suffix (millisecond precision max)."""
-    if ts.tzinfo is None:
-        raise ValueError(f"naive datetime {ts!r}: timestamps must be timezone-aware UTC")
-    ts = ts.astimezone(UTC)
-    if ts.microsecond:
-        return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
-    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def parse_ts(value: object, field: str) -> datetime:
     """Parse a schema timestamp: a string in UTC ISO-8601 ending in ``Z``.
 
@@ -50,7 +44,7 @@ def parse_ts(value: object, field: str) -> datetime:
     if not value.endswith("Z"):
         raise SchemaError("bad_ts", f"{field}={value!r} is not UTC ISO-8601 ending in 'Z'")
     try:
-        parsed = datetime.fromisoformat(value[:-1] + "+00:00")
+        parsed = parse_iso(value, field)
     except ValueError:
         raise SchemaError("bad_ts", f"{field}={value!r} is not ISO-8601") from None
     # Mongo stores milliseconds; truncate so that the key and the stored date agree.

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
+
+from btc_pipeline.timeutil import floor_minute, to_utc
+
+__all__ = ["MINUTE", "Window", "floor_minute"]
 
 MINUTE = timedelta(minutes=1)
-
-
-def floor_minute(ts: datetime) -> datetime:
-    """Round an aware datetime down to the start of its UTC minute."""
-    return ts.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def _plain_utc(ts: datetime) -> datetime:
     if ts.tzinfo is None:
         raise ValueError(f"naive datetime {ts!r}: pass a timezone-aware UTC datetime")
-    return datetime.fromtimestamp(ts.timestamp(), UTC)
+    return to_utc(ts)
 
 
 @dataclass(frozen=True)

@@ -12,20 +12,32 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
+from pymongo.database import Database
 
-from btc_pipeline.airflow_api import AirflowClient
+from btc_pipeline.cli.airflow_client import AirflowClient
 from btc_pipeline.config import ApiSettings, Settings, load_settings
-from btc_pipeline.kafka_io import ensure_topics
-from btc_pipeline.stack import Stack, free_port, port_is_open
+from btc_pipeline.steps.drain import DrainStats, drain
+from btc_pipeline.store import Store
+from btc_pipeline.stream import BatchConsumer, consumer_config, ensure_topics, producer_config
+from btc_pipeline.window import Window
+from devstack import Stack
+from devstack.processes import free_port, port_is_open
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "state" / "test-artifacts"
+#: The test stack runs on topics of other names than the defaults, so that every part (topic
+#: creation, DAGs, drain, CLI) is shown to follow BTC_TOPIC / BTC_DLQ_TOPIC.
+TEST_ENV = {"BTC_TOPIC": "it-btc-metrics", "BTC_DLQ_TOPIC": "it-btc-metrics-dlq"}
+#: A closed past window of ten minutes the simulated exchange serves from its history.
+OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +46,10 @@ def stack() -> Iterator[Stack]:
     state = Path(os.environ.get("BTC_TEST_STATE_DIR", ROOT / "state" / "test-stack")).resolve()
     ports = {name: free_port() for name in ("airflow", "dashboard", "kafka", "kafka_controller", "mongo", "simex")}
     # a clean slate each session: the assertions count documents
-    probe = Stack("test", state_dir=state, ports=ports)
+    probe = Stack("test", state_dir=state, ports=ports, env=TEST_ENV)
     probe.down()
     shutil.rmtree(state, ignore_errors=True)
-    stack = Stack("test", state_dir=state, ports=ports)
+    stack = Stack("test", state_dir=state, ports=ports, env=TEST_ENV)
     try:
         stack.up()
         yield stack
@@ -109,3 +121,54 @@ def wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 2.
             return value
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+# --- Kafka and drain helpers shared by the test modules -----------------------------------------
+
+
+def new_producer(stack: Stack, **overrides: Any) -> Producer:
+    """An idempotent producer on the stack's broker (the pipeline's own settings)."""
+    return Producer({**producer_config({"bootstrap.servers": stack.kafka_bootstrap}), **overrides})
+
+
+def new_consumer(stack: Stack, group: str, cls: type[Consumer] = Consumer) -> Consumer:
+    """A consumer of ``group`` with the pipeline's guarantees (``cls``: a subclass that fails on purpose)."""
+    return cls(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, group))
+
+
+def run_drain(
+    stack: Stack, settings: Settings, db: Database[Any], *, run_id: str = "test", consumer: Consumer | None = None
+) -> DrainStats:
+    """One bounded drain of ``settings.topic`` into ``db`` with the production step."""
+    source = BatchConsumer(
+        consumer or new_consumer(stack, settings.consumer_group),
+        settings.topic,
+        batch_size=settings.drain_batch_size,
+        max_messages=settings.drain_max_messages,
+        max_seconds=settings.drain_max_seconds,
+    )
+    return drain(source, new_producer(stack), Store(db), settings, run_id)
+
+
+def read_topic(stack: Stack, topic: str, expected: int, *, wait_s: float = 30.0) -> list[Any]:
+    """Everything in ``topic`` (waits for ``expected`` messages, then one more second for extras)."""
+    c = new_consumer(stack, f"reader-{topic}-{time.time_ns()}")
+    c.subscribe([topic])
+    out: list[Any] = []
+    deadline = time.monotonic() + wait_s
+    while len(out) < expected and time.monotonic() < deadline:
+        out += [m for m in c.consume(100, timeout=1.0) if m.error() is None]
+    out += [m for m in c.consume(100, timeout=1.0) if m.error() is None]  # anything beyond expected
+    c.close()
+    return out
+
+
+def group_lag(stack: Stack, settings: Settings) -> int:
+    """The consumer group's lag on ``settings.topic``."""
+    from btc_pipeline.stream import consumer_lag
+
+    c = new_consumer(stack, settings.consumer_group)
+    try:
+        return consumer_lag(c, settings.topic)
+    finally:
+        c.close()

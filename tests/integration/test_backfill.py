@@ -8,6 +8,8 @@ The time ranges of the tests are disjoint (relative to the module's start, T):
   [T-6h, T-3h)       CLI: 3-hour backfill, deleted windows found by `gaps` and restored by `backfill --missing`,
                      minutes without trades (T-4h), then holes healed by btc_heal
   [T-7d-7h, T-7h)    CLI: 7-day backfill
+  [T-8d, T-8d+1h)    CLI: Ctrl-C while waiting for MongoDB
+  [T-10d, +1500m)    CLI: one of two chunks fails
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,10 +31,9 @@ from typing import Any
 import pytest
 
 from btc_pipeline.schema import format_ts
-from btc_pipeline.simexchange.pricepath import PricePath
-from btc_pipeline.stack import Stack
 from btc_pipeline.window import MINUTE, Window, floor_minute
-from tests.conftest import simulated_exchange
+from devstack import Stack
+from simexchange.pricepath import PricePath
 
 from .conftest import ROOT, AirflowAPI, wait_for
 
@@ -136,6 +138,57 @@ def active_runs(airflow: AirflowAPI, dag_id: str) -> list[dict[str, Any]]:
     return airflow.call("GET", f"/dags/{dag_id}/dagRuns?state=queued&state=running&limit=100")["dag_runs"]
 
 
+def start_interruptible(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start the CLI as a CI runner would: in the background with SIGINT *ignored* (bash without job
+    control does that), so the CLI must take SIGINT back itself to honour Ctrl-C."""
+    proc = subprocess.Popen(
+        [str(CLI), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    return proc, lines
+
+
+def interrupt(proc: subprocess.Popen[str], lines: list[str]) -> str:
+    """Ctrl-C: the CLI ends within seconds with exit code 130; returns what it wrote to stderr."""
+    started = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError(f"still running 10 s after SIGINT; stderr so far:\n{''.join(lines)}") from None
+    time.sleep(0.2)  # the reader thread drains the pipe
+    err = "".join(lines)
+    assert proc.returncode == 130, err
+    print(f"\nCtrl-C honoured in {time.monotonic() - started:.1f}s")
+    return err
+
+
+@contextmanager
+def exchange_to_ourselves(stack: Stack, airflow: AirflowAPI) -> Iterator[None]:
+    """Pause btc_ingest and btc_heal (their requests would take a fault injected into the stack's
+    simulated exchange) until their runs in progress are over; clear the faults and resume after."""
+    for dag_id in ("btc_ingest", "btc_heal"):
+        set_paused(airflow, dag_id, True)
+    try:
+        wait_for(
+            lambda: not active_runs(airflow, "btc_ingest") and not active_runs(airflow, "btc_heal"),
+            180,
+            "btc_ingest and btc_heal to finish their runs in progress",
+        )
+        yield
+    finally:
+        fault(stack.simex_url, "DELETE")
+        for dag_id in ("btc_ingest", "btc_heal"):
+            set_paused(airflow, dag_id, False)
+
+
 def fault(sim_url: str, method: str, body: dict[str, Any] | None = None) -> None:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(f"{sim_url}/_control/faults", data=data, method=method)
@@ -145,18 +198,22 @@ def fault(sim_url: str, method: str, body: dict[str, Any] | None = None) -> None
 # --- plain Airflow ------------------------------------------------------------------------------
 
 
-def test_airflow_backfill_create_fills_a_10_minute_window(stack: Stack, airflow: AirflowAPI, mongo: Any, t0):
+def test_airflow_backfill_create_through_make_airflow_fills_a_10_minute_window(
+    stack: Stack, airflow: AirflowAPI, mongo: Any, t0
+):
     window = Window(t0 - timedelta(minutes=150), t0 - timedelta(minutes=140))
     assert candles(mongo, window) == []
+    # what `make airflow ARGS="backfill create ..."` runs, pointed at this test's stack;
     # --to-date is inclusive and names the last window's logical date (= its start)
     argv = [
-        str(ROOT / ".venv" / "bin" / "airflow"),
+        *(str(ROOT / ".venv" / "bin" / "python"), "-m", "devstack", "--state-dir", str(stack.state), "airflow", "--"),
         *("backfill", "create", "--dag-id", "btc_ingest"),
         *("--from-date", iso(window.start), "--to-date", iso(window.end - MINUTE)),
     ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "tools")}
     started = time.monotonic()
     for attempt in range(1, 6):
-        proc = subprocess.run(argv, env=stack.cli_env(), capture_output=True, text=True, timeout=180, check=False)
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=180, check=False)
         # SQLite metadata: a write that meets the scheduler's write fails at once with "database is
         # locked" (SQLite's deadlock rule, not the busy timeout); Airflow removes the partial backfill
         # so that the user can run the command again, which is what a user does.
@@ -240,21 +297,10 @@ def test_minutes_without_trades_are_recorded_and_not_reported_as_holes(
     shared simulated exchange would take the injected fault."""
     quiet = Window(t0 - timedelta(hours=4), t0 - timedelta(hours=4) + timedelta(minutes=3))
     around = Window(quiet.start - timedelta(minutes=10), quiet.end + timedelta(minutes=10))
-    for dag_id in ("btc_ingest", "btc_heal"):
-        set_paused(airflow, dag_id, True)
-    try:
-        wait_for(
-            lambda: not active_runs(airflow, "btc_ingest") and not active_runs(airflow, "btc_heal"),
-            180,
-            "btc_ingest and btc_heal to finish their runs in progress",
-        )
+    with exchange_to_ourselves(stack, airflow):
         assert delete_minutes(mongo, quiet) == 3
         fault(stack.simex_url, "POST", {"exchange": "coinbase", "kind": "tradeless", "times": 1})
         result = run_cli("backfill", "--missing", "--from", iso(around.start), "--to", iso(around.end))
-    finally:
-        fault(stack.simex_url, "DELETE")
-        for dag_id in ("btc_ingest", "btc_heal"):
-            set_paused(airflow, dag_id, False)
     assert result.code == 0, result.err  # complete: no hole left, only minutes without trades
     assert "no trades          3 minute(s) the exchange had no trades in (3 found by this backfill)" in result.out
     assert "still missing      0" in result.out
@@ -273,14 +319,8 @@ def test_minutes_without_trades_are_recorded_and_not_reported_as_holes(
     assert kraken.code == 1 and json.loads(kraken.out)["missing_minutes"] == 3
 
 
-@pytest.fixture
-def own_sim() -> Iterator[str]:
-    with simulated_exchange() as url:
-        yield url
-
-
 def test_an_ingest_run_records_the_minutes_its_exchange_had_no_trades_in(
-    stack: Stack, scratch: Any, mongo: Any, own_sim: str, monkeypatch: pytest.MonkeyPatch, t0
+    stack: Stack, scratch: Any, mongo: Any, sim: str, monkeypatch: pytest.MonkeyPatch, t0
 ):
     """btc_ingest's task bodies with the real hooks (connections from the stack's environment), a
     scratch topic and database, and an exchange of this test's own that answers `tradeless`."""
@@ -289,21 +329,21 @@ def test_an_ingest_run_records_the_minutes_its_exchange_had_no_trades_in(
         **stack.pipeline_env(),
         "AIRFLOW_CONN_BTC_KAFKA": env["AIRFLOW_CONN_BTC_KAFKA"],
         "AIRFLOW_CONN_BTC_MONGO": env["AIRFLOW_CONN_BTC_MONGO"],
-        "BTC_PROVIDERS": "coinbase",
-        "BTC_COINBASE_URL": f"{own_sim}/coinbase",
+        "BTC_EXCHANGES": "coinbase",
+        "BTC_COINBASE_URL": f"{sim}/coinbase",
         "BTC_TOPIC": scratch.topic,
         "BTC_DLQ_TOPIC": scratch.dlq_topic,
         "BTC_MONGO_DB": scratch.mongo_db,
     }.items():
         monkeypatch.setenv(key, value)
-    from btc_pipeline import airflow_tasks
+    from btc_pipeline.tasks import ingest as ingest_tasks
 
-    fault(own_sim, "POST", {"exchange": "coinbase", "kind": "tradeless", "times": 1})
+    fault(sim, "POST", {"exchange": "coinbase", "kind": "tradeless", "times": 1})
     quiet, busy = t0 - timedelta(minutes=30), t0 - timedelta(minutes=29)
     results = {}
     for start, run_id in ((quiet, "ingest-quiet"), (busy, "ingest-busy")):
-        results[run_id] = airflow_tasks.produce_window(start, start + MINUTE, run_id)
-        airflow_tasks.record_ingest_run(results[run_id], "btc_ingest", run_id, None)
+        results[run_id] = ingest_tasks.produce_window(start, start + MINUTE, run_id)
+        ingest_tasks.record_ingest_run(results[run_id], "btc_ingest", run_id, None)
     assert results["ingest-quiet"]["empty_minutes"] == [iso(quiet)]
     assert results["ingest-quiet"]["source"] == "coinbase" and results["ingest-quiet"]["candles"] == 0
     assert results["ingest-busy"]["empty_minutes"] == [] and results["ingest-busy"]["candles"] == 1
@@ -311,9 +351,10 @@ def test_an_ingest_run_records_the_minutes_its_exchange_had_no_trades_in(
     assert [doc["_id"] for doc in db["no_trade_minutes"].find()] == [f"coinbase|BTC-USD|{iso(quiet)}"]
     assert db["pipeline_runs"].find_one({"_id": "btc_ingest|ingest-quiet"})["empty_minutes"] == [iso(quiet)]
 
-    from btc_pipeline.gaps import find_gaps
+    from btc_pipeline.steps.gaps import find_gaps
+    from btc_pipeline.store import Store
 
-    report = find_gaps(db, Window(quiet, busy + MINUTE), "BTC-USD")
+    report = find_gaps(Store(db), Window(quiet, busy + MINUTE), "BTC-USD")
     # the busy minute's candle is in the scratch topic, not drained here: a hole, unlike the quiet one
     assert [(r.start, r.end, r.status, r.sources) for r in report.ranges] == [
         (quiet, busy, "no_trades", ("coinbase",)),
@@ -375,18 +416,9 @@ def test_a_seven_day_backfill_completes_without_duplicates_or_holes(run_cli, cli
     assert queued.code == 0 and queued.seconds < 15, queued.err
     assert "follow it at http://" in queued.out and "triggered btc_backfill run" in queued.err
 
-    follower = subprocess.Popen(
-        [str(CLI), *args], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(follower.stderr.readline, "")), daemon=True)
-    reader.start()
+    follower, lines = start_interruptible(cli_env, *args)
     wait_for(lambda: any("chunks [" in line for line in lines), 60, "the progress bar", interval_s=0.5)
-    follower.send_signal(signal.SIGINT)
-    follower.wait(timeout=30)
-    reader.join(timeout=10)
-    err = "".join(lines)
-    assert follower.returncode == 130, err
+    err = interrupt(follower, lines)
     assert "following the btc_backfill run already in progress" in err  # attached, did not trigger another
     assert "keeps going" in err
 
@@ -399,3 +431,42 @@ def test_a_seven_day_backfill_completes_without_duplicates_or_holes(run_cli, cli
     assert_exact_once(mongo, week)
     summaries = list(mongo["btc"]["pipeline_runs"].find({"dag_id": "btc_backfill", "window_start": iso(week.start)}))
     assert summaries and all((d["chunks"], d["requests"], d["produced"]) == (9, 34, 10_080) for d in summaries)
+
+
+def test_ctrl_c_while_waiting_for_mongodb_is_prompt(airflow: AirflowAPI, run_cli, cli_env, t0):
+    """btc_drain paused: the run succeeds but its candles never land, so the CLI waits for MongoDB."""
+    hour = Window(t0 - timedelta(days=8), t0 - timedelta(days=8) + timedelta(hours=1))
+    set_paused(airflow, "btc_drain", True)
+    try:
+        waiter, lines = start_interruptible(cli_env, "backfill", "--from", iso(hour.start), "--to", iso(hour.end))
+        wait_for(lambda: any("in MongoDB [" in line for line in lines), 180, "the wait for MongoDB", interval_s=0.5)
+        err = interrupt(waiter, lines)
+        assert "keeps going" in err and "warning: btc_drain is paused" in err
+    finally:
+        set_paused(airflow, "btc_drain", False)
+    done = run_cli("backfill", "--from", iso(hour.start), "--to", iso(hour.end), timeout_s=300)
+    assert done.code == 0, done.err
+
+
+def test_a_failed_chunk_fails_the_run_and_the_summary_says_which(
+    stack: Stack, airflow: AirflowAPI, run_cli, mongo: Any, t0
+):
+    """Binance answers one of the two chunk requests with HTTP 451 (restricted location): that chunk
+    fails at once (a 451 is not retried), the other lands, and the run, its summary in
+    pipeline_runs and the CLI all say which chunk failed and what is still missing."""
+    span = Window(t0 - timedelta(days=10), t0 - timedelta(days=10) + timedelta(minutes=1500))
+    with exchange_to_ourselves(stack, airflow):
+        fault(stack.simex_url, "POST", {"exchange": "binance", "kind": "451", "times": 1})
+        result = run_cli("backfill", "--source", "binance", "--from", iso(span.start), "--to", iso(span.end))
+    assert result.code == 1, result.err
+    assert "btc_backfill run: failed, 2 chunk(s), 1 failed" in result.out
+    assert "its chunk failed: see the chunk's task log" in result.out
+    summary = mongo["btc"]["pipeline_runs"].find_one({"dag_id": "btc_backfill", "window_start": iso(span.start)})
+    assert summary is not None and summary["chunks"] == 2 and summary["chunks_done"] == 1
+    (failed_label,) = summary["chunks_failed"]
+    failed = Window(*(parse(part.strip()) for part in failed_label.split("→")))
+    assert failed.minute_count in (1000, 500)
+    landed = Window(span.start, failed.start) if failed.start > span.start else Window(failed.end, span.end)
+    query = {"kind": "candle_1m", "source": "binance", "ts": {"$gte": span.start, "$lt": span.end}}
+    assert {d["ts"] for d in mongo["btc"]["prices"].find(query)} == set(landed.minutes())
+    assert f"still missing {failed.minute_count:>6} minute(s)" in result.out

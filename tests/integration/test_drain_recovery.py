@@ -7,24 +7,20 @@ import subprocess
 import sys
 import textwrap
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer
 from pymongo import MongoClient
 
 from btc_pipeline.config import Settings
-from btc_pipeline.drain import consumer_lag, drain
-from btc_pipeline.ingest import ingest_window
-from btc_pipeline.kafka_io import consumer_config, producer_config
-from btc_pipeline.providers import build_provider
-from btc_pipeline.stack import Stack
+from btc_pipeline.exchanges import build_exchange
+from btc_pipeline.steps.ingest import ingest_window
+from devstack import Stack
 
-from .test_kafka_to_mongo import WINDOW
+from .conftest import OLD_WINDOW, ROOT, group_lag, new_consumer, new_producer, run_drain
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class CrashBeforeCommit(Consumer):  # type: ignore[misc]
@@ -35,42 +31,20 @@ class CrashBeforeCommit(Consumer):  # type: ignore[misc]
 
 
 def fill(stack: Stack, s: Settings) -> None:
-    ingest_window(
-        WINDOW,
-        s,
-        [build_provider("coinbase", s)],
-        Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap})),
-        "r",
-    )
-
-
-def lag(stack: Stack, s: Settings) -> int:
-    c = Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, s.consumer_group))
-    try:
-        return consumer_lag(c, s.topic)
-    finally:
-        c.close()
-
-
-def drain_ok(stack: Stack, s: Settings, mongo: MongoClient[Any]):
-    c = Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, s.consumer_group))
-    return drain(
-        c, Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap})), mongo[s.mongo_db], s, run_id="ok"
-    )
+    ingest_window(OLD_WINDOW, s, [build_exchange("coinbase", s)], new_producer(stack), "r")
 
 
 def test_exception_after_the_write_commits_nothing_and_the_rerun_is_harmless(stack, scratch, mongo):
     fill(stack, scratch)
-    crashing = CrashBeforeCommit(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, scratch.consumer_group))
-    producer = Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap}))
+    crashing = new_consumer(stack, scratch.consumer_group, CrashBeforeCommit)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        drain(crashing, producer, mongo[scratch.mongo_db], scratch, run_id="crash")
+        run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="crash", consumer=crashing)
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10  # written...
-    assert lag(stack, scratch) == 10  # ...but not committed
-    stats = drain_ok(stack, scratch, mongo)
+    assert group_lag(stack, scratch) == 10  # ...but not committed
+    stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
     assert stats.consumed == 10 and stats.upserted == 0 and stats.unchanged == 10
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
-    assert lag(stack, scratch) == 0
+    assert group_lag(stack, scratch) == 0
 
 
 def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(stack, scratch, mongo):
@@ -81,18 +55,20 @@ def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(sta
         from confluent_kafka import Consumer, Producer
         from pymongo import MongoClient
         from btc_pipeline.config import Settings
-        from btc_pipeline.drain import drain
-        from btc_pipeline.kafka_io import consumer_config, producer_config
+        from btc_pipeline.steps.drain import drain
+        from btc_pipeline.store import Store
+        from btc_pipeline.stream import BatchConsumer, consumer_config, producer_config
 
         class KilledBeforeCommit(Consumer):
             def commit(self, *a, **k):
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        settings = Settings(**{{**{asdict(scratch)!r}, "providers": tuple({list(scratch.providers)!r})}})
+        settings = Settings(**{{**{asdict(scratch)!r}, "exchanges": tuple({list(scratch.exchanges)!r})}})
         kafka = {{"bootstrap.servers": "{stack.kafka_bootstrap}"}}
         consumer = KilledBeforeCommit(consumer_config(kafka, settings.consumer_group))
-        producer = Producer(producer_config(kafka))
-        drain(consumer, producer, MongoClient("{stack.mongo_uri}")[settings.mongo_db], settings, run_id="killed")
+        source = BatchConsumer(consumer, settings.topic, batch_size=50, max_messages=5000, max_seconds=20)
+        store = Store(MongoClient("{stack.mongo_uri}", tz_aware=True)[settings.mongo_db])
+        drain(source, Producer(producer_config(kafka)), store, settings, run_id="killed")
         """
     )
     proc = subprocess.run(
@@ -100,11 +76,12 @@ def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(sta
     )
     assert proc.returncode == -9, "the drain process was killed by SIGKILL inside commit()"
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
-    assert lag(stack, scratch) == 10
-    stats = drain_ok(stack, scratch, mongo)  # joins once the dead member's 10 s session expired
+    assert group_lag(stack, scratch) == 10
+    # joins once the dead member's 10 s session expired
+    stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
     assert stats.consumed == 10
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
-    assert lag(stack, scratch) == 0
+    assert group_lag(stack, scratch) == 0
 
 
 def test_database_stopped_during_a_run_fails_it_and_the_next_run_lands_everything(stack, scratch, mongo):
@@ -113,16 +90,10 @@ def test_database_stopped_during_a_run_fails_it_and_the_next_run_lands_everythin
     stack.stop("ferretdb")
     try:
         with pytest.raises(Exception, match=r"refused|Timeout|timed out"):
-            drain(
-                Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, scratch.consumer_group)),
-                Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap})),
-                short[scratch.mongo_db],
-                scratch,
-                run_id="db-down",
-            )
-        assert lag(stack, scratch) == 10  # consumed, never committed
+            run_drain(stack, scratch, short[scratch.mongo_db], run_id="db-down")
+        assert group_lag(stack, scratch) == 10  # consumed, never committed
     finally:
         stack.up(["ferretdb"])
-    stats = drain_ok(stack, scratch, mongo)
+    stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
     assert stats.upserted == 10 and stats.lag_after == 0
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from btc_pipeline.simexchange.pricepath import PricePath
-from btc_pipeline.stack import Stack, http_ok
+from devstack import Stack
+from devstack.processes import http_ok
+from simexchange.pricepath import PricePath
 
-from .conftest import ARTIFACTS, AirflowAPI, wait_for
+from .conftest import ARTIFACTS, TEST_ENV, AirflowAPI, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +32,18 @@ def test_every_service_is_up_and_up_is_idempotent(stack: Stack):
     assert {name: stack.pid_of(name) for name in stack.status()} == before
 
 
+def test_the_stack_creates_and_uses_the_configured_topic_names(stack: Stack):
+    from confluent_kafka.admin import AdminClient
+
+    topics = AdminClient({"bootstrap.servers": stack.kafka_bootstrap}).list_topics(timeout=10).topics
+    assert TEST_ENV["BTC_TOPIC"] in topics and TEST_ENV["BTC_DLQ_TOPIC"] in topics
+    assert len(topics[TEST_ENV["BTC_TOPIC"]].partitions) == 3
+    assert "btc-metrics" not in topics  # nothing fell back to the default name (auto-creation is off)
+    assert stack.settings.topic == TEST_ENV["BTC_TOPIC"]
+
+
 def test_scheduled_runs_bring_exact_prices_into_mongodb(stack: Stack, airflow: AirflowAPI, mongo: Any):
-    """No trigger: the scheduler itself runs both DAGs every minute / 30 s."""
+    """No trigger: the scheduler itself runs both DAGs every minute / 30 s, on the renamed topics."""
     prices = mongo["btc"]["prices"]
 
     def landed_window() -> dict[str, Any] | None:

@@ -14,18 +14,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
 
 from btc_pipeline.config import Settings
-from btc_pipeline.drain import drain
-from btc_pipeline.ingest import AllProvidersFailedError, ingest_window, run_document
-from btc_pipeline.kafka_io import DeliveryError, consumer_config, producer_config
-from btc_pipeline.providers import build_provider
-from btc_pipeline.simexchange.pricepath import PricePath
-from btc_pipeline.stack import Stack
-from btc_pipeline.store import PIPELINE_RUNS, record_run
+from btc_pipeline.exchanges import build_exchange
+from btc_pipeline.steps.ingest import AllExchangesFailedError, ingest_window
+from btc_pipeline.store import Store
+from btc_pipeline.stream import DeliveryError
 from btc_pipeline.window import MINUTE, Window, floor_minute
-from tests.conftest import clear_faults, post_fault, simulated_exchange
+from simexchange.pricepath import PricePath
+
+from .conftest import new_producer, read_topic, run_drain
 
 pytestmark = pytest.mark.integration
 
@@ -40,13 +38,13 @@ def at_sim(settings: Settings, url: str, **changes: Any) -> Settings:
         "binance": f"{url}/binance",
         "bitstamp": f"{url}/bitstamp/api/v2",
     }
-    return replace(settings, providers=ALL, base_urls=urls, **changes)
+    return replace(settings, exchanges=ALL, base_urls=urls, **changes)
 
 
 def clients(settings: Settings) -> list[Any]:
-    built = [build_provider(name, settings) for name in settings.providers]
-    for p in built:
-        p.http.backoff_s = 0.05  # keep retries quick; Retry-After is still honoured as sent
+    built = [build_exchange(name, settings) for name in settings.exchanges]
+    for x in built:
+        x.http.backoff_s = 0.05  # keep retries quick; Retry-After is still honoured as sent
     return built
 
 
@@ -55,53 +53,22 @@ def live_window() -> Window:
     return Window(end - MINUTE * 4, end)
 
 
-def producer(stack: Stack) -> Producer:
-    return Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap}))
-
-
-def read_topic(stack: Stack, topic: str, expected: int, *, wait_s: float = 30.0) -> list[Any]:
-    """Everything in ``topic`` (waits for ``expected`` messages, then one more second for extras)."""
-    c = Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, f"reader-{topic}-{time.time_ns()}"))
-    c.subscribe([topic])
-    out: list[Any] = []
-    deadline = time.monotonic() + wait_s
-    while len(out) < expected and time.monotonic() < deadline:
-        out += [m for m in c.consume(100, timeout=1.0) if m.error() is None]
-    out += [m for m in c.consume(100, timeout=1.0) if m.error() is None]  # anything beyond expected
-    c.close()
-    return out
-
-
-@pytest.fixture(scope="module")
-def own_sim():
-    """An in-process simulated exchange for fault injection (the stack's own one is shared with
-    the stack's scheduled DAG runs, which would consume injected faults)."""
-    with simulated_exchange() as url:
-        yield url
-
-
-@pytest.fixture
-def faults(own_sim):
-    yield lambda **fault: post_fault(own_sim, **fault)
-    clear_faults(own_sim)
-
-
 def test_four_exchanges_candles_from_the_first_one_tick_from_each_and_reruns_identical(stack, scratch):
     s = at_sim(scratch, stack.simex_url)
     window = live_window()
     results, wall_ms = [], []
     for run_id in ("run-1", "run-2"):
         started = time.monotonic()
-        results.append(ingest_window(window, s, clients(s), producer(stack), run_id))
+        results.append(ingest_window(window, s, clients(s), new_producer(stack), run_id))
         wall_ms.append((time.monotonic() - started) * 1000)
     first, second = results
-    print(f"\ningest_window with 4 providers (new producer each): {[round(ms) for ms in wall_ms]} ms wall")
+    print(f"\ningest_window with 4 exchanges (new producer each): {[round(ms) for ms in wall_ms]} ms wall")
     print(f"messages per run: {first.produced}; {first}")
 
     for result in (first, second):
         assert result.source == "coinbase"
         assert (result.candles, result.ticks, result.produced) == (4, 4, 8)
-        assert result.failed_providers == {}
+        assert result.failed_exchanges == {}
         assert tuple(result.tick_prices) == ALL
         assert result.spread_pct is not None and 0 < result.spread_pct < 0.2  # a few bps between venues
         assert result.flagged == {}
@@ -138,33 +105,33 @@ def test_a_deviating_ticker_is_flagged_and_recorded_in_pipeline_runs(stack, scra
     # against the median of the others Binance is 7 bps = 0.07 % off, the others at most 0.02 %.
     s = at_sim(scratch, stack.simex_url, max_deviation_pct=0.05)
     started_at = datetime.now(UTC)
-    with caplog.at_level(logging.WARNING, logger="btc_pipeline.ingest"):
-        result = ingest_window(live_window(), s, clients(s), producer(stack), "flag-run")
+    with caplog.at_level(logging.WARNING, logger="btc_pipeline.steps.ingest"):
+        result = ingest_window(live_window(), s, clients(s), new_producer(stack), "flag-run")
     assert set(result.flagged) == {"binance"}
     assert result.flagged["binance"] == pytest.approx(0.07, abs=0.01)
     assert any("ticker of binance" in r.message and "BTC_MAX_DEVIATION_PCT" in r.message for r in caplog.records)
 
     db = mongo[s.mongo_db]
-    record_run(
-        db[PIPELINE_RUNS], run_document("btc_ingest", "flag-run", result.to_dict(), started_at, datetime.now(UTC))
+    Store(db).record_run(
+        "btc_ingest", "flag-run", started_at=started_at, finished_at=datetime.now(UTC), fields=result.to_dict()
     )
-    doc = db[PIPELINE_RUNS].find_one({"_id": "btc_ingest|flag-run"})
+    doc = db["pipeline_runs"].find_one({"_id": "btc_ingest|flag-run"})
     assert doc is not None
     assert doc["flagged"] == result.flagged
     assert doc["tick_prices"] == result.tick_prices and set(doc["tick_prices"]) == set(ALL)
     assert doc["spread_pct"] == result.spread_pct
-    assert doc["failed_providers"] == {}
+    assert doc["failed_exchanges"] == {}
     assert doc["source"] == "coinbase" and doc["ticks"] == 4
 
 
-def test_failover_and_a_failed_ticker_are_visible_and_do_not_fail_the_run(stack, scratch, own_sim, faults):
-    s = at_sim(scratch, own_sim, http_retries=1)
+def test_failover_and_a_failed_ticker_are_visible_and_do_not_fail_the_run(stack, scratch, sim, faults):
+    s = at_sim(scratch, sim, http_retries=1)
     faults(exchange="coinbase", kind="503", times=4)  # 2 attempts for the candles, 2 for the ticker
-    result = ingest_window(live_window(), s, clients(s), producer(stack), "failover-run")
+    result = ingest_window(live_window(), s, clients(s), new_producer(stack), "failover-run")
     assert result.source == "kraken"
-    assert set(result.failed_providers) == {"coinbase", "coinbase:ticker"}
-    assert "HTTP 503" in result.failed_providers["coinbase"]
-    assert "/products/BTC-USD/ticker: HTTP 503" in result.failed_providers["coinbase:ticker"]
+    assert set(result.failed_exchanges) == {"coinbase", "coinbase:ticker"}
+    assert "HTTP 503" in result.failed_exchanges["coinbase"]
+    assert "/products/BTC-USD/ticker: HTTP 503" in result.failed_exchanges["coinbase:ticker"]
     assert tuple(result.tick_prices) == ("kraken", "binance", "bitstamp")
     assert (result.candles, result.ticks, result.produced) == (4, 3, 7)
 
@@ -177,17 +144,17 @@ def test_failover_and_a_failed_ticker_are_visible_and_do_not_fail_the_run(stack,
     }
 
 
-def test_every_exchange_failing_is_one_clear_error_and_produces_nothing(stack, scratch, own_sim, faults):
-    s = at_sim(scratch, own_sim, http_retries=0)
+def test_every_exchange_failing_is_one_clear_error_and_produces_nothing(stack, scratch, sim, faults):
+    s = at_sim(scratch, sim, http_retries=0)
     faults(exchange="coinbase", kind="500", times=1)
     faults(exchange="kraken", kind="kraken_error", times=1)
     faults(exchange="binance", kind="451", times=1)
     faults(exchange="bitstamp", kind="malformed", times=1)
     window = live_window()
-    with pytest.raises(AllProvidersFailedError) as info:
-        ingest_window(window, s, clients(s), producer(stack), "doomed")
+    with pytest.raises(AllExchangesFailedError) as info:
+        ingest_window(window, s, clients(s), new_producer(stack), "doomed")
     message = str(info.value)
-    assert message.startswith(f"no provider could serve {window}: coinbase: ")
+    assert message.startswith(f"no exchange could serve {window}: coinbase: ")
     for part in ("HTTP 500", "['EService:Unavailable']", "restricted location", "body is not JSON"):
         assert part in message
     assert read_topic(stack, s.topic, 0, wait_s=3) == []
@@ -199,20 +166,19 @@ def test_broker_down_fails_the_run_and_the_retry_stores_everything_exactly_once(
     window = live_window()
     stack.stop("kafka")
     try:
-        dead = Producer({**producer_config({"bootstrap.servers": stack.kafka_bootstrap}), "message.timeout.ms": 5000})
+        dead = new_producer(stack, **{"message.timeout.ms": 5000})
         with pytest.raises(DeliveryError, match=r"not delivered|unacknowledged"):
             ingest_window(window, s, clients(s), dead, "attempt-1")
     finally:
         stack.up(["kafka"])
-    result = ingest_window(window, s, clients(s), producer(stack), "attempt-2")
+    result = ingest_window(window, s, clients(s), new_producer(stack), "attempt-2")
     assert (result.candles, result.ticks) == (4, 4)
 
     messages = read_topic(stack, s.topic, result.produced)
     assert len(messages) == result.produced == 8
     assert {json.loads(m.value())["run_id"] for m in messages} == {"attempt-2"}
 
-    consumer = Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, s.consumer_group))
-    stats = drain(consumer, producer(stack), mongo[s.mongo_db], s, run_id="after-outage")
+    stats = run_drain(stack, s, mongo[s.mongo_db], run_id="after-outage")
     assert stats.consumed == 8 and stats.rejected == 0 and stats.lag_after == 0
     prices = mongo[s.mongo_db]["prices"]
     assert prices.count_documents({}) == 8

@@ -4,58 +4,31 @@ production code; each test has its own topic, group and database."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer, Producer
 from pymongo import MongoClient
 
-from btc_pipeline.config import Settings
-from btc_pipeline.drain import consumer_lag, drain
-from btc_pipeline.ingest import ingest_window
-from btc_pipeline.kafka_io import DeliveryError, Record, consumer_config, produce_all, producer_config
-from btc_pipeline.providers import build_provider
-from btc_pipeline.simexchange.pricepath import PricePath
-from btc_pipeline.stack import Stack, free_port
-from btc_pipeline.window import Window
+from btc_pipeline.exchanges import build_exchange
+from btc_pipeline.steps.ingest import ingest_window
+from btc_pipeline.stream import DeliveryError, Record, produce_all
+from devstack.processes import free_port
+from simexchange.pricepath import PricePath
+
+from .conftest import OLD_WINDOW as WINDOW
+from .conftest import group_lag, new_producer, read_topic, run_drain
 
 pytestmark = pytest.mark.integration
 
-WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
-
-
-def producer(stack: Stack) -> Producer:
-    return Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap}))
-
-
-def consumer(stack: Stack, s: Settings) -> Consumer:
-    return Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, s.consumer_group))
-
-
-def read_all(stack: Stack, topic: str, expected: int) -> list[Any]:
-    c = Consumer(consumer_config({"bootstrap.servers": stack.kafka_bootstrap}, f"reader-{topic}"))
-    c.subscribe([topic])
-    out: list[Any] = []
-    deadline = datetime.now(UTC) + timedelta(seconds=30)
-    while len(out) < expected and datetime.now(UTC) < deadline:
-        out += [m for m in c.consume(100, timeout=1.0) if m.error() is None]
-    c.close()
-    return out
-
-
-def run_drain(stack: Stack, s: Settings, mongo: MongoClient[Any]):
-    return drain(consumer(stack, s), producer(stack), mongo[s.mongo_db], s, run_id="test")
-
 
 def test_same_window_twice_gives_identical_messages_and_one_document_each(stack, scratch, mongo):
-    providers = [build_provider("coinbase", scratch)]
-    first = ingest_window(WINDOW, scratch, providers, producer(stack), "run-1")
-    second = ingest_window(WINDOW, scratch, providers, producer(stack), "run-2")
+    exchanges = [build_exchange("coinbase", scratch)]
+    first = ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-1")
+    second = ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-2")
     assert first.candles == second.candles == 10
     assert first.ticks == second.ticks == 0  # an old window gets no "now" ticker
 
-    messages = read_all(stack, scratch.topic, 20)
+    messages = read_topic(stack, scratch.topic, 20)
     by_run: dict[str, dict[bytes, tuple[Any, ...]]] = {"run-1": {}, "run-2": {}}
     for m in messages:
         body = json.loads(m.value())
@@ -70,7 +43,7 @@ def test_same_window_twice_gives_identical_messages_and_one_document_each(stack,
     assert by_run["run-1"] == by_run["run-2"]
     assert len(by_run["run-1"]) == 10
 
-    stats = run_drain(stack, scratch, mongo)
+    stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
     assert stats.consumed == 20
     prices = mongo[scratch.mongo_db]["prices"]
     assert prices.count_documents({}) == 10
@@ -87,17 +60,17 @@ def test_same_window_twice_gives_identical_messages_and_one_document_each(stack,
 
 
 def test_replayed_batch_and_duplicate_keys_never_duplicate(stack, scratch, mongo):
-    providers = [build_provider("coinbase", scratch)]
-    ingest_window(WINDOW, scratch, providers, producer(stack), "run-1")
-    run_drain(stack, scratch, mongo)
+    exchanges = [build_exchange("coinbase", scratch)]
+    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-1")
+    run_drain(stack, scratch, mongo[scratch.mongo_db])
     # replay: same messages again, and the whole topic re-read by a new group
-    ingest_window(WINDOW, scratch, providers, producer(stack), "run-1")
-    again = run_drain(stack, scratch, mongo)
+    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-1")
+    again = run_drain(stack, scratch, mongo[scratch.mongo_db])
     assert again.consumed == 10 and again.upserted == 0
     from dataclasses import replace
 
     rewound = replace(scratch, consumer_group=scratch.consumer_group + "-rewound")
-    replay = run_drain(stack, rewound, mongo)
+    replay = run_drain(stack, rewound, mongo[scratch.mongo_db])
     assert replay.consumed == 20 and replay.upserted == 0
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
 
@@ -139,14 +112,14 @@ MALFORMED = {
 
 
 def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, scratch, mongo):
-    providers = [build_provider("coinbase", scratch)]
-    ingest_window(WINDOW, scratch, providers, producer(stack), "good")
+    exchanges = [build_exchange("coinbase", scratch)]
+    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "good")
     produce_all(
-        producer(stack),
+        new_producer(stack),
         scratch.topic,
         [Record(key=f"bad-{name}".encode(), value=value) for name, value in MALFORMED.items()],
     )
-    stats = run_drain(stack, scratch, mongo)
+    stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
     assert stats.upserted == 10
     assert stats.rejected == len(MALFORMED)
 
@@ -154,7 +127,7 @@ def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, sc
     assert {k: d["reason"] for k, d in rejects.items()} == {f"bad-{name}": name for name in MALFORMED}
     assert all(d["topic"] == scratch.topic and d["offset"] >= 0 and d["detail"] for d in rejects.values())
 
-    dlq = read_all(stack, scratch.dlq_topic, len(MALFORMED))
+    dlq = read_topic(stack, scratch.dlq_topic, len(MALFORMED))
     assert len(dlq) == len(MALFORMED)
     for m in dlq:
         headers = dict(m.headers())
@@ -165,19 +138,25 @@ def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, sc
 
 
 def test_unreachable_database_fails_the_drain_and_commits_nothing(stack, scratch, mongo):
-    providers = [build_provider("coinbase", scratch)]
-    ingest_window(WINDOW, scratch, providers, producer(stack), "r")
+    exchanges = [build_exchange("coinbase", scratch)]
+    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "r")
     dead: MongoClient[Any] = MongoClient(f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=1000)
     with pytest.raises(Exception, match=r"refused|Timeout|timed out"):
-        drain(consumer(stack, scratch), producer(stack), dead[scratch.mongo_db], scratch, run_id="t")
-    c = consumer(stack, scratch)
-    assert consumer_lag(c, scratch.topic) == 10  # nothing committed
-    c.close()
-    stats = run_drain(stack, scratch, mongo)
+        run_drain(stack, scratch, dead[scratch.mongo_db], run_id="t")
+    assert group_lag(stack, scratch) == 10  # nothing committed
+    stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
     assert stats.upserted == 10 and stats.lag_after == 0
 
 
+def new_producer_at(bootstrap: str) -> Any:
+    from confluent_kafka import Producer
+
+    from btc_pipeline.stream import producer_config
+
+    return Producer({**producer_config({"bootstrap.servers": bootstrap}), "message.timeout.ms": 3000})
+
+
 def test_a_broker_that_is_down_fails_the_produce():
-    dead = Producer(producer_config({"bootstrap.servers": f"127.0.0.1:{free_port()}", "message.timeout.ms": 3000}))
+    dead = new_producer_at(f"127.0.0.1:{free_port()}")
     with pytest.raises(DeliveryError, match=r"not delivered|unacknowledged"):
         produce_all(dead, "btc-metrics", [Record(key=b"k", value=b"v")], timeout_s=10)

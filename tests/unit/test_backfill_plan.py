@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.backfill import (
+from btc_pipeline.exchanges import Candle, Tick
+from btc_pipeline.steps.backfill import (
     HEAL_LAG,
     backfill_request,
     check_backfill_window,
@@ -18,7 +19,6 @@ from btc_pipeline.backfill import (
     request_count,
     settled_missing,
 )
-from btc_pipeline.providers import Candle, Tick
 from btc_pipeline.window import MINUTE, Window
 
 T0 = datetime(2026, 11, 17, 0, 0, tzinfo=UTC)

@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.cli import EXIT_USAGE, RangeArgumentError, main, parse_time, progress_bar, resolve_range
+from btc_pipeline.cli.common import EXIT_USAGE, RangeArgumentError
+from btc_pipeline.cli.main import main, resolve_range
+from btc_pipeline.cli.progress import progress_bar
+from btc_pipeline.timeutil import parse_time
 
 NOW = datetime(2026, 11, 24, 12, 34, 56, 789_000, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.providers.base import ExchangeError
-from btc_pipeline.providers.coinbase import parse_candles, parse_ticker
+from btc_pipeline.exchanges.base import ExchangeError
+from btc_pipeline.exchanges.coinbase import parse_candles, parse_ticker
 from btc_pipeline.window import Window
 
 
@@ -80,7 +80,7 @@ def test_bad_candle_bodies_are_exchange_errors(body, problem):
     with pytest.raises(ExchangeError) as info:
         parse_candles(body, Window(t, t + timedelta(minutes=2)))
     assert problem in str(info.value)
-    assert info.value.provider == "coinbase"
+    assert info.value.exchange == "coinbase"
 
 
 @pytest.mark.parametrize(

@@ -10,22 +10,22 @@ def test_defaults_are_the_local_stack():
     assert s.topic == "btc-metrics"
     assert s.dlq_topic == "btc-metrics-dlq"
     assert s.mongo_db == "btc"
-    assert s.providers == ("coinbase", "kraken", "bitstamp", "binance")
+    assert s.exchanges == ("coinbase", "kraken", "bitstamp", "binance")
     assert s.base_urls["coinbase"] == "https://api.exchange.coinbase.com"
 
 
 def test_values_are_read_and_normalised():
-    s = load_settings({"BTC_PROVIDERS": " Coinbase , kraken", "BTC_COINBASE_URL": "http://127.0.0.1:8090/coinbase/"})
-    assert s.providers == ("coinbase", "kraken")
+    s = load_settings({"BTC_EXCHANGES": " Coinbase , kraken", "BTC_COINBASE_URL": "http://127.0.0.1:8090/coinbase/"})
+    assert s.exchanges == ("coinbase", "kraken")
     assert s.base_urls["coinbase"] == "http://127.0.0.1:8090/coinbase"
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"BTC_PROVIDERS": "coinbase,ftx"}, "unknown exchange"),
-        ({"BTC_PROVIDERS": " , "}, "BTC_PROVIDERS is empty"),
-        ({"BTC_PROVIDERS": "coinbase,coinbase"}, "lists an exchange twice"),
+        ({"BTC_EXCHANGES": "coinbase,ftx"}, "unknown exchange"),
+        ({"BTC_EXCHANGES": " , "}, "BTC_EXCHANGES is empty"),
+        ({"BTC_EXCHANGES": "coinbase,coinbase"}, "lists an exchange twice"),
         ({"BTC_HTTP_TIMEOUT_S": "fast"}, "BTC_HTTP_TIMEOUT_S='fast' is not a number"),
         ({"BTC_HTTP_RETRIES": "99"}, "out of range"),
         ({"BTC_DRAIN_BATCH_SIZE": "1.5"}, "is not an integer"),

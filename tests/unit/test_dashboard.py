@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from btc_pipeline.dashboard_data import pick_resample_rule, resample_candles
-from btc_pipeline.stack import free_port
+from btc_pipeline.bars import pick_resample_rule, resample_candles
+from devstack.processes import free_port
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from btc_pipeline.providers import binance, bitstamp, coinbase, kraken
-from btc_pipeline.providers.base import Candle, ExchangeError, Tick
+from btc_pipeline.exchanges import binance, bitstamp, coinbase, kraken
+from btc_pipeline.exchanges.base import Candle, ExchangeError, Tick
 from btc_pipeline.window import Window
 
 RECEIVED = datetime(2024, 3, 13, 11, 10, 42, 500000, tzinfo=UTC)
@@ -128,7 +128,7 @@ def test_kraken_full_horizon_starting_after_the_window_is_refused():
 
 
 @pytest.mark.parametrize(
-    ("errors", "retryable"),
+    ("errors", "transient"),
     [
         (["EService:Unavailable"], True),
         (["EService:Busy"], True),
@@ -138,13 +138,13 @@ def test_kraken_full_horizon_starting_after_the_window_is_refused():
         (["EService:Unavailable", "EGeneral:Invalid arguments"], False),
     ],
 )
-def test_kraken_error_array_is_a_failure_with_its_strings(errors, retryable):
+def test_kraken_error_array_is_a_failure_with_its_strings(errors, transient):
     with pytest.raises(ExchangeError) as info:
         kraken.parse_ticker({"error": errors, "result": {}}, received_at=RECEIVED)
     for text in errors:
         assert text in str(info.value)
-    assert info.value.retryable is retryable
-    assert info.value.provider == "kraken"
+    assert info.value.transient is transient
+    assert info.value.exchange == "kraken"
 
 
 @pytest.mark.parametrize(

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from btc_pipeline.config import load_settings
-from btc_pipeline.ingest import AllProvidersFailedError, CandlesNotReadyError, fetch_window
-from btc_pipeline.providers import build_provider
+from btc_pipeline.exchanges import build_exchange
+from btc_pipeline.steps.ingest import AllExchangesFailedError, CandlesNotReadyError, fetch_window
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 RETRIES = 2  # three attempts per request
@@ -24,7 +24,7 @@ def requests_served(sim: str) -> dict[str, int]:
         return json.load(r)["requests"]
 
 
-def providers(sim: str, *names: str) -> list[Any]:
+def clients(sim: str, *names: str) -> list[Any]:
     settings = load_settings(
         {
             "BTC_COINBASE_URL": f"{sim}/coinbase",
@@ -35,7 +35,7 @@ def providers(sim: str, *names: str) -> list[Any]:
             "BTC_HTTP_RETRIES": str(RETRIES),
         }
     )
-    built = [build_provider(name, settings) for name in names]
+    built = [build_exchange(name, settings) for name in names]
     for p in built:
         p.http.backoff_s = 0.01  # Retry-After is still honoured as sent
     return built
@@ -61,7 +61,7 @@ FAULTS = [
 def test_transient_fault_is_retried_and_the_same_exchange_serves(sim, faults, first, kind, extra, second):
     faults(exchange=first, kind=kind, times=RETRIES, **extra)
     before = requests_served(sim).get(first, 0)
-    served_by, candles, failed = fetch_window(window(), providers(sim, first, second), now=datetime.now(UTC))
+    served_by, candles, failed = fetch_window(window(), clients(sim, first, second), now=datetime.now(UTC))
     assert served_by.name == first
     assert len(candles) == 5
     assert failed == {}
@@ -71,7 +71,7 @@ def test_transient_fault_is_retried_and_the_same_exchange_serves(sim, faults, fi
 @pytest.mark.parametrize(("first", "kind", "extra", "second"), FAULTS)
 def test_lasting_fault_fails_over_to_the_next_exchange(sim, faults, first, kind, extra, second):
     faults(exchange=first, kind=kind, times=RETRIES + 1, **extra)
-    served_by, candles, failed = fetch_window(window(), providers(sim, first, second), now=datetime.now(UTC))
+    served_by, candles, failed = fetch_window(window(), clients(sim, first, second), now=datetime.now(UTC))
     assert served_by.name == second
     assert len(candles) == 5
     assert list(failed) == [first]
@@ -89,7 +89,7 @@ def test_lasting_fault_fails_over_to_the_next_exchange(sim, faults, first, kind,
 def test_non_retryable_fault_fails_over_at_once(sim, faults, first, kind, reason):
     faults(exchange=first, kind=kind, times=1)
     before = requests_served(sim).get(first, 0)
-    served_by, _, failed = fetch_window(window(), providers(sim, first, "bitstamp"), now=datetime.now(UTC))
+    served_by, _, failed = fetch_window(window(), clients(sim, first, "bitstamp"), now=datetime.now(UTC))
     assert served_by.name == "bitstamp"
     assert reason in failed[first]
     assert requests_served(sim)[first] - before == 1  # not retried
@@ -99,9 +99,7 @@ def test_non_retryable_fault_fails_over_at_once(sim, faults, first, kind, reason
 def test_no_candles_for_a_just_closed_window_fails_over(sim, faults, kind):
     w = window()
     faults(exchange="coinbase", kind=kind, times=1)
-    served_by, candles, failed = fetch_window(
-        w, providers(sim, "coinbase", "kraken"), now=w.end + timedelta(seconds=30)
-    )
+    served_by, candles, failed = fetch_window(w, clients(sim, "coinbase", "kraken"), now=w.end + timedelta(seconds=30))
     assert served_by.name == "kraken" and len(candles) == 5
     assert "no candles yet" in failed["coinbase"]
 
@@ -111,14 +109,14 @@ def test_no_candles_anywhere_for_a_just_closed_window_asks_for_a_retry(sim, faul
     faults(exchange="coinbase", kind="tradeless", times=1)
     faults(exchange="binance", kind="empty", times=1)
     with pytest.raises(CandlesNotReadyError, match="not published yet by coinbase, binance; retry later"):
-        fetch_window(w, providers(sim, "coinbase", "binance"), now=w.end + timedelta(seconds=30))
+        fetch_window(w, clients(sim, "coinbase", "binance"), now=w.end + timedelta(seconds=30))
 
 
 def test_no_candles_for_a_settled_window_means_no_trades(sim, faults):
     """After the settle delay an empty answer is the exchange saying "no trades": it is the answer."""
     w = window()
     faults(exchange="bitstamp", kind="tradeless", times=1)
-    served_by, candles, _ = fetch_window(w, providers(sim, "bitstamp", "coinbase"), now=w.end + timedelta(minutes=5))
+    served_by, candles, _ = fetch_window(w, clients(sim, "bitstamp", "coinbase"), now=w.end + timedelta(minutes=5))
     assert served_by.name == "bitstamp" and candles == []
 
 
@@ -128,10 +126,10 @@ def test_every_exchange_failing_gives_one_error_listing_each(sim, faults):
     faults(exchange="binance", kind="451", times=1)
     faults(exchange="bitstamp", kind="malformed", times=1)
     w = window()
-    with pytest.raises(AllProvidersFailedError) as info:
-        fetch_window(w, providers(sim, "coinbase", "kraken", "binance", "bitstamp"), now=datetime.now(UTC))
+    with pytest.raises(AllExchangesFailedError) as info:
+        fetch_window(w, clients(sim, "coinbase", "kraken", "binance", "bitstamp"), now=datetime.now(UTC))
     message = str(info.value)
-    assert message.startswith(f"no provider could serve {w}: ")
+    assert message.startswith(f"no exchange could serve {w}: ")
     for expected in (
         "coinbase: coinbase /products/BTC-USD/candles: HTTP 503",
         "kraken: kraken /public/OHLC: Kraken error ['EService:Unavailable']",
@@ -139,11 +137,26 @@ def test_every_exchange_failing_gives_one_error_listing_each(sim, faults):
         "bitstamp: bitstamp /ohlc/btcusd/: body is not JSON",
     ):
         assert expected in message
+    assert info.value.permanent is False  # a 503 may pass: Airflow's retry is worth it
+
+
+def test_only_permanent_failures_make_the_failure_permanent(sim, faults):
+    """HTTP 451 and an error Kraken does not call transient will not change in a minute: the task
+    layer fails such a run without retries."""
+    faults(exchange="binance", kind="451", times=1)
+    with pytest.raises(AllExchangesFailedError) as info:
+        fetch_window(window(), clients(sim, "binance"), now=datetime.now(UTC))
+    assert info.value.permanent is True
+    faults(exchange="binance", kind="451", times=1)
+    faults(exchange="coinbase", kind="500", times=RETRIES + 1)
+    with pytest.raises(AllExchangesFailedError) as info:
+        fetch_window(window(), clients(sim, "binance", "coinbase"), now=datetime.now(UTC))
+    assert info.value.permanent is False
 
 
 def test_kraken_beyond_its_horizon_fails_over_for_an_old_window(sim):
     end = floor_minute(datetime.now(UTC)) - timedelta(hours=13)
     old = Window(end - MINUTE * 5, end)
-    served_by, candles, failed = fetch_window(old, providers(sim, "kraken", "binance"), now=datetime.now(UTC))
+    served_by, candles, failed = fetch_window(old, clients(sim, "kraken", "binance"), now=datetime.now(UTC))
     assert served_by.name == "binance" and len(candles) == 5
     assert "beyond Kraken's 720-minute horizon" in failed["kraken"]

@@ -13,16 +13,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from btc_pipeline.config import load_settings
-from btc_pipeline.providers import ExchangeError, build_provider
-from btc_pipeline.providers.base import HttpClient
-from btc_pipeline.simexchange.pricepath import PricePath
+from btc_pipeline.exchanges import ExchangeError, build_exchange
+from btc_pipeline.exchanges.http import HttpClient
 from btc_pipeline.window import Window
+from simexchange.pricepath import PricePath
+from tests.conftest import request_times
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 def provider(sim, **env):
-    return build_provider(
+    return build_exchange(
         "coinbase", load_settings({"BTC_COINBASE_URL": f"{sim}/coinbase", "BTC_HTTP_TIMEOUT_S": "1", **env})
     )
 
@@ -74,34 +75,51 @@ def test_ticker_is_now(sim):
     assert abs((datetime.now(UTC) - tick.ts).total_seconds()) < 10
 
 
-def test_429_with_retry_after_is_retried(sim, faults):
-    slept = []
-    faults(exchange="coinbase", kind="429", times=2, retry_after=0.2)
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, sleep=slept.append)
+def gaps(times: list[float]) -> list[float]:
+    return [round(b - a, 3) for a, b in itertools.pairwise(times)]
+
+
+def test_429_with_retry_after_is_retried_after_what_it_says(sim, faults):
+    faults(exchange="coinbase", kind="429", times=2, retry_after=0.3)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, backoff_s=0.01)
     body = http.get_json("/products/BTC-USD/ticker")
     assert "price" in body
-    assert slept == [0.2, 0.2]  # honoured Retry-After, not the default backoff
+    waits = gaps(request_times(sim, "coinbase"))
+    assert len(waits) == 2 and all(w >= 0.3 for w in waits), waits  # Retry-After, not the 0.01 s backoff
+
+
+def test_429_without_retry_after_backs_off_longer_each_time(sim, faults):
+    """A 429 or 418 without Retry-After waits backoff_s, then twice, then four times as long."""
+    faults(exchange="coinbase", kind="429", times=3, retry_after=0)  # Retry-After: 0 = "no wait given"
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, backoff_s=0.2)
+    assert "price" in http.get_json("/products/BTC-USD/ticker")
+    waits = gaps(request_times(sim, "coinbase"))
+    assert len(waits) == 3, waits
+    assert waits[0] >= 0.2 and waits[1] >= 0.4 and waits[2] >= 0.8, waits
+    assert waits[0] < waits[1] < waits[2], waits
 
 
 def test_5xx_exhausting_retries_names_exchange_and_endpoint(sim, faults):
     faults(exchange="coinbase", kind="503", times=5)
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=2, sleep=lambda s: None)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=2, backoff_s=0.01)
     with pytest.raises(ExchangeError, match=r"coinbase /products/BTC-USD/ticker: HTTP 503.*gave up after 3 attempts"):
         http.get_json("/products/BTC-USD/ticker")
+    assert len(request_times(sim, "coinbase")) == 3
 
 
 def test_timeout_is_bounded(sim, faults):
     faults(exchange="coinbase", kind="timeout", times=1, delay_s=3)
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=0.5, retries=0, sleep=lambda s: None)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=0.5, retries=0)
     with pytest.raises(ExchangeError, match=r"timed out after 0\.5s"):
         http.get_json("/products/BTC-USD/ticker")
 
 
 def test_malformed_body_is_not_retried(sim, faults):
     faults(exchange="coinbase", kind="malformed", times=1)
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, sleep=lambda s: pytest.fail("retried"))
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, backoff_s=0.01)
     with pytest.raises(ExchangeError, match="body is not JSON"):
         http.get_json("/products/BTC-USD/ticker")
+    assert len(request_times(sim, "coinbase")) == 1
 
 
 def test_empty_candle_list(sim, faults):

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from btc_pipeline.config import load_settings
-from btc_pipeline.providers import ExchangeError, build_provider
-from btc_pipeline.providers import kraken as kraken_module
-from btc_pipeline.simexchange.pricepath import PricePath
-from btc_pipeline.simexchange.server import PRICE_OFFSET_BPS
+from btc_pipeline.exchanges import ExchangeError, build_exchange
+from btc_pipeline.exchanges import kraken as kraken_module
 from btc_pipeline.window import MINUTE, Window, floor_minute
-from tests.conftest import post_fault
+from simexchange.market import PRICE_OFFSET_BPS
+from simexchange.pricepath import PricePath
+from tests.conftest import post_fault, request_times
 
 ALL = ("coinbase", "kraken", "binance", "bitstamp")
 
@@ -43,7 +43,7 @@ def sim_env(sim: str, **extra: str) -> dict[str, str]:
 
 
 def provider(sim: str, name: str, **env: str):
-    p = build_provider(name, load_settings(sim_env(sim, **env)))
+    p = build_exchange(name, load_settings(sim_env(sim, **env)))
     p.http.backoff_s = 0.01  # keep the retry tests fast; the backoff itself is HttpClient's
     return p
 
@@ -119,6 +119,27 @@ def test_kraken_error_array_gives_up_after_the_retries(sim, faults):
     faults(exchange="kraken", kind="kraken_error", times=5)
     with pytest.raises(ExchangeError, match=r"EService:Unavailable.*gave up after 2 attempts"):
         provider(sim, "kraken", BTC_HTTP_RETRIES="1").fetch_candles(recent_window())
+    assert len(request_times(sim, "kraken")) == 2
+
+
+@pytest.mark.parametrize(
+    "faults_in_order",
+    [
+        ["kraken_error"] * 10,
+        ["503"] * 10,
+        ["503", "kraken_error", "503", "kraken_error", "503", "kraken_error", "503", "kraken_error"],
+        ["kraken_error", "503", "503", "kraken_error", "503", "503"],
+    ],
+    ids=["error-arrays", "http-503", "alternating", "mixed"],
+)
+def test_one_kraken_call_makes_at_most_retries_plus_one_requests(sim, faults, faults_in_order):
+    """The HTTP layer's retries and Kraken's error-array retries share one budget: with
+    BTC_HTTP_RETRIES=3, one call makes 4 requests at most, whatever mix of failures it meets."""
+    for kind in faults_in_order:
+        faults(exchange="kraken", kind=kind, times=1)
+    with pytest.raises(ExchangeError, match="gave up after 4 attempts"):
+        provider(sim, "kraken", BTC_HTTP_RETRIES="3").fetch_ticker()
+    assert len(request_times(sim, "kraken")) == 4
 
 
 def test_binance_limits_and_paging(sim):
@@ -145,22 +166,21 @@ def test_binance_open_kline_is_served_but_not_taken(sim):
     assert [c.ts for c in candles] == [now - MINUTE * 2, now - MINUTE]
 
 
-def test_binance_429_with_retry_after_then_served(sim, faults):
-    faults(exchange="binance", kind="429", times=1, retry_after=0.1)
+def test_binance_418_with_retry_after_then_served(sim, faults):
+    faults(exchange="binance", kind="418", times=1, retry_after=0.3)
     p = provider(sim, "binance")
-    slept: list[float] = []
-    p.http.sleep = slept.append
     assert p.fetch_ticker().price > 0
-    assert slept == [0.1]
+    first, second = request_times(sim, "binance")
+    assert second - first >= 0.3  # the 418's Retry-After, not the 0.01 s backoff
 
 
 def test_binance_451_is_final_and_says_restricted_location(sim, faults):
     faults(exchange="binance", kind="451", times=1)
     p = provider(sim, "binance")
-    p.http.sleep = lambda s: pytest.fail("a 451 must not be retried")
     with pytest.raises(ExchangeError, match="HTTP 451: Binance refuses requests from this restricted location") as info:
         p.fetch_ticker()
-    assert info.value.retryable is False
+    assert info.value.transient is False
+    assert len(request_times(sim, "binance")) == 1  # not retried
 
 
 def test_bitstamp_limits_and_paging(sim):

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
 
+import psutil
 import pytest
 
-from btc_pipeline.stack import Service, Stack, StackError, free_port, port_is_open, read_env_file
+from devstack.processes import free_port, port_is_open
+from devstack.stack import Service, Stack, StackError, read_env_file
 
 
 def test_env_file_parsing(tmp_path):
     env = tmp_path / ".env"
-    env.write_text("# comment\n\nAIRFLOW_PORT=8081\nexport BTC_PROVIDERS=\"kraken,coinbase\"\nSECRET='a b'\nEMPTY=\n")
+    env.write_text("# comment\n\nAIRFLOW_PORT=8081\nexport BTC_EXCHANGES=\"kraken,coinbase\"\nSECRET='a b'\nEMPTY=\n")
     assert read_env_file(env) == {
         "AIRFLOW_PORT": "8081",
-        "BTC_PROVIDERS": "kraken,coinbase",
+        "BTC_EXCHANGES": "kraken,coinbase",
         "SECRET": "a b",
         "EMPTY": "",
     }
@@ -92,7 +95,7 @@ def test_start_is_idempotent_and_stop_frees_the_port(tmp_path):
         name="web",
         argv=[sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
         ready=lambda: port_is_open(port),
-        port=port,
+        ports=(port,),
         timeout_s=20,
     )
     try:
@@ -113,6 +116,55 @@ def test_a_port_held_by_someone_else_is_refused(tmp_path):
         held.bind(("127.0.0.1", 0))
         held.listen()
         port = held.getsockname()[1]
-        svc = Service(name="kafka", argv=["true"], ready=lambda: True, port=port)
+        svc = Service(name="kafka", argv=["true"], ready=lambda: True, ports=(port,))
         with pytest.raises(StackError, match=f"port {port} for kafka is in use by a process this stack did not start"):
             stack.start(svc)
+
+
+def test_the_kafka_controller_port_is_checked_too(tmp_path):
+    """Kafka listens on two ports; a busy controller port is a clear error, not a readiness timeout."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        controller = held.getsockname()[1]
+        stack = Stack("test", root=tmp_path, state_dir=tmp_path / "state", ports={"kafka_controller": controller})
+        with pytest.raises(StackError, match=f"port {controller} for kafka is in use.*KAFKA_PORT"):
+            stack.start(stack.services()[0])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+@pytest.mark.parametrize("escape", ["own-session", "orphaned"])
+def test_stop_also_stops_what_the_service_started(tmp_path, escape):
+    """A child in a session of its own (not reached by the group's signal), or one whose parent already
+    exited (an orphan of the group), is stopped with the service."""
+    stack = stack_at(tmp_path)
+    pidfile = tmp_path / "child.pid"
+    spawn = (
+        "import os, subprocess, sys, time\n"
+        f"child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'], "
+        f"start_new_session={escape == 'own-session'!r})\n"
+        f"open({str(pidfile)!r}, 'w').write(str(child.pid))\n"
+        + ("time.sleep(600)\n" if escape == "own-session" else "time.sleep(1)\n")
+    )
+    svc = Service(name="parent", argv=[sys.executable, "-c", spawn], ready=pidfile.exists, timeout_s=20)
+    stack.start(svc)
+    child = int(pidfile.read_text())
+    try:
+        assert _alive(child)
+        if escape == "orphaned":  # the service's own process exits; its child lives on in the group
+            deadline = time.monotonic() + 10
+            while stack.pid_of("parent") is not None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert stack.pid_of("parent") is None and _alive(child)
+        assert stack.stop("parent", timeout_s=5)
+        assert not _alive(child), f"{escape} child {child} outlived stop()"
+        assert stack.stop("parent") is False
+    finally:
+        if _alive(child):
+            psutil.Process(child).kill()

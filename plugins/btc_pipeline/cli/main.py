@@ -1,0 +1,234 @@
+"""``btc-pipeline``: find the holes in the stored 1-minute candles and fill them through Airflow.
+
+    btc-pipeline gaps --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z [--source coinbase] [--json]
+    btc-pipeline backfill --from 7d [--to now] [--source coinbase] [--no-wait]
+    btc-pipeline backfill --missing --since 24h
+
+``backfill`` triggers the ``btc_backfill`` DAG through Airflow's REST API (so every chunk is
+visible, retried and logged in the UI, and the candles go through ``btc-metrics`` and the drain
+like live data), follows its chunks with a progress bar, then waits until the candles are in
+MongoDB by re-running the gap check. Exit codes: 0 complete, 1 still missing or failed, 2 bad
+arguments or configuration, 130 interrupted (the Airflow run keeps going).
+
+The CLI never imports Airflow itself (it talks to its REST API), so it starts fast, and ``--help``
+works anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from btc_pipeline.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Context,
+    RangeArgumentError,
+)
+from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
+from btc_pipeline.timeutil import TIME_HELP, floor_minute, format_ts, parse_time
+from btc_pipeline.window import Window
+
+__all__ = ["build_parser", "main", "resolve_range"]
+
+
+def resolve_range(start: datetime, end: datetime, now: datetime) -> Window:
+    """Check a ``[--from, --to)`` range: ``--to`` after ``--from``, and no later than the last closed minute.
+
+    Args:
+        start: ``--from``, floored to the minute.
+        end: ``--to``, floored to the minute (exclusive).
+        now: The current time.
+
+    Returns:
+        The range as a window.
+
+    Raises:
+        RangeArgumentError: The range is empty or ends in the future; the message names the argument.
+    """
+    last = floor_minute(now)
+    if end > last:
+        raise RangeArgumentError(
+            "--to",
+            f"{format_ts(end)} is in the future: the last closed minute ends at {format_ts(last)} "
+            "(use --to now, or leave --to out)",
+        )
+    if end <= start:
+        raise RangeArgumentError(
+            "--to", f"{format_ts(end)} must be after --from {format_ts(start)} (the range is [--from, --to))"
+        )
+    return Window(start, end)
+
+
+def _time_arg(now: datetime) -> Any:
+    def parse(text: str) -> datetime:
+        try:
+            return parse_time(text, now=now)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 1 <= value <= 7 * 86_400:
+        raise argparse.ArgumentTypeError(f"{text} is out of range: 1 .. 604800 seconds")
+    return value
+
+
+def build_parser(now: datetime) -> argparse.ArgumentParser:
+    """The argument parser of ``btc-pipeline``.
+
+    Args:
+        now: The current time, against which relative times such as ``2h`` are resolved.
+
+    Returns:
+        The parser; a bad argument makes it exit with code 2 and a message naming the argument.
+    """
+    parser = argparse.ArgumentParser(
+        prog="btc-pipeline",
+        description="Find and fill holes in the 1-minute BTC-USD candles stored in MongoDB (btc.prices).",
+        epilog=(
+            "Times: " + TIME_HELP + ". Ranges are [--from, --to): --to is exclusive and at most the end of the "
+            "last closed minute. MongoDB comes from BTC_MONGO_URI / BTC_MONGO_DB; Airflow from AIRFLOW_API_URL "
+            "(default http://127.0.0.1:${AIRFLOW_PORT:-8080}), AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD."
+        ),
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{gaps,backfill}")
+    times = _time_arg(now)
+
+    def add_range(sub: argparse.ArgumentParser) -> None:
+        start = sub.add_mutually_exclusive_group(required=True)
+        start.add_argument(
+            "--from", dest="start", type=times, metavar="T1", help="range start (inclusive). " + TIME_HELP
+        )
+        start.add_argument("--since", dest="start", type=times, metavar="T1", help="same as --from, e.g. --since 24h")
+        sub.add_argument(
+            "--to",
+            dest="end",
+            type=times,
+            metavar="T2",
+            help="range end (exclusive); default: now (last closed minute)",
+        )
+        sub.add_argument(
+            "--source",
+            choices=KNOWN_EXCHANGES,
+            help="only this exchange's candles (backfill: fetch from it only); default: any exchange "
+            "(backfill: BTC_EXCHANGES in failover order)",
+        )
+
+    gaps = commands.add_parser(
+        "gaps",
+        help="list the minutes without a candle, merged into ranges",
+        description="List the 1-minute windows without a candle in btc.prices, merged into ranges, telling apart "
+        "minutes an exchange said it had no trades in from real holes. Exit code 0: no holes, 1: holes found, "
+        "2: bad arguments.",
+        epilog="Times: " + TIME_HELP + ".",
+    )
+    add_range(gaps)
+    gaps.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="fill a range (or its holes) through Airflow's btc_backfill DAG",
+        description="Trigger the btc_backfill DAG for a range, follow its chunks, and wait until the candles are in "
+        "MongoDB. Safe to re-run (same keys, one document each) and to interrupt (the Airflow run keeps going). "
+        "Exit code 0: complete, 1: minutes still missing or the run failed, 2: bad arguments, 130: interrupted.",
+        epilog="Times: " + TIME_HELP + ".",
+    )
+    add_range(backfill)
+    backfill.add_argument(
+        "--missing", action="store_true", help="fill only the holes `gaps` finds (skips minutes without trades)"
+    )
+    backfill.add_argument("--no-wait", action="store_true", help="trigger the run and return at once")
+    backfill.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=1800.0,
+        metavar="SECONDS",
+        help="how long to wait for the run and the data (default 1800)",
+    )
+    backfill.add_argument("--poll", type=_positive_seconds, default=3.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    return parser
+
+
+def interrupt_on_signals() -> None:
+    """Make SIGINT (Ctrl-C) and SIGTERM raise :class:`KeyboardInterrupt` in every phase.
+
+    A process started in the background by a shell without job control (a script, a CI runner)
+    inherits SIGINT as *ignored*, and Python then leaves it ignored: the following phases would
+    not notice Ctrl-C at all. Interrupting the CLI is always safe (the Airflow run keeps going),
+    so it takes both signals back.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``btc-pipeline`` console script.
+
+    Args:
+        argv: Arguments without the program name (``sys.argv[1:]`` when omitted).
+
+    Returns:
+        The exit code: 0 complete, 1 still missing / failed, 2 bad arguments, 130 interrupted.
+    """
+    interrupt_on_signals()
+    now = datetime.now(UTC)
+    parser = build_parser(now)
+    args = parser.parse_args(argv)
+    try:
+        window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
+    except RangeArgumentError as exc:
+        parser.exit(EXIT_USAGE, f"{parser.prog} {args.command}: error: {exc}\n")
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        parser.exit(EXIT_USAGE, f"{parser.prog}: configuration error: {exc}\n")
+    ctx = Context(window=window, source=args.source, settings=settings, out=sys.stdout, err=sys.stderr)
+    from btc_pipeline.cli.airflow_client import AirflowApiError
+    from btc_pipeline.store import Store, StoreError
+
+    opened: list[Store] = []
+
+    def connect() -> Store:
+        opened.append(Store.connect(settings.mongo_uri, settings.mongo_db))
+        return opened[-1]
+
+    try:
+        if args.command == "gaps":
+            from btc_pipeline.cli.gaps import run_gaps
+
+            return run_gaps(ctx, connect(), args.json)
+        from btc_pipeline.cli.backfill import run_backfill
+
+        return run_backfill(ctx, connect, args)
+    except ConfigError as exc:
+        sys.stderr.write(f"{parser.prog}: configuration error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    except (StoreError, AirflowApiError) as exc:  # unreachable MongoDB / Airflow, refused credentials
+        sys.stderr.write(f"{parser.prog} {args.command}: error: {exc}\n")
+        return EXIT_INCOMPLETE
+    finally:
+        for store in opened:
+            store.close()
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m btc_pipeline.cli.main`
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""What every exchange client offers: the :class:`Exchange` protocol, its values and its limits.
+
+An exchange client turns one exchange's public REST API into :class:`Candle` and :class:`Tick`
+values (the HTTP plumbing they share is :mod:`btc_pipeline.exchanges.http`). Every failure is an
+:class:`ExchangeError` naming the exchange, the endpoint and what went wrong. Parsed values are
+validated before they are returned: a response that fails validation is a failure of that
+exchange, never data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from btc_pipeline.window import Window
+
+
+class ExchangeError(RuntimeError):
+    """A request to an exchange failed or its answer could not be used.
+
+    ``transient`` marks an answer that says "try again shortly" inside an HTTP 200 (Kraken's
+    ``EService:Unavailable``): the client retries those itself; HTTP-level failures have been
+    retried by the HTTP layer already when this is raised. ``permanent`` marks an answer that will
+    not change by asking again soon (HTTP 451 restricted location, 404, an unknown pair): a task
+    that only met permanent failures fails without Airflow retries.
+    """
+
+    def __init__(
+        self, exchange: str, endpoint: str, problem: str, *, transient: bool = False, permanent: bool = False
+    ) -> None:
+        super().__init__(f"{exchange} {endpoint}: {problem}")
+        self.exchange = exchange
+        self.endpoint = endpoint
+        self.problem = problem
+        self.transient = transient
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Candle:
+    """A closed 1-minute candle; ``ts`` is its open time (UTC)."""
+
+    ts: datetime
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float | None
+
+
+@dataclass(frozen=True)
+class Tick:
+    """The latest trade price as the exchange reported it, at the exchange's time."""
+
+    ts: datetime
+    price: float
+    volume: float | None = None
+
+
+@dataclass(frozen=True)
+class ExchangeLimits:
+    """What one exchange's candle endpoint serves, declared by its client module.
+
+    Attributes:
+        rows_per_request: The most 1-minute candles one request returns (a client pages beyond it).
+        horizon_minutes: How many of the most recent minutes it serves at all (``None``: its whole
+            history). Kraken keeps only the latest 720.
+        single_request: One request returns every row since a start (Kraken), so a window within
+            the horizon never takes more than one request.
+    """
+
+    rows_per_request: int
+    horizon_minutes: int | None = None
+    single_request: bool = False
+
+
+class Exchange(Protocol):
+    """One exchange: the latest ticker and the closed 1-minute candles of a window."""
+
+    name: str
+    limits: ExchangeLimits
+
+    def fetch_candles(self, window: Window) -> list[Candle]:
+        """Closed 1-minute candles with ``ts`` in ``window``, oldest first (minutes without trades absent)."""
+        ...
+
+    def fetch_ticker(self) -> Tick:
+        """The latest trade."""
+        ...
+
+
+def _finite_positive(value: float, what: str) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def validate_candles(exchange: str, endpoint: str, candles: Iterable[Candle], window: Window) -> list[Candle]:
+    """Check candles for sane prices and window membership, sort them, drop duplicates.
+
+    Raises:
+        ExchangeError: A candle has a non-positive or non-finite price, inconsistent OHLC, a
+            negative volume or a timestamp outside the window.
+    """
+    by_ts: dict[datetime, Candle] = {}
+    for c in candles:
+        for field in ("open", "high", "low", "close"):
+            if not _finite_positive(getattr(c, field), field):
+                raise ExchangeError(exchange, endpoint, f"candle {c.ts.isoformat()} has {field}={getattr(c, field)!r}")
+        if not c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high:
+            raise ExchangeError(
+                exchange, endpoint, f"candle {c.ts.isoformat()} violates low <= open,close <= high: {c}"
+            )
+        if c.volume is not None and (not math.isfinite(c.volume) or c.volume < 0):
+            raise ExchangeError(exchange, endpoint, f"candle {c.ts.isoformat()} has volume={c.volume!r}")
+        if not window.contains(c.ts):
+            raise ExchangeError(exchange, endpoint, f"candle {c.ts.isoformat()} is outside the window {window}")
+        if c.ts.second or c.ts.microsecond:
+            raise ExchangeError(exchange, endpoint, f"candle time {c.ts.isoformat()} is not on a whole minute")
+        by_ts[c.ts] = c
+    return [by_ts[ts] for ts in sorted(by_ts)]
+
+
+def validate_tick(exchange: str, endpoint: str, tick: Tick) -> Tick:
+    """Check a tick for a sane price.
+
+    Raises:
+        ExchangeError: The price is not a positive finite number.
+    """
+    if not _finite_positive(tick.price, "price"):
+        raise ExchangeError(exchange, endpoint, f"ticker price {tick.price!r} is not a positive number")
+    return tick

@@ -1,0 +1,178 @@
+"""Binance Spot public market-data REST API (``data-api.binance.vision``, ``api.binance.com``).
+
+**BTC-USDT, published as BTC-USD.** Binance Spot has no BTC/USD book; we read ``BTCUSDT`` and
+publish it under the pipeline's symbol ``BTC-USD``, assuming 1 USDT = 1 USD. USDT usually trades
+within a few basis points of the dollar, well inside the cross-exchange check's default tolerance
+(``BTC_MAX_DEVIATION_PCT``); a de-peg shows up there as Binance deviating from the other exchanges.
+
+- Klines ``GET /api/v3/klines?symbol=BTCUSDT&interval=1m&startTime=<ms>&endTime=<ms>&limit=1000``:
+  rows ``[openTime, open, high, low, close, volume, closeTime, quoteVolume, trades, takerBase,
+  takerQuote, ignore]``, times in **milliseconds**, decimals as strings; at most 1000 rows per
+  request, so longer windows are paged. The current (unfinished) kline is returned too: we keep only
+  klines that have closed.
+- Ticker ``GET /api/v3/ticker/24hr?symbol=BTCUSDT``: ``lastPrice``/``lastQty`` strings, and
+  ``closeTime`` (ms, a number; some captures stringify it) is the tick's time.
+- Errors: ``{"code": -1121, "msg": "Invalid symbol."}``; HTTP 429/418 with ``Retry-After`` are
+  retried by :class:`~btc_pipeline.exchanges.http.HttpClient`; HTTP 451 (requests from a restricted
+  location) is final and reported as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from btc_pipeline.exchanges.base import (
+    Candle,
+    ExchangeError,
+    ExchangeLimits,
+    Tick,
+    validate_candles,
+    validate_tick,
+)
+from btc_pipeline.exchanges.fields import epoch_millis, number
+from btc_pipeline.exchanges.http import HttpClient
+from btc_pipeline.window import MINUTE, Window
+
+NAME = "binance"
+KLINES_ENDPOINT = "/api/v3/klines"
+TICKER_ENDPOINT = "/api/v3/ticker/24hr"
+MAX_KLINES_PER_REQUEST = 1000
+#: Binance serves its whole history, 1000 klines per request.
+LIMITS = ExchangeLimits(rows_per_request=MAX_KLINES_PER_REQUEST)
+RESTRICTED_LOCATION = (
+    "HTTP 451: Binance refuses requests from this restricted location; point BTC_BINANCE_URL at a Binance "
+    "host that serves this region, or remove binance from BTC_EXCHANGES"
+)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _millis(ts: datetime) -> int:
+    return int(ts.timestamp()) * 1000 + ts.microsecond // 1000
+
+
+def _error_body(body: Any, endpoint: str) -> None:
+    if isinstance(body, dict) and "code" in body and "msg" in body:
+        raise ExchangeError(NAME, endpoint, f"Binance error {body['code']}: {body['msg']!r}")
+
+
+def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) -> list[Candle]:
+    """Parse a klines body, keeping the rows whose open time is inside ``window``.
+
+    Args:
+        body: The decoded JSON body.
+        window: The minutes wanted.
+        endpoint: Endpoint path, for error messages.
+
+    Returns:
+        The window's candles, oldest first.
+
+    Raises:
+        ExchangeError: An error body, a malformed row, or a row that fails validation.
+    """
+    _error_body(body, endpoint)
+    if not isinstance(body, list):
+        raise ExchangeError(NAME, endpoint, f"expected a JSON array of klines, got {type(body).__name__}")
+    candles = []
+    for row in body:
+        if not isinstance(row, list) or len(row) < 7:
+            raise ExchangeError(
+                NAME, endpoint, f"kline {row!r} is not [openTime, open, high, low, close, volume, closeTime, ...]"
+            )
+        ts = epoch_millis(row[0], NAME, endpoint, "openTime")
+        if not window.contains(ts):
+            continue
+        open_, high, low, close, volume = (
+            number(v, NAME, endpoint, n)
+            for v, n in zip(row[1:6], ("open", "high", "low", "close", "volume"), strict=True)
+        )
+        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+    return validate_candles(NAME, endpoint, candles, window)
+
+
+def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT) -> Tick:
+    """Parse a 24hr ticker body: ``lastPrice`` at ``closeTime``.
+
+    Args:
+        body: The decoded JSON body.
+        endpoint: Endpoint path, for error messages.
+
+    Returns:
+        The tick.
+
+    Raises:
+        ExchangeError: An error body, or ``lastPrice``/``closeTime`` missing or malformed.
+    """
+    _error_body(body, endpoint)
+    if not isinstance(body, dict):
+        raise ExchangeError(NAME, endpoint, f"expected a JSON object, got {type(body).__name__}")
+    for field in ("lastPrice", "closeTime"):
+        if field not in body:
+            raise ExchangeError(NAME, endpoint, f"24hr ticker has no {field!r} field")
+    quantity = body.get("lastQty")
+    tick = Tick(
+        ts=epoch_millis(body["closeTime"], NAME, endpoint, "closeTime"),
+        price=number(body["lastPrice"], NAME, endpoint, "lastPrice"),
+        volume=None if quantity is None else number(quantity, NAME, endpoint, "lastQty"),
+    )
+    return validate_tick(NAME, endpoint, tick)
+
+
+class BinanceClient:
+    """Binance Spot client for one symbol (``BTCUSDT``, published as the pipeline's ``BTC-USD``)."""
+
+    name = NAME
+    limits = LIMITS
+
+    def __init__(self, http: HttpClient, symbol: str = "BTCUSDT", *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.http = http
+        self.symbol = symbol
+        self.clock = clock
+
+    def _get(self, endpoint: str, params: Mapping[str, Any]) -> Any:
+        try:
+            return self.http.get_json(endpoint, params)
+        except ExchangeError as exc:
+            if exc.problem.startswith("HTTP 451"):
+                raise ExchangeError(NAME, endpoint, RESTRICTED_LOCATION, permanent=True) from exc
+            raise
+
+    def fetch_candles(self, window: Window) -> list[Candle]:
+        """Closed 1-minute candles of ``window``, in requests of at most 1000 klines.
+
+        Args:
+            window: The minutes wanted.
+
+        Returns:
+            The window's closed candles, oldest first.
+
+        Raises:
+            ExchangeError: A request failed (HTTP 451 says so) or a body is unusable.
+        """
+        candles: list[Candle] = []
+        for chunk in window.chunks(MAX_KLINES_PER_REQUEST):
+            params = {
+                "symbol": self.symbol,
+                "interval": "1m",
+                "startTime": _millis(chunk.start),
+                "endTime": _millis(chunk.end) - 1,  # inclusive at Binance: stop before the next minute
+                "limit": MAX_KLINES_PER_REQUEST,
+            }
+            candles.extend(parse_candles(self._get(KLINES_ENDPOINT, params), chunk, KLINES_ENDPOINT))
+        now = self.clock()
+        return [c for c in candles if c.ts + MINUTE <= now]  # Binance also returns the open kline
+
+    def fetch_ticker(self) -> Tick:
+        """The last trade of the 24hr ticker.
+
+        Returns:
+            The tick, at Binance's ``closeTime``.
+
+        Raises:
+            ExchangeError: The request failed (HTTP 451 says so) or the body is unusable.
+        """
+        return parse_ticker(self._get(TICKER_ENDPOINT, {"symbol": self.symbol}), TICKER_ENDPOINT)

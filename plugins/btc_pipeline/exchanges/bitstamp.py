@@ -1,0 +1,168 @@
+"""Bitstamp public REST API v2 (``www.bitstamp.net/api/v2``).
+
+- OHLC ``GET /ohlc/btcusd/?step=60&limit=<1..1000>&start=<s>&end=<s>&exclude_current_candle=true``:
+  ``{"data": {"pair": "BTC/USD", "ohlc": [{"timestamp", "open", "high", "low", "close", "volume"}]}}``
+  with every value a string and ``timestamp`` the minute's start in epoch seconds. Minutes without
+  trades are present as flat zero-volume candles. At most 1000 rows per request, so longer windows
+  are paged. Bitstamp's docs say that when both ``start`` and ``end`` are sent, ``end`` wins; we
+  send ``start`` = the chunk's first minute, ``end`` = its last minute and ``limit`` = its length,
+  which select the same rows under either reading.
+- Ticker ``GET /ticker/btcusd/``: all strings; ``last`` is the last price and ``timestamp`` (epoch
+  seconds) its time. The ticker has no last-trade size, so a tick's volume is null.
+- Errors: ``{"status": "error", "reason": ..., "errors": [{"field", "message"}]}`` (shape not
+  verified against the official page; both parts are reported when present).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from btc_pipeline.exchanges.base import (
+    Candle,
+    ExchangeError,
+    ExchangeLimits,
+    Tick,
+    validate_candles,
+    validate_tick,
+)
+from btc_pipeline.exchanges.fields import epoch_seconds, number
+from btc_pipeline.exchanges.http import HttpClient
+from btc_pipeline.window import MINUTE, Window
+
+NAME = "bitstamp"
+MAX_CANDLES_PER_REQUEST = 1000
+#: Bitstamp serves its whole history, 1000 candles per request.
+LIMITS = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _error_body(body: Any, endpoint: str) -> None:
+    if not isinstance(body, dict) or not (body.get("status") == "error" or "errors" in body):
+        return
+    parts = []
+    if body.get("reason"):
+        parts.append(str(body["reason"]))
+    for error in body.get("errors") or []:
+        if isinstance(error, dict):
+            parts.append(f"{error.get('field', '?')}: {error.get('message', error)}")
+        else:
+            parts.append(str(error))
+    detail = "; ".join(parts) if parts else repr(body)
+    raise ExchangeError(NAME, endpoint, f"Bitstamp error: {detail}")
+
+
+def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/") -> list[Candle]:
+    """Parse an OHLC body, keeping the candles inside ``window``.
+
+    Args:
+        body: The decoded JSON body.
+        window: The minutes wanted.
+        endpoint: Endpoint path, for error messages.
+
+    Returns:
+        The window's candles, oldest first.
+
+    Raises:
+        ExchangeError: An error body, a missing ``data.ohlc`` array, or a malformed candle.
+    """
+    _error_body(body, endpoint)
+    data = body.get("data") if isinstance(body, dict) else None
+    rows = data.get("ohlc") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise ExchangeError(NAME, endpoint, "expected {'data': {'ohlc': [...]}}; the body has no 'data.ohlc' array")
+    candles = []
+    for row in rows:
+        if not isinstance(row, dict):
+            raise ExchangeError(NAME, endpoint, f"OHLC entry {row!r} is not an object")
+        missing = [f for f in ("timestamp", "open", "high", "low", "close", "volume") if f not in row]
+        if missing:
+            raise ExchangeError(NAME, endpoint, f"OHLC entry {row!r} lacks {missing}")
+        ts = epoch_seconds(row["timestamp"], NAME, endpoint, "timestamp")
+        if not window.contains(ts):
+            continue
+        open_, high, low, close, volume = (
+            number(row[n], NAME, endpoint, n) for n in ("open", "high", "low", "close", "volume")
+        )
+        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+    return validate_candles(NAME, endpoint, candles, window)
+
+
+def parse_ticker(body: Any, endpoint: str = "/ticker/btcusd/") -> Tick:
+    """Parse a ticker body: ``last`` at ``timestamp``.
+
+    Args:
+        body: The decoded JSON body.
+        endpoint: Endpoint path, for error messages.
+
+    Returns:
+        The tick (volume null: Bitstamp's ticker has no last-trade size).
+
+    Raises:
+        ExchangeError: An error body, or ``last``/``timestamp`` missing or malformed.
+    """
+    _error_body(body, endpoint)
+    if not isinstance(body, dict):
+        raise ExchangeError(NAME, endpoint, f"expected a JSON object, got {type(body).__name__}")
+    for field in ("last", "timestamp"):
+        if field not in body:
+            raise ExchangeError(NAME, endpoint, f"ticker has no {field!r} field")
+    tick = Tick(
+        ts=epoch_seconds(body["timestamp"], NAME, endpoint, "timestamp"),
+        price=number(body["last"], NAME, endpoint, "last"),
+    )
+    return validate_tick(NAME, endpoint, tick)
+
+
+class BitstampClient:
+    """Bitstamp client for one pair (``btcusd``)."""
+
+    name = NAME
+    limits = LIMITS
+
+    def __init__(self, http: HttpClient, pair: str = "btcusd", *, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.http = http
+        self.pair = pair
+        self.clock = clock
+
+    def fetch_candles(self, window: Window) -> list[Candle]:
+        """Closed 1-minute candles of ``window``, in requests of at most 1000 candles.
+
+        Args:
+            window: The minutes wanted.
+
+        Returns:
+            The window's closed candles, oldest first.
+
+        Raises:
+            ExchangeError: A request failed or a body is unusable.
+        """
+        endpoint = f"/ohlc/{self.pair}/"
+        candles: list[Candle] = []
+        for chunk in window.chunks(MAX_CANDLES_PER_REQUEST):
+            params = {
+                "step": 60,
+                "limit": chunk.minute_count,
+                "start": int(chunk.start.timestamp()),
+                "end": int((chunk.end - MINUTE).timestamp()),
+                "exclude_current_candle": "true",
+            }
+            candles.extend(parse_candles(self.http.get_json(endpoint, params), chunk, endpoint))
+        now = self.clock()
+        return [c for c in candles if c.ts + MINUTE <= now]
+
+    def fetch_ticker(self) -> Tick:
+        """The last price.
+
+        Returns:
+            The tick, at Bitstamp's ``timestamp``.
+
+        Raises:
+            ExchangeError: The request failed or the body is unusable.
+        """
+        endpoint = f"/ticker/{self.pair}/"
+        return parse_ticker(self.http.get_json(endpoint), endpoint)

@@ -1,0 +1,29 @@
+"""All Kafka: client settings we never leave to chance, produce with confirmed delivery, bounded
+consumption with commits only when the caller says so, consumer lag, and topics.
+
+The functions take plain confluent-kafka clients, so that the Airflow task layer (which builds
+them from the ``btc_kafka`` connection through the provider's hooks), the dev stack and the tests
+share them. No other part of the package calls a Kafka client.
+"""
+
+from btc_pipeline.stream.clients import CONSUMER_GUARANTEES, PRODUCER_GUARANTEES, consumer_config, producer_config
+from btc_pipeline.stream.consume import BatchConsumer, ConsumedBatch, consumer_lag, dead_letter
+from btc_pipeline.stream.produce import DeliveryError, Record, produce_all
+from btc_pipeline.stream.topics import MAX_MESSAGE_BYTES, ensure_topics, pipeline_topics
+
+__all__ = [
+    "CONSUMER_GUARANTEES",
+    "MAX_MESSAGE_BYTES",
+    "PRODUCER_GUARANTEES",
+    "BatchConsumer",
+    "ConsumedBatch",
+    "DeliveryError",
+    "Record",
+    "consumer_config",
+    "consumer_lag",
+    "dead_letter",
+    "ensure_topics",
+    "pipeline_topics",
+    "produce_all",
+    "producer_config",
+]

@@ -1,0 +1,92 @@
+"""Airflow connections -> clients: the providers' Kafka and Mongo hooks with the pipeline's
+guarantees enforced, handed to the stream and store code; and the few Airflow rules the task
+bodies share (what a run's window is, which failures are not worth a retry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
+from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
+from airflow.providers.mongo.hooks.mongo import MongoHook
+from airflow.sdk.exceptions import AirflowFailException
+
+from btc_pipeline.config import Settings
+from btc_pipeline.steps.ingest import AllExchangesFailedError
+from btc_pipeline.store import Store
+from btc_pipeline.stream import BatchConsumer, consumer_config, producer_config
+from btc_pipeline.window import Window
+
+
+class GuaranteedProducerHook(KafkaProducerHook):  # type: ignore[misc]
+    """The provider's producer hook, with idempotence and ``acks=all`` enforced on top of the connection."""
+
+    def _get_client(self, config: dict[str, Any]) -> Any:
+        return super()._get_client(producer_config(config))
+
+
+class ManualCommitConsumerHook(KafkaConsumerHook):  # type: ignore[misc]
+    """The provider's consumer hook, with manual commits enforced and our group id."""
+
+    def __init__(self, topics: list[str], group_id: str, kafka_config_id: str) -> None:
+        super().__init__(topics=topics, kafka_config_id=kafka_config_id)
+        self.group_id = group_id
+
+    def _get_client(self, config: dict[str, Any]) -> Any:
+        return super()._get_client(consumer_config(config, self.group_id))
+
+
+def producer(settings: Settings) -> Any:
+    """An idempotent producer from the ``btc_kafka`` connection (``BTC_KAFKA_CONN_ID``)."""
+    return GuaranteedProducerHook(kafka_config_id=settings.kafka_conn_id).get_producer()
+
+
+def batch_consumer(settings: Settings) -> BatchConsumer:
+    """The drain's bounded consumer of ``BTC_TOPIC`` from the ``btc_kafka`` connection."""
+    hook = ManualCommitConsumerHook([settings.topic], settings.consumer_group, settings.kafka_conn_id)
+    return BatchConsumer(
+        hook.get_consumer(),
+        settings.topic,
+        batch_size=settings.drain_batch_size,
+        max_messages=settings.drain_max_messages,
+        max_seconds=settings.drain_max_seconds,
+    )
+
+
+@contextmanager
+def store(settings: Settings) -> Iterator[Store]:
+    """The store of the ``btc_mongo`` connection (``BTC_MONGO_CONN_ID``), closed at the end.
+
+    ``MongoHook`` reads its connection when it is built, so it is built here, inside the task.
+    """
+    with MongoHook(mongo_conn_id=settings.mongo_conn_id) as hook:
+        yield Store(hook.get_conn()[settings.mongo_db])
+
+
+def window_of(data_interval_start: datetime | None, data_interval_end: datetime | None) -> Window:
+    """The run's data interval as a :class:`Window`.
+
+    Raises:
+        ValueError: The run has no data interval (a manual trigger without a logical date).
+    """
+    if data_interval_start is None or data_interval_end is None:
+        raise ValueError(
+            "this run has no data interval: trigger btc_ingest with a logical date "
+            "(UI: 'Trigger' with a date; CLI: airflow dags trigger btc_ingest --logical-date 2026-01-01T10:00:00Z)"
+        )
+    return Window.of(data_interval_start, data_interval_end)
+
+
+@contextmanager
+def no_retry_when_permanent() -> Iterator[None]:
+    """Fail the task without Airflow's retries when every exchange failed for good (HTTP 451, an
+    unknown pair...): asking again in a minute gives the same answer and only delays the run."""
+    try:
+        yield
+    except AllExchangesFailedError as exc:
+        if exc.permanent:
+            raise AirflowFailException(f"{exc} (not retried: these answers do not change by asking again)") from exc
+        raise

@@ -1,0 +1,105 @@
+"""Time values in one place: UTC ISO-8601 in and out, and the relative times (``2h``, ``30d``) that
+the CLI and the API accept.
+
+Everything the pipeline stores or sends is an aware UTC datetime; text is ISO-8601 read with
+:meth:`datetime.fromisoformat` (Python 3.11 reads ``Z``) and written by :func:`format_ts`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+#: Nothing BTC is older than the genesis block.
+EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)
+
+RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
+UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+
+TIME_HELP = (
+    "ISO-8601 (2026-11-24T10:00Z, 2026-11-24T11:00+01:00; without an offset = UTC), "
+    "'now', or an age: 90m, 2h, 3d, 1w (= now minus that); floored to the minute"
+)
+
+
+def to_utc(ts: datetime) -> datetime:
+    """The same instant as a plain aware UTC datetime; a naive value is taken as UTC (MongoDB's dates)."""
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    u = ts.astimezone(UTC)  # a plain datetime even for pendulum's subclass (Airflow's context)
+    return datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=UTC)
+
+
+def floor_minute(ts: datetime) -> datetime:
+    """Round an aware datetime down to the start of its UTC minute."""
+    return to_utc(ts).replace(second=0, microsecond=0)
+
+
+def format_ts(ts: datetime) -> str:
+    """Format an aware datetime as UTC ISO-8601 with a ``Z`` suffix (millisecond precision at most).
+
+    Raises:
+        ValueError: ``ts`` is naive.
+    """
+    if ts.tzinfo is None:
+        raise ValueError(f"naive datetime {ts!r}: timestamps must be timezone-aware UTC")
+    ts = ts.astimezone(UTC)
+    if ts.microsecond:
+        return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str, what: str = "time") -> datetime:
+    """Read an ISO-8601 instant: ``Z``, an offset, or none (= UTC).
+
+    Args:
+        text: The text.
+        what: What the value is, for the error message (a parameter or field name).
+
+    Returns:
+        The instant as an aware UTC datetime.
+
+    Raises:
+        ValueError: ``text`` is not ISO-8601; the message names ``what``.
+    """
+    try:
+        parsed = datetime.fromisoformat(text.strip())
+    except (ValueError, AttributeError):
+        raise ValueError(f"{what}={text!r} is not an ISO-8601 time such as 2026-11-24T10:00:00Z") from None
+    return to_utc(parsed)
+
+
+def parse_time(text: str, *, now: datetime) -> datetime:
+    """Read a time as people type it: ISO-8601, ``now``, or an age (``90m``, ``2h``, ``3d``, ``1w``).
+
+    Args:
+        text: The value as typed.
+        now: The current time (aware); ages count back from it.
+
+    Returns:
+        The instant in UTC, floored to the minute.
+
+    Raises:
+        ValueError: ``text`` is none of those forms, or before 2009-01-03 (no BTC then).
+    """
+    value = text.strip()
+    if value.lower() == "now":
+        return floor_minute(now)
+    relative = RELATIVE.fullmatch(value.lower())
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        try:
+            ts = now - UNITS[unit] * amount
+        except OverflowError:
+            raise ValueError(f"{text!r} reaches back before BTC existed (2009-01-03)") from None
+    else:
+        try:
+            ts = parse_iso(value)
+        except ValueError:
+            raise ValueError(
+                f"{text!r} is not a time: use ISO-8601 such as 2026-11-24T10:00:00Z (no offset = UTC), "
+                "'now', or an age such as 90m, 2h, 3d"
+            ) from None
+    if ts < EARLIEST:
+        raise ValueError(f"{text!r} is before 2009-01-03: BTC did not trade then")
+    return floor_minute(ts)
