@@ -1,4 +1,4 @@
-"""The collections of the ``btc`` database (DESIGN contract: ``prices``, ``rejects``, ``pipeline_runs``)."""
+"""The collections of the ``btc`` database; ``prices``, ``rejects`` and ``pipeline_runs`` are a contract (README)."""
 
 #: Candles and ticks, the system of record (natural key unique, ``ts`` a BSON date).
 PRICES = "prices"
