@@ -38,7 +38,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from btc_pipeline.config import KNOWN_EXCHANGES
-from btc_pipeline.tasks import backfill
+from btc_pipeline.tasks import backfill, hooks
 
 
 @dag(
@@ -61,6 +61,7 @@ from btc_pipeline.tasks import backfill
         "only_missing": Param(False, type="boolean", description="fill only minutes without a candle"),
     },
     default_args={
+        "on_failure_callback": hooks.record_failed_run,
         "retries": 3,
         "retry_delay": timedelta(seconds=15),
         "retry_exponential_backoff": True,

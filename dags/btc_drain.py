@@ -5,19 +5,23 @@ Every 30 seconds, drains the Kafka topic `btc-metrics` into MongoDB `btc.prices`
 batches, with an exactly-once *effect*:
 
 1. consume a batch (consumer group `btc-drain`, auto-commit **off**);
-2. validate each message against schema v1; upsert the valid ones with one unordered bulk write
-   keyed on `source|symbol|kind|ts` (the `_id`), so a re-delivered message never duplicates;
-3. send invalid ones to `btc-metrics-dlq` and `btc.rejects` with the reason;
-4. only then commit the offsets, synchronously.
+2. validate each message against schema v1; insert the valid ones into `btc.prices` with one
+   unordered bulk write keyed on `source|symbol|kind|ts` (the `_id`), so a re-delivered message
+   never duplicates (a newer fetch of a candle corrects the stored one);
+3. merge them into the **read model** (`bars.*`: 1-minute to daily bars per exchange, the
+   cross-exchange consensus, tick bars; `latest`): what the dashboard, the API and `gaps` read;
+4. send invalid ones to `btc-metrics-dlq` and `btc.rejects` with the reason;
+5. only then commit the offsets, synchronously.
 
-A failure anywhere fails the task before the commit; the retry re-reads the batch and the upsert
-makes that harmless.
+A failure anywhere fails the task before the commit; the retry re-reads the batch, and every
+write is idempotent, so that is harmless.
 
 - **Timetable**: `DeltaTriggerTimetable(30 s)`: the drain has no data interval of its own.
 - **max_active_runs=1**: two drains in one consumer group would only rebalance each other.
 - **Bounded**: at most `BTC_DRAIN_MAX_MESSAGES` messages and `BTC_DRAIN_MAX_SECONDS` per run;
   a run ends as soon as it has caught up.
-- Each run writes its counts, consumer lag before/after and batch timings to `btc.pipeline_runs`.
+- Each run writes its counts, consumer lag before/after, bars changed and batch timings to
+  `btc.pipeline_runs`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import DeltaTriggerTimetable, dag, get_current_context, task
 
 from btc_pipeline.tasks import drain as drain_tasks
+from btc_pipeline.tasks import hooks
 
 
 @dag(
@@ -38,6 +43,7 @@ from btc_pipeline.tasks import drain as drain_tasks
     tags=["btc", "drain", "kafka", "mongodb"],
     doc_md=__doc__,
     default_args={
+        "on_failure_callback": hooks.record_failed_run,
         "retries": 3,
         "retry_delay": timedelta(seconds=10),
         "retry_exponential_backoff": True,

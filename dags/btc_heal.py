@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
-from btc_pipeline.tasks import backfill
+from btc_pipeline.tasks import backfill, hooks
 
 
 @dag(
@@ -37,6 +37,7 @@ from btc_pipeline.tasks import backfill
     tags=["btc", "backfill", "heal"],
     doc_md=__doc__,
     default_args={
+        "on_failure_callback": hooks.record_failed_run,
         "retries": 3,
         "retry_delay": timedelta(seconds=15),
         "retry_exponential_backoff": True,

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
-from btc_pipeline.tasks import ingest
+from btc_pipeline.tasks import hooks, ingest
 
 NETWORK_TIMEOUT = timedelta(minutes=2)
 
@@ -48,6 +48,7 @@ NETWORK_TIMEOUT = timedelta(minutes=2)
     tags=["btc", "ingest", "kafka"],
     doc_md=__doc__,
     default_args={
+        "on_failure_callback": hooks.record_failed_run,
         "retries": 4,
         "retry_delay": timedelta(seconds=15),
         "retry_exponential_backoff": True,

@@ -12,9 +12,12 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
-from btc_pipeline.bars import CONSENSUS, consensus, pick_resample_rule, resample_candles
+from btc_pipeline.bars import interval_for
 from btc_pipeline.config import ConfigError, load_settings
-from btc_pipeline.store import Store, StoreError
+from btc_pipeline.quotes import quote
+from btc_pipeline.store import CONSENSUS, Store, StoreError
+from btc_pipeline.timeutil import floor_minute
+from btc_pipeline.window import MINUTE, Window
 
 st.set_page_config(page_title="BTC-USD live", page_icon=":chart_with_upwards_trend:", layout="wide")
 
@@ -29,6 +32,8 @@ RANGES = {
     "6 hours": timedelta(hours=6),
     "24 hours": timedelta(hours=24),
     "7 days": timedelta(days=7),
+    "30 days": timedelta(days=30),
+    "1 year": timedelta(days=365),
 }
 
 
@@ -38,17 +43,13 @@ def store() -> Store:
 
 
 @st.cache_data(ttl=SETTINGS.dashboard_refresh_s, show_spinner=False)
-def fetch(span_s: int, source: str) -> tuple[Any, Any, Any, Any]:
+def fetch(span_s: int, source: str) -> tuple[Any, Any, Any]:
+    """The reads of one refresh, all from the read model: bars of the range, the hot set, the last runs."""
     now = datetime.now(UTC)
-    candles = store().candles(now - timedelta(seconds=span_s), source=None if source == CONSENSUS else source)
-    if source == CONSENSUS:  # the median of the exchanges, minute by minute: one series, whoever served
-        candles = consensus(candles)
-    return (
-        candles,
-        store().latest_tick(),
-        store().recent_runs(),
-        store().latest_ticks_by_source(now - timedelta(minutes=10)),
-    )
+    span = timedelta(seconds=span_s)
+    end = floor_minute(now) + MINUTE  # the current minute's bar too, as it fills
+    bars = store().bars(source, interval_for(span), Window(end - span, end))
+    return bars, store().latest(), store().recent_runs()
 
 
 st.title("BTC-USD — live pipeline")
@@ -66,16 +67,16 @@ source = right.selectbox(
 def live() -> None:
     span = RANGES[span_label]
     try:
-        candles, tick, runs, exchanges = fetch(int(span.total_seconds()), source)
+        candles, latest, runs = fetch(int(span.total_seconds()), source)
     except StoreError as exc:
         st.error(f"MongoDB is not reachable at the configured BTC_MONGO_URI: {exc}")
         return
     now = datetime.now(UTC)
+    live_quote = quote(latest, now)
     c1, c2, c3, c4 = st.columns(4)
-    if tick:
-        age = (now - tick["ts"]).total_seconds()
-        c1.metric("Last price", f"${tick['price']:,.2f}", help=f"{tick['source']} tick at {tick['ts']:%H:%M:%S} UTC")
-        c2.metric("Tick age", f"{age:,.0f} s")
+    if live_quote.consensus is not None:
+        c1.metric("Last price", f"${live_quote.consensus:,.2f}", help="median of the exchanges' latest readings")
+        c2.metric("Tick age", f"{live_quote.age_s:,.0f} s")
     else:
         c1.metric("Last price", "—")
         c2.metric("Tick age", "—")
@@ -87,8 +88,8 @@ def live() -> None:
         change = (last["close"] / first["open"] - 1) * 100
         c3.metric("Candles in range", f"{len(candles):,}")
         c4.metric(f"Change ({span_label})", f"{change:+.2f} %", help=f"last close ${last['close']:,.2f}")
-        rule = pick_resample_rule(span)
-        bars = resample_candles(candles, rule)
+        rule = interval_for(span)
+        bars = candles
         fig = go.Figure(
             go.Candlestick(
                 x=bars["ts"], open=bars["open"], high=bars["high"], low=bars["low"], close=bars["close"], name="BTC-USD"
@@ -101,17 +102,22 @@ def live() -> None:
             title=f"BTC-USD {rule} candles, {source} (UTC)",
         )
         st.plotly_chart(fig, use_container_width=True, key="candles")
-    if not exchanges.empty:
-        st.caption("Latest ticker per exchange (last 10 min) and its deviation from their median")
+    if live_quote.exchanges:
+        st.caption("Latest ticker per exchange and its deviation from their median")
         st.table(
-            exchanges.assign(
-                price=exchanges["price"].map("${:,.2f}".format),
-                ts=exchanges["ts"].map(lambda ts: f"{ts:%H:%M:%S}"),
-                deviation_pct=exchanges["deviation_pct"].map("{:+.3f} %".format),
-            ).rename(columns={"ts": "trade time (UTC)", "deviation_pct": "vs median"})
+            [
+                {
+                    "exchange": q.source,
+                    "price": f"${q.price:,.2f}",
+                    "trade time (UTC)": f"{q.ts:%H:%M:%S}",
+                    "age": f"{q.age_s:,.0f} s",
+                    "vs median": f"{q.deviation_pct:+.3f} %",
+                }
+                for q in live_quote.exchanges
+            ]
         )
     with st.expander("Pipeline runs (btc.pipeline_runs)"):
-        if runs.empty:
+        if not runs:
             st.write("No runs recorded yet.")
         else:
             st.dataframe(runs, hide_index=True, use_container_width=True)

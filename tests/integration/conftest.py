@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
@@ -25,7 +26,7 @@ from pymongo.database import Database
 from btc_pipeline.cli.airflow_client import AirflowClient
 from btc_pipeline.config import ApiSettings, Settings, load_settings
 from btc_pipeline.steps.drain import DrainStats, drain
-from btc_pipeline.store import Store
+from btc_pipeline.store import CONSENSUS, Store
 from btc_pipeline.stream import BatchConsumer, consumer_config, ensure_topics, producer_config
 from btc_pipeline.window import Window
 from devstack import Stack
@@ -172,3 +173,87 @@ def group_lag(stack: Stack, settings: Settings) -> int:
         return consumer_lag(c, settings.topic)
     finally:
         c.close()
+
+
+# --- the read model, recomputed independently (pandas) from btc.prices ---------------------------
+
+#: The read model's bar sizes, as pandas resampling rules (None: the 1-minute bars themselves).
+INTERVALS = {"1m": None, "5m": "5min", "1h": "1h", "1d": "1D"}
+
+
+def recompute(store: Store, window: Window) -> dict[tuple[str, str], pd.DataFrame]:
+    """Every series at every level, from btc.prices, with pandas (not the read model's code)."""
+    docs = list(store.db["prices"].find({"ts": {"$gte": window.start, "$lt": window.end}}))
+    frame = pd.DataFrame(docs)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    minutes: dict[str, pd.DataFrame] = {}
+    candles = frame[frame["kind"] == "candle_1m"]
+    for source, group in candles.groupby("source"):
+        minutes[str(source)] = (
+            group.set_index("ts")[["open", "high", "low", "close", "volume"]].assign(n=1).sort_index()
+        )
+    grouped = candles.groupby("ts")
+    consensus = grouped[["open", "high", "low", "close"]].median()
+    consensus["volume"] = grouped["volume"].sum()
+    consensus["n"] = grouped["source"].count()
+    minutes[CONSENSUS] = consensus.sort_index()
+    ticks = frame[frame["kind"] == "tick"].sort_values("ts")
+    for source, group in ticks.groupby("source"):
+        by_minute = group.set_index("ts")["price"].resample("1min", label="left", closed="left")
+        bars = pd.DataFrame(
+            {"open": by_minute.first(), "high": by_minute.max(), "low": by_minute.min(), "close": by_minute.last()}
+        ).dropna()
+        minutes[f"{source}-ticks"] = bars.assign(volume=None, n=1)
+    out: dict[tuple[str, str], pd.DataFrame] = {}
+    for series, one_minute in minutes.items():
+        for interval, rule in INTERVALS.items():
+            if rule is None:
+                out[(series, interval)] = one_minute
+                continue
+            resampled = one_minute.resample(rule, label="left", closed="left")
+            volume = None if series.endswith("-ticks") else resampled["volume"].sum(min_count=1)
+            bars = pd.DataFrame(
+                {
+                    "open": resampled["open"].first(),
+                    "high": resampled["high"].max(),
+                    "low": resampled["low"].min(),
+                    "close": resampled["close"].last(),
+                    "volume": volume,
+                    "n": resampled["close"].count(),
+                }
+            )
+            out[(series, interval)] = bars[bars["n"] > 0]
+    return out
+
+
+BAR = {
+    "1m": pd.Timedelta(minutes=1),
+    "5m": pd.Timedelta(minutes=5),
+    "1h": pd.Timedelta(hours=1),
+    "1d": pd.Timedelta(days=1),
+}
+
+
+def assert_read_model_matches(store: Store, window: Window) -> int:
+    """Every series and level of the read model equals the recompute, for the bars that lie wholly
+    inside ``window`` (a bar that sticks out also holds minutes the recompute did not read).
+
+    Returns:
+        How many bars were compared.
+    """
+    expected = recompute(store, window)
+    compared = 0
+    assert {s for s, _ in expected} - {CONSENSUS} <= set(store.series())
+    for (series, interval), whole in expected.items():
+        inside = (whole.index >= pd.Timestamp(window.start)) & (whole.index + BAR[interval] <= pd.Timestamp(window.end))
+        want = whole[inside]
+        got = store.bars(series, interval, window).set_index("ts")
+        got = got[got.index + BAR[interval] <= pd.Timestamp(window.end)]
+        assert list(got.index) == list(want.index), f"{series} {interval}: other bars than btc.prices has"
+        for column in ("open", "high", "low", "close"):
+            assert got[column].tolist() == pytest.approx(want[column].tolist()), f"{series} {interval} {column}"
+        assert got["n"].tolist() == want["n"].astype(int).tolist(), f"{series} {interval} n"
+        if not series.endswith("-ticks"):
+            assert got["volume"].tolist() == pytest.approx(want["volume"].tolist()), f"{series} {interval} volume"
+        compared += len(got)
+    return compared

@@ -35,7 +35,7 @@ from btc_pipeline.window import MINUTE, Window, floor_minute
 from devstack import Stack
 from simexchange.pricepath import PricePath
 
-from .conftest import ROOT, AirflowAPI, wait_for
+from .conftest import ROOT, AirflowAPI, assert_read_model_matches, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -122,11 +122,17 @@ def assert_exact_once(mongo: Any, window: Window, *, except_minutes: set[datetim
 
 
 def delete_minutes(mongo: Any, window: Window) -> int:
+    """Make a hole: delete the window's candles from btc.prices, then rebuild its read model exactly
+    (what an operator does after deleting data; the read model is what `gaps` reads)."""
+    from btc_pipeline.store import Store
+
     query = {"kind": "candle_1m", "ts": {"$gte": window.start, "$lt": window.end}}
     present = sorted(doc["ts"] for doc in mongo["btc"]["prices"].find(query, {"ts": 1}))
     deleted = int(mongo["btc"]["prices"].delete_many(query).deleted_count)
     # a flake seen once: delete_many reported 0 for minutes an earlier test had stored; say which
     assert deleted == len(present), f"{window}: {len(present)} candle(s) found {present[:3]}, {deleted} deleted"
+    rebuilt = Store(mongo["btc"]).rebuild_read_model(window, exact=True)
+    assert rebuilt.minutes_changed >= deleted, rebuilt
     return deleted
 
 
@@ -470,3 +476,23 @@ def test_a_failed_chunk_fails_the_run_and_the_summary_says_which(
     query = {"kind": "candle_1m", "source": "binance", "ts": {"$gte": span.start, "$lt": span.end}}
     assert {d["ts"] for d in mongo["btc"]["prices"].find(query)} == set(landed.minutes())
     assert f"still missing {failed.minute_count:>6} minute(s)" in result.out
+
+
+def test_the_read_model_equals_a_recompute_after_the_backfills_and_a_rebuild_restores_it(run_cli, mongo: Any, t0):
+    """After every backfill above (CLI, Airflow's, the heal, a failed chunk), the read model of the
+    stack's database equals a recompute from btc.prices; dropping one day of it and running
+    `btc-pipeline rollups rebuild` restores it, and running it again changes nothing."""
+    from btc_pipeline.store import CONSENSUS, Store
+
+    window = Window(t0 - timedelta(days=10, hours=1), t0 - timedelta(hours=2))
+    store = Store(mongo["btc"])
+    assert assert_read_model_matches(store, window) > 10_000
+    day = (t0 - timedelta(days=5)).strftime("%Y-%m-%d")
+    for series in (CONSENSUS, "coinbase"):
+        mongo["btc"].drop_collection(f"bars.1m.{series}.{day}")
+    result = run_cli("rollups", "rebuild", "--from", iso(window.start), "--to", iso(window.end), timeout_s=600)
+    assert result.code == 0, result.err
+    assert "reading btc.prices" in result.err and "writing bars [" in result.err
+    assert_read_model_matches(store, window)
+    again = run_cli("rollups", "rebuild", "--from", iso(window.start), "--to", iso(window.end), timeout_s=600)
+    assert again.code == 0 and "changed              0 minute bar(s)" in again.out, again.out

@@ -133,3 +133,22 @@ def test_dashboard_draws_the_prices_in_a_real_browser(stack: Stack, mongo: Any):
         driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
     finally:
         driver.quit()
+
+
+def test_a_failed_run_is_recorded_with_its_task_and_error(stack: Stack, airflow: AirflowAPI, mongo: Any):
+    """A run whose task fails never reaches its own record task: the failure callback records it,
+    so the dashboard and the API can show it among the DAG's last runs."""
+    from btc_pipeline.store import Store
+
+    conf = {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z", "source": None, "only_missing": False}
+    run = airflow.call("POST", "/dags/btc_backfill/dagRuns", {"logical_date": None, "conf": conf})
+    assert airflow.wait_run("btc_backfill", run["dag_run_id"])["state"] == "failed"
+    store = Store(mongo["btc"])
+
+    def recorded() -> dict[str, Any] | None:
+        return next((r for r in store.recent_runs(100) if r["run_id"] == run["dag_run_id"]), None)
+
+    entry = wait_for(recorded, 60, "the failed run among the last runs")
+    assert entry["dag_id"] == "btc_backfill" and entry["state"] == "failed"
+    assert entry["failed_task"] == "find_gaps" and "must be after start" in entry["error"]
+    assert mongo["btc"]["pipeline_runs"].find_one({"_id": f"btc_backfill|{run['dag_run_id']}"})["state"] == "failed"

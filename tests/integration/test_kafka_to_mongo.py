@@ -11,6 +11,7 @@ from pymongo import MongoClient
 
 from btc_pipeline.exchanges import build_exchange
 from btc_pipeline.steps.ingest import ingest_window
+from btc_pipeline.store import Store
 from btc_pipeline.stream import DeliveryError, Record, produce_all
 from devstack.processes import free_port
 from simexchange.pricepath import PricePath
@@ -135,6 +136,15 @@ def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, sc
         assert headers["dlq.topic"].decode() == scratch.topic
         assert m.value() == MALFORMED[m.key().decode().removeprefix("bad-")]  # the original bytes, untouched
     assert stats.lag_after == 0
+
+    # counted by reason, once each: a second group reading the whole topic again counts nothing more
+    store = Store(mongo[scratch.mongo_db])
+    (counts,) = store.reject_counts().values()
+    assert counts == dict.fromkeys(MALFORMED, 1)
+    from dataclasses import replace
+
+    run_drain(stack, replace(scratch, consumer_group=scratch.consumer_group + "-again"), mongo[scratch.mongo_db])
+    assert list(store.reject_counts().values()) == [counts]
 
 
 def test_unreachable_database_fails_the_drain_and_commits_nothing(stack, scratch, mongo):

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from btc_pipeline.steps.gaps import GapReport, MinuteRange, classify_minutes, merge_minutes
-from btc_pipeline.store.records import no_trade_documents
+from btc_pipeline.store.notrades import no_trade_documents
 from btc_pipeline.window import MINUTE, Window
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)

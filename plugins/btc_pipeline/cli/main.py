@@ -3,6 +3,7 @@
     btc-pipeline gaps --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z [--source coinbase] [--json]
     btc-pipeline backfill --from 7d [--to now] [--source coinbase] [--no-wait]
     btc-pipeline backfill --missing --since 24h
+    btc-pipeline rollups rebuild --from 30d [--to now]
 
 ``backfill`` triggers the ``btc_backfill`` DAG through Airflow's REST API (so every chunk is
 visible, retried and logged in the UI, and the candles go through ``btc-metrics`` and the drain
@@ -96,17 +97,18 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="btc-pipeline",
-        description="Find and fill holes in the 1-minute BTC-USD candles stored in MongoDB (btc.prices).",
+        description="Find and fill holes in the 1-minute BTC-USD candles stored in MongoDB (btc.prices), and "
+        "maintain the read model.",
         epilog=(
             "Times: " + TIME_HELP + ". Ranges are [--from, --to): --to is exclusive and at most the end of the "
             "last closed minute. MongoDB comes from BTC_MONGO_URI / BTC_MONGO_DB; Airflow from AIRFLOW_API_URL "
             "(default http://127.0.0.1:${AIRFLOW_PORT:-8080}), AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD."
         ),
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{gaps,backfill}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{gaps,backfill,rollups}")
     times = _time_arg(now)
 
-    def add_range(sub: argparse.ArgumentParser) -> None:
+    def add_range(sub: argparse.ArgumentParser, *, source: bool = True) -> None:
         start = sub.add_mutually_exclusive_group(required=True)
         start.add_argument(
             "--from", dest="start", type=times, metavar="T1", help="range start (inclusive). " + TIME_HELP
@@ -119,12 +121,13 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
             metavar="T2",
             help="range end (exclusive); default: now (last closed minute)",
         )
-        sub.add_argument(
-            "--source",
-            choices=KNOWN_EXCHANGES,
-            help="only this exchange's candles (backfill: fetch from it only); default: any exchange "
-            "(backfill: BTC_EXCHANGES in failover order)",
-        )
+        if source:
+            sub.add_argument(
+                "--source",
+                choices=KNOWN_EXCHANGES,
+                help="only this exchange's candles (backfill: fetch from it only); default: any exchange "
+                "(backfill: BTC_EXCHANGES in failover order)",
+            )
 
     gaps = commands.add_parser(
         "gaps",
@@ -158,6 +161,29 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
         help="how long to wait for the run and the data (default 1800)",
     )
     backfill.add_argument("--poll", type=_positive_seconds, default=3.0, metavar="SECONDS", help=argparse.SUPPRESS)
+
+    rollups = commands.add_parser(
+        "rollups",
+        help="maintain the read model (bars of every level, the consensus)",
+        description="The read model holds the bars the dashboard, the API and gaps read; the drain keeps it.",
+    )
+    actions = rollups.add_subparsers(dest="action", required=True, metavar="{rebuild}")
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="rebuild the read model of a range from btc.prices",
+        description="Rebuild the 1-minute, 5-minute, hourly and daily bars of every series, the consensus and "
+        "the no-trade partitions of a range from btc.prices: after a bulk import into btc.prices or a change of "
+        "the read model. Idempotent, safe while btc_drain runs (it merges, never removes a bar). On FerretDB it "
+        "reads all of btc.prices once (a year of history: a few minutes).",
+        epilog="Times: " + TIME_HELP + ".",
+    )
+    add_range(rebuild, source=False)
+    rebuild.add_argument(
+        "--exact",
+        action="store_true",
+        help="make the range's candle bars exactly what btc.prices holds (bars of deleted candles go too); "
+        "pause btc_drain meanwhile",
+    )
     return parser
 
 
@@ -198,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings()
     except ConfigError as exc:
         parser.exit(EXIT_USAGE, f"{parser.prog}: configuration error: {exc}\n")
-    ctx = Context(window=window, source=args.source, settings=settings, out=sys.stdout, err=sys.stderr)
+    ctx = Context(
+        window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=sys.stderr
+    )
     from btc_pipeline.cli.airflow_client import AirflowApiError
     from btc_pipeline.store import Store, StoreError
 
@@ -213,6 +241,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from btc_pipeline.cli.gaps import run_gaps
 
             return run_gaps(ctx, connect(), args.json)
+        if args.command == "rollups":
+            from btc_pipeline.cli.rollups import run_rebuild
+
+            return run_rebuild(ctx, connect(), exact=args.exact)
         from btc_pipeline.cli.backfill import run_backfill
 
         return run_backfill(ctx, connect, args)

@@ -338,10 +338,10 @@ def first_candle_since(store: Store, window: Window, symbol: str) -> datetime | 
     Returns:
         The first minute to heal, or ``None``.
     """
-    if store.has_candle_before(window.start, symbol):
-        return window.start
-    inside = store.present_minutes(window, symbol)
-    return min(inside) if inside else None
+    first = store.first_candle()
+    if first is None or first >= window.end:
+        return None
+    return max(first, window.start)
 
 
 @dataclass

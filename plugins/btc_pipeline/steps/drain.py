@@ -40,6 +40,8 @@ class DrainStats:
     modified: int = 0
     unchanged: int = 0
     rejected: int = 0
+    bar_minutes: int = 0
+    buckets_written: int = 0
     batches: int = 0
     batch_ms: list[float] = field(default_factory=list)
     lag_before: int | None = None
@@ -125,15 +127,17 @@ def _drain_batch(
             rejects.append((message, exc))
     if stats.batches == 0:
         store.ensure_indexes()  # idempotent; once per run, and only when there is something to write
-    result = store.write_prices(valid, now=now)
+    result = store.write_observations(valid, now=now)
     if rejects:
         produce_all(dlq_producer, settings.dlq_topic, (dead_letter(m, e.reason, e.detail) for m, e in rejects))
-        store.record_rejects(reject_document(m, e, now, run_id) for m, e in rejects)
+        store.record_rejects((reject_document(m, e, now, run_id) for m, e in rejects), day=f"{now:%Y-%m-%d}")
     source.commit(batch)
     stats.consumed += len(batch)
     stats.upserted += result.inserted
     stats.modified += result.modified
     stats.unchanged += result.unchanged
+    stats.bar_minutes += result.minutes_changed
+    stats.buckets_written += result.buckets_written
     stats.rejected += len(rejects)
     stats.batches += 1
     stats.batch_ms.append(round((time.monotonic() - started) * 1000, 1))

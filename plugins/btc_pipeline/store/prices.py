@@ -11,39 +11,40 @@ Overwrite rule for a key seen twice (re-delivery, re-run, backfill):
   document untouched.
 - ``tick``: the first one wins: a tick is a point observation, a re-delivery carries nothing newer.
 
+How a batch is written (:func:`insert_observations`, then :func:`reconcile_candles`): one unordered
+``insert_many`` of everything; keys that already exist come back as duplicates. For a duplicate
+candle, what ``btc.prices`` holds is known from the read model's 1-minute bar of that exchange
+(same values, same fetch time), so deciding whether it is a correction reads a bucket of an hour,
+not ``btc.prices``: on FerretDB any read of ``btc.prices`` decodes the whole collection. Only when
+the read model has no bar for a duplicate (a drain that died between the two writes, or data from
+before the read model) is ``btc.prices`` asked, once per batch, for those keys.
+
 ``first_seen_at`` records when the pipeline first stored the observation (for freshness
 measurement); it is metadata, never part of the observation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.collection import Collection
 from pymongo.database import Database
 
+from btc_pipeline.bars import Bar, candle_wins
 from btc_pipeline.schema import Observation
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.inserts import insert_new
+from btc_pipeline.store.layout import epoch_ms
 
 CANDLE_VALUES = ("open", "high", "low", "close", "price", "volume")
 
 
-@dataclass(frozen=True)
-class UpsertResult:
-    """What a bulk upsert did: new documents, documents changed, and documents left as they were."""
-
-    inserted: int
-    modified: int
-    unchanged: int
-
-
 def ensure_indexes(db: Database[Any]) -> None:
-    """Create the indexes the pipeline relies on; safe to call on every run."""
+    """Create the indexes of the records; safe to call on every run (the read model's collections
+    are read whole or by ``_id``, which MongoDB always indexes)."""
     prices = db[PRICES]
     prices.create_index(
         [("source", ASCENDING), ("symbol", ASCENDING), ("kind", ASCENDING), ("ts", ASCENDING)],
@@ -73,41 +74,6 @@ def to_document(obs: Observation) -> dict[str, Any]:
     return doc
 
 
-def upsert_prices(
-    prices: Collection[Any], observations: Sequence[Observation], *, now: datetime | None = None
-) -> UpsertResult:
-    """Write observations idempotently, keyed on ``_id`` = the natural key.
-
-    One unordered ``insert_many`` writes every new observation; keys that already exist (a
-    re-delivery, a re-run, a backfill) come back as duplicate-key errors and are then reconciled
-    by the overwrite rule in the module docstring. This has the effect of a bulk upsert, but in
-    the common case (new data) costs one insert: on FerretDB's SQLite backend an upsert or update
-    scans the collection (measured ~40x slower than inserting; see bench/drain_throughput.py).
-
-    Args:
-        prices: The ``btc.prices`` collection.
-        observations: Valid observations; duplicates within the batch are collapsed by the rule.
-        now: When the pipeline stored them (``first_seen_at`` of new documents).
-
-    Returns:
-        Counts of inserted, modified and unchanged documents.
-
-    Raises:
-        pymongo.errors.PyMongoError: Any failure other than "this key exists already".
-    """
-    if not observations:
-        return UpsertResult(0, 0, 0)
-    stored_at = now or datetime.now(UTC)
-    latest: dict[str, Observation] = {}
-    for obs in observations:
-        if _wins(obs, latest.get(obs.key)):
-            latest[obs.key] = obs
-    docs = [{"_id": key, **to_document(obs), "first_seen_at": stored_at} for key, obs in latest.items()]
-    inserted, existing = insert_new(prices, docs)
-    modified = _refresh_candles(prices, [latest[key] for key in existing if latest[key].kind == "candle_1m"])
-    return UpsertResult(inserted=inserted, modified=modified, unchanged=len(docs) - inserted - modified)
-
-
 def _wins(new: Observation, old: Observation | None) -> bool:
     """Whether ``new`` replaces ``old`` for the same key (candles: latest fetch; ticks: first)."""
     if old is None:
@@ -115,24 +81,87 @@ def _wins(new: Observation, old: Observation | None) -> bool:
     return new.kind == "candle_1m" and new.fetched_at >= old.fetched_at
 
 
-def _refresh_candles(prices: Collection[Any], candles: Sequence[Observation]) -> int:
-    """Apply re-fetched candles whose values changed and whose fetch is not older than the stored one."""
-    if not candles:
-        return 0
-    fields = {"fetched_at": 1, **dict.fromkeys(CANDLE_VALUES, 1)}
-    stored = {doc["_id"]: doc for doc in prices.find({"_id": {"$in": [c.key for c in candles]}}, fields)}
+def collapse(observations: Sequence[Observation]) -> dict[str, Observation]:
+    """One observation per key, by the overwrite rule (a batch may carry a key twice)."""
+    latest: dict[str, Observation] = {}
+    for obs in observations:
+        if _wins(obs, latest.get(obs.key)):
+            latest[obs.key] = obs
+    return latest
+
+
+def insert_observations(
+    prices: Collection[Any], observations: Mapping[str, Observation], stored_at: datetime
+) -> tuple[int, list[str]]:
+    """Insert every observation whose key is new, with one unordered bulk insert.
+
+    Returns:
+        How many were inserted, and the keys that existed already.
+    """
+    docs = [{"_id": key, **to_document(obs), "first_seen_at": stored_at} for key, obs in observations.items()]
+    inserted, existing = insert_new(prices, docs)
+    return inserted, [str(key) for key in existing]
+
+
+def candle_of(doc: Mapping[str, Any]) -> Bar:
+    """A stored candle document as a 1-minute bar (its fetch time included)."""
+    return Bar(
+        doc["open"], doc["high"], doc["low"], doc["close"], doc.get("volume"), 1, fetched=epoch_ms(doc["fetched_at"])
+    )
+
+
+def reconcile_candles(
+    prices: Collection[Any],
+    existing: Sequence[Observation],
+    stored_bar: Callable[[Observation], Bar | None],
+    bar_of: Callable[[Observation], Bar],
+) -> tuple[list[Observation], dict[str, Bar]]:
+    """Decide, for candles whose key existed, which ones correct the stored document.
+
+    Args:
+        prices: The ``btc.prices`` collection.
+        existing: Candles whose key was already stored.
+        stored_bar: The read model's bar of a candle's exchange and minute (``None``: it has none).
+        bar_of: A candle as a bar.
+
+    Returns:
+        The candles that win over what is stored (write them with :func:`apply_corrections`), and,
+        for keys the read model did not know, the stored version when it is the one to keep (so the
+        read model catches up with ``btc.prices``).
+    """
+    corrections: list[Observation] = []
+    unknown: list[Observation] = []
+    for obs in existing:
+        stored = stored_bar(obs)
+        if stored is None:
+            unknown.append(obs)
+        elif candle_wins(bar_of(obs), stored):
+            corrections.append(obs)
+    kept: dict[str, Bar] = {}
+    if unknown:
+        fields = {"open": 1, "high": 1, "low": 1, "close": 1, "volume": 1, "fetched_at": 1}
+        stored_docs = {doc["_id"]: doc for doc in prices.find({"_id": {"$in": [o.key for o in unknown]}}, fields)}
+        for obs in unknown:
+            doc = stored_docs.get(obs.key)
+            stored = candle_of(doc) if doc else None
+            if candle_wins(bar_of(obs), stored):
+                corrections.append(obs)
+            elif stored is not None:
+                kept[obs.key] = stored
+    return corrections, kept
+
+
+def apply_corrections(prices: Collection[Any], corrections: Sequence[Observation]) -> int:
+    """Write candles that win over the stored version (compare-and-set on the fetch time).
+
+    On FerretDB each update scans ``btc.prices``; corrections are rare (a re-fetch that changed a
+    settled candle), the common re-delivery never gets here.
+
+    Returns:
+        How many documents changed.
+    """
     modified = 0
-    for obs in candles:
-        old = stored.get(obs.key)
-        if old is None:
-            continue
-        new = to_document(obs)
-        if all(old.get(name) == new[name] for name in CANDLE_VALUES):
-            continue
-        old_fetched = old["fetched_at"] if old["fetched_at"].tzinfo else old["fetched_at"].replace(tzinfo=UTC)
-        if obs.fetched_at < old_fetched:
-            continue  # a stale re-delivery never overwrites a newer fetch
-        # compare-and-set on fetched_at: a concurrent newer write wins
-        result = prices.update_one({"_id": obs.key, "fetched_at": old["fetched_at"]}, {"$set": new})
+    for obs in corrections:
+        result = prices.update_one({"_id": obs.key, "fetched_at": {"$lt": obs.fetched_at}}, {"$set": to_document(obs)})
         modified += result.modified_count
     return modified

@@ -1,103 +1,89 @@
-"""Read-side queries of the dashboard, the CLI and the steps, kept to what FerretDB v1 and MongoDB
-both support (``find`` with a range filter, sort and projection); resampling is done in pandas
-(:mod:`btc_pipeline.bars`) rather than with ``$dateTrunc``.
+"""Read-side queries of the dashboard, the API, the CLI and the steps, all served by the read model:
+what each one reads is a handful of small documents, whatever the length of history.
+
+- bars of a series at a level over a range: the buckets that hold them (:func:`read_bars`);
+- which minutes have a candle: the 1-minute buckets of the exchange, or of the consensus for
+  "any exchange" (a consensus minute exists exactly when some exchange has a candle);
+- when the first candle was stored: the daily, then hourly, then minute buckets of the consensus;
+- the newest observation per exchange and kind: :mod:`btc_pipeline.store.latest`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections import defaultdict
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from pymongo.collection import Collection
+from pymongo.database import Database
 
-from btc_pipeline.timeutil import to_utc
+from btc_pipeline.bars import Bar
+from btc_pipeline.store.buckets import Bucket
+from btc_pipeline.store.layout import CONSENSUS, D1, H1, M1, Level
+from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window
 
-CANDLE_FIELDS = {"_id": 0, "source": 1, "ts": 1, "open": 1, "high": 1, "low": 1, "close": 1, "volume": 1}
+BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "n"]
+#: How many buckets one collection of a level holds at most (``None``: unbounded, read it whole).
+CAPACITY = {"1m": 24, "5m": 31, "1h": 12, "1d": None}
+EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
 
-def load_candles(prices: Collection[Any], since: datetime, *, source: str | None = None) -> pd.DataFrame:
-    """1-minute candles with ``ts >= since``, oldest first, one row per (source, ts).
+def read_buckets(db: Database[Any], level: Level, series: str, start: datetime, end: datetime) -> list[Bucket]:
+    """The stored buckets of ``series`` at ``level`` that hold bars of ``[start, end)``, oldest first.
 
-    Returns:
-        Columns ``source, ts, open, high, low, close, volume`` (``ts`` tz-aware UTC); empty if none.
+    A collection is read whole when a third or more of its buckets are wanted (one query), else
+    bucket by bucket by ``_id``.
     """
-    query: dict[str, Any] = {"kind": "candle_1m", "ts": {"$gte": since}}
-    if source:
-        query["source"] = source
-    rows = list(prices.find(query, CANDLE_FIELDS).sort("ts", 1))
-    frame = pd.DataFrame(rows, columns=[k for k in CANDLE_FIELDS if k != "_id"])
-    if not frame.empty:
-        frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
+    wanted: dict[str, list[datetime]] = defaultdict(list)
+    for bucket_start in level.buckets(start, end):
+        wanted[level.collection(series, bucket_start)].append(bucket_start)
+    found: list[Bucket] = []
+    for name, starts in wanted.items():
+        ids = {format_ts(s) for s in starts}
+        capacity = CAPACITY[level.name]
+        if capacity is None or len(ids) * 3 >= capacity:
+            docs = [doc for doc in db[name].find({}) if doc["_id"] in ids]
+        else:
+            docs = [doc for i in sorted(ids) if (doc := db[name].find_one({"_id": i})) is not None]
+        found.extend(Bucket.from_doc(doc) for doc in docs)
+    return sorted(found, key=lambda b: b.start)
+
+
+def read_bars(
+    db: Database[Any], level: Level, series: str, start: datetime, end: datetime
+) -> list[tuple[datetime, Bar]]:
+    """The bars of ``series`` at ``level`` that start in ``[start, end)``, oldest first."""
+    return [
+        (ts, bar)
+        for bucket in read_buckets(db, level, series, start, end)
+        for ts, bar in bucket.items()
+        if start <= ts < end
+    ]
+
+
+def bars_frame(bars: list[tuple[datetime, Bar]]) -> pd.DataFrame:
+    """Bars as a frame: ``ts`` (tz-aware UTC), ``open, high, low, close, volume, n``."""
+    frame = pd.DataFrame([(ts, b.open, b.high, b.low, b.close, b.volume, b.n) for ts, b in bars], columns=BAR_COLUMNS)
+    frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame
 
 
-def latest_tick(prices: Collection[Any]) -> dict[str, Any] | None:
-    """The most recent tick across sources (or None)."""
-    return prices.find_one({"kind": "tick"}, {"_id": 0}, sort=[("ts", -1)])
+def present_minutes(db: Database[Any], window: Window, source: str | None = None) -> set[datetime]:
+    """Minutes of ``window`` with a 1-minute candle of ``source`` (of any exchange when ``None``)."""
+    return {ts for ts, _ in read_bars(db, M1, source or CONSENSUS, window.start, window.end)}
 
 
-def latest_ticks_by_source(prices: Collection[Any], since: datetime) -> pd.DataFrame:
-    """The newest tick of each exchange since ``since``, with its deviation from the median.
+def first_candle(db: Database[Any]) -> datetime | None:
+    """When the oldest stored candle's minute starts (``None``: no candle at all).
 
-    Returns:
-        Columns ``source, price, ts, deviation_pct`` (one row per exchange, by price); empty if none.
+    Three small reads: the consensus' daily buckets (one per year), then the hourly bucket of that
+    day's month, then the minute bucket of that hour.
     """
-    newest: dict[str, dict[str, Any]] = {}
-    for doc in prices.find({"kind": "tick", "ts": {"$gte": since}}, {"_id": 0, "source": 1, "price": 1, "ts": 1}).sort(
-        "ts", -1
-    ):
-        newest.setdefault(doc["source"], doc)
-    frame = pd.DataFrame(list(newest.values()), columns=["source", "price", "ts"])
-    if not frame.empty:
-        median = float(frame["price"].median())
-        frame["deviation_pct"] = ((frame["price"] / median - 1) * 100).round(3)
-        frame = frame.sort_values("price", ignore_index=True)
-    return frame
-
-
-def recent_runs(runs: Collection[Any], limit: int = 20) -> pd.DataFrame:
-    """The latest ``pipeline_runs`` documents, newest first."""
-    return pd.DataFrame(list(runs.find({}, {"batch_ms": 0}).sort("started_at", -1).limit(limit)))
-
-
-def _candle_filter(window: Window, symbol: str, source: str | None) -> dict[str, Any]:
-    query: dict[str, Any] = {"kind": "candle_1m", "symbol": symbol, "ts": {"$gte": window.start, "$lt": window.end}}
-    if source is not None:
-        query["source"] = source
-    return query
-
-
-def present_minutes(prices: Collection[Any], window: Window, symbol: str, source: str | None = None) -> set[datetime]:
-    """Minutes of ``window`` that have a 1-minute candle (of ``source``, or of any exchange when ``None``)."""
-    cursor = prices.find(_candle_filter(window, symbol, source), {"ts": 1, "_id": 0}, batch_size=10_000)
-    return {to_utc(doc["ts"]) for doc in cursor}
-
-
-def has_candle_before(prices: Collection[Any], ts: datetime, symbol: str) -> bool:
-    """Whether any 1-minute candle older than ``ts`` is stored."""
-    return prices.find_one({"kind": "candle_1m", "symbol": symbol, "ts": {"$lt": ts}}, {"_id": 1}) is not None
-
-
-def reported_no_trades(
-    no_trade: Collection[Any], window: Window, symbol: str, source: str | None = None
-) -> dict[datetime, set[str]]:
-    """Minutes of ``window`` that an exchange said it had no trades in, with the exchanges that said so.
-
-    Args:
-        no_trade: The ``btc.no_trade_minutes`` collection.
-        window: The range to look at.
-        symbol: The pipeline's symbol.
-        source: Only reports of this exchange; any exchange when ``None``.
-
-    Returns:
-        Minute start -> names of the exchanges that reported no trades in it.
-    """
-    query: dict[str, Any] = {"symbol": symbol, "ts": {"$gte": window.start, "$lt": window.end}}
-    if source is not None:
-        query["source"] = source
-    reports: dict[datetime, set[str]] = {}
-    for doc in no_trade.find(query, {"ts": 1, "source": 1, "_id": 0}, batch_size=10_000):
-        reports.setdefault(to_utc(doc["ts"]), set()).add(str(doc["source"]))
-    return reports
+    years = read_buckets(db, D1, CONSENSUS, EARLIEST, FAR_FUTURE)
+    day = next((ts for bucket in years for ts, _ in bucket.items()), None)
+    if day is None:
+        return None
+    hour = next((ts for ts, _ in read_bars(db, H1, CONSENSUS, day, day + D1.bar)), day)
+    return next((ts for ts, _ in read_bars(db, M1, CONSENSUS, hour, hour + H1.bar)), hour)

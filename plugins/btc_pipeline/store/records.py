@@ -1,17 +1,31 @@
-"""Records the pipeline keeps about itself: rejected messages, run statistics, and the minutes an
-exchange said it had no trades in. All written insert-first (see :mod:`btc_pipeline.store.inserts`).
+"""Records the pipeline keeps about itself: rejected messages and run statistics, written
+insert-first (see :mod:`btc_pipeline.store.inserts`).
+
+``btc.pipeline_runs`` keeps one document per run, forever; the last runs of each DAG are also
+kept in ``runs.latest`` (one small document per DAG), which is what the dashboard and the API
+read: reading the newest runs of a collection of millions would decode all of it on FerretDB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 from pymongo.collection import Collection
+from pymongo.errors import DuplicateKeyError
 
 from btc_pipeline.store.inserts import insert_new, insert_or_replace
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.timeutil import to_utc
+
+RUNS_LATEST = "runs.latest"
+REJECTS_SUMMARY = "rejects.summary"
+#: Days of reject counts the summary keeps.
+KEEP_REJECT_DAYS = 31
+#: How many runs of each DAG the hot set keeps.
+KEEP_RUNS = 20
+#: Fields of a run document too big for the hot set.
+HEAVY_FIELDS = ("batch_ms", "empty_minutes", "holes", "tick_prices")
 
 
 def record_rejects(rejects: Collection[Any], docs: Iterable[Mapping[str, Any]]) -> int:
@@ -22,6 +36,59 @@ def record_rejects(rejects: Collection[Any], docs: Iterable[Mapping[str, Any]]) 
     """
     inserted, _ = insert_new(rejects, list(docs))
     return inserted
+
+
+def count_rejects(summary: Collection[Any], docs: Iterable[Mapping[str, Any]], day: str) -> int:
+    """Count rejected messages by reason under ``day`` in the one-document summary, exactly once each.
+
+    The summary remembers, per topic partition, the highest offset it counted: a batch read again
+    (after a failure before the commit) has offsets it has seen and changes nothing. Days older
+    than :data:`KEEP_REJECT_DAYS` are dropped from it (the rejects themselves stay in ``btc.rejects``).
+
+    Args:
+        summary: The ``rejects.summary`` collection.
+        docs: Reject documents (``topic``, ``partition``, ``offset``, ``reason``).
+        day: The UTC day they were rejected on, ``YYYY-MM-DD``.
+
+    Returns:
+        How many were counted now.
+    """
+    rejects = list(docs)
+    if not rejects:
+        return 0
+    for _ in range(5):  # compare-and-set: one drain at a time, but a retry may race its predecessor
+        current = summary.find_one({"_id": "summary"}) or {"_id": "summary", "v": 0, "seen": {}, "days": {}}
+        seen: dict[str, int] = dict(current.get("seen", {}))
+        days: dict[str, dict[str, int]] = {d: dict(c) for d, c in current.get("days", {}).items()}
+        counted = 0
+        for doc in sorted(rejects, key=lambda d: (d["topic"], d["partition"], d["offset"])):
+            where = f"{doc['topic']}|{doc['partition']}"
+            if doc["offset"] <= seen.get(where, -1):
+                continue
+            seen[where] = int(doc["offset"])
+            day_counts = days.setdefault(day, {})
+            day_counts[doc["reason"]] = day_counts.get(doc["reason"], 0) + 1
+            counted += 1
+        if not counted:
+            return 0
+        days = dict(sorted(days.items())[-KEEP_REJECT_DAYS:])
+        version = int(current.get("v", 0))
+        new = {"_id": "summary", "v": version + 1, "seen": seen, "days": days}
+        if version == 0:
+            try:
+                summary.insert_one(new)
+                return counted
+            except DuplicateKeyError:
+                continue
+        if summary.replace_one({"_id": "summary", "v": version}, new).matched_count == 1:
+            return counted
+    return 0
+
+
+def reject_counts(summary: Collection[Any]) -> dict[str, dict[str, int]]:
+    """Rejected messages per UTC day (``YYYY-MM-DD``) and reason, for the last days kept."""
+    doc = summary.find_one({"_id": "summary"}) or {}
+    return {day: dict(counts) for day, counts in doc.get("days", {}).items()}
 
 
 def run_document(
@@ -38,48 +105,28 @@ def run_document(
     }
 
 
-def record_run(runs: Collection[Any], run: Mapping[str, Any]) -> None:
-    """Store the statistics document of one pipeline run (a task retry replaces its earlier one)."""
+def record_run(runs: Collection[Any], hot: Collection[Any], run: Mapping[str, Any]) -> None:
+    """Store the statistics document of one run (a task retry replaces its earlier one), and put it
+    at the head of its DAG's last runs."""
     insert_or_replace(runs, run)
+    summary = {k: v for k, v in run.items() if k not in HEAVY_FIELDS and k != "_id"}
+    for _ in range(5):  # compare-and-set on the DAG's document: runs of one DAG may finish together
+        current = hot.find_one({"_id": run["dag_id"]})
+        kept = [r for r in (current or {}).get("runs", []) if r.get("run_id") != run["run_id"]]
+        latest = sorted([summary, *kept], key=lambda r: to_utc(r["started_at"]), reverse=True)[:KEEP_RUNS]
+        version = int((current or {}).get("v", 0))
+        doc = {"_id": run["dag_id"], "v": version + 1, "runs": latest}
+        if current is None:
+            try:
+                hot.insert_one(doc)
+                return
+            except DuplicateKeyError:
+                continue
+        if hot.replace_one({"_id": run["dag_id"], "v": version}, doc).matched_count == 1:
+            return
 
 
-def no_trade_documents(
-    source: str, symbol: str, minutes: Sequence[datetime], run_id: str, reported_at: datetime
-) -> list[dict[str, Any]]:
-    """The ``btc.no_trade_minutes`` documents of minutes ``source`` had no trades in."""
-    return [
-        {
-            "_id": f"{source}|{symbol}|{format_ts(minute)}",
-            "source": source,
-            "symbol": symbol,
-            "ts": minute,
-            "reported_at": reported_at,
-            "run_id": run_id,
-        }
-        for minute in minutes
-    ]
-
-
-def record_no_trade_minutes(
-    no_trade: Collection[Any],
-    source: str,
-    symbol: str,
-    minutes: Sequence[datetime],
-    run_id: str,
-    reported_at: datetime,
-) -> int:
-    """Store the minutes ``source`` answered without a candle for, once each (a re-run keeps the first report).
-
-    Args:
-        no_trade: The ``btc.no_trade_minutes`` collection.
-        source: The exchange that answered.
-        symbol: The pipeline's symbol.
-        minutes: Minute starts without a candle (after the settle delay).
-        run_id: The Airflow run that fetched them.
-        reported_at: When the exchange answered.
-
-    Returns:
-        The number of minutes newly recorded.
-    """
-    inserted, _ = insert_new(no_trade, no_trade_documents(source, symbol, minutes, run_id, reported_at))
-    return inserted
+def latest_runs(hot: Collection[Any]) -> list[dict[str, Any]]:
+    """The last runs of every DAG, newest first."""
+    runs = [run for doc in hot.find({}) for run in doc.get("runs", [])]
+    return sorted(runs, key=lambda r: to_utc(r["started_at"]), reverse=True)

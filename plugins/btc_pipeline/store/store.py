@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
@@ -18,9 +19,12 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from btc_pipeline.schema import Observation
-from btc_pipeline.store import prices, reads, records
+from btc_pipeline.store import notrades, prices, reads, rebuild, records
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
-from btc_pipeline.store.prices import UpsertResult
+from btc_pipeline.store.latest import LATEST, read_latest, update_latest
+from btc_pipeline.store.layout import LEVELS
+from btc_pipeline.store.rollups import Rollups, candle_bar, minute_bars
+from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.window import Window
 
 P = ParamSpec("P")
@@ -29,6 +33,17 @@ R = TypeVar("R")
 
 class StoreError(RuntimeError):
     """MongoDB could not be reached or refused a read; the message says where and what to check."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What a batch did: to ``btc.prices`` (new, corrected, unchanged) and to the read model."""
+
+    inserted: int
+    modified: int
+    unchanged: int
+    minutes_changed: int = 0
+    buckets_written: int = 0
 
 
 def _read(method: Callable[P, R]) -> Callable[P, R]:
@@ -99,64 +114,139 @@ class Store:
         """Create the indexes the pipeline relies on; safe to call on every run."""
         prices.ensure_indexes(self.db)
 
-    def write_prices(self, observations: Sequence[Observation], *, now: datetime | None = None) -> UpsertResult:
-        """Store observations idempotently in ``btc.prices`` (see :func:`btc_pipeline.store.prices.upsert_prices`)."""
-        return prices.upsert_prices(self.db[PRICES], observations, now=now)
+    def write_observations(self, observations: Sequence[Observation], *, now: datetime | None = None) -> WriteResult:
+        """Store a batch of observations in ``btc.prices`` and the read model, idempotently.
 
-    def record_rejects(self, docs: Iterable[Mapping[str, Any]]) -> int:
-        """Store rejected messages once each; returns how many were new."""
-        return records.record_rejects(self.db[REJECTS], docs)
+        ``btc.prices`` first (insert-first; a candle that wins over a stored one by the overwrite
+        rule corrects it), then the read model's bars of every level and the latest-observation hot
+        set. A batch written twice, or again after a failure between the two, leaves the same data.
+
+        Args:
+            observations: Valid observations (a key may appear twice: the overwrite rule decides).
+            now: When they are stored (``first_seen_at`` of new documents).
+
+        Returns:
+            Counts for ``btc.prices`` and for the read model.
+        """
+        stored_at = now or datetime.now(UTC)
+        latest = prices.collapse(observations)
+        inserted, existing_keys = prices.insert_observations(self.db[PRICES], latest, stored_at)
+        writer = Rollups(self.db)
+        existing = [latest[k] for k in existing_keys if latest[k].kind == "candle_1m"]
+        corrections, kept = prices.reconcile_candles(
+            self.db[PRICES], existing, lambda obs: writer.stored_candle(obs.source, obs.ts), candle_bar
+        )
+        modified = prices.apply_corrections(self.db[PRICES], corrections)
+        bars = minute_bars(latest.values())
+        for key, bar in kept.items():  # what btc.prices holds is newer: the read model catches up with it
+            bars[latest[key].source][latest[key].ts] = bar
+        rolled = writer.apply(bars)
+        update_latest(self.db[LATEST], latest.values(), stored_at)
+        return WriteResult(
+            inserted=inserted,
+            modified=modified,
+            unchanged=len(latest) - inserted - modified,
+            minutes_changed=sum(rolled.changed_minutes.values()),
+            buckets_written=rolled.buckets_written,
+        )
+
+    def record_rejects(self, docs: Iterable[Mapping[str, Any]], *, day: str) -> int:
+        """Store rejected messages once each, and count them by reason under ``day`` (``YYYY-MM-DD``).
+
+        Returns:
+            How many were new.
+        """
+        rejects = list(docs)
+        new = records.record_rejects(self.db[REJECTS], rejects)
+        records.count_rejects(self.db[records.REJECTS_SUMMARY], rejects, day)
+        return new
 
     def record_run(
         self, dag_id: str, run_id: str, *, started_at: datetime, finished_at: datetime, fields: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Store one run's statistics in ``btc.pipeline_runs`` (a task retry replaces them).
+        """Store one run's statistics in ``btc.pipeline_runs`` (a task retry replaces them) and in
+        its DAG's last runs.
 
         Returns:
             The stored document.
         """
         doc = records.run_document(dag_id, run_id, started_at, finished_at, fields)
-        records.record_run(self.db[PIPELINE_RUNS], doc)
+        records.record_run(self.db[PIPELINE_RUNS], self.db[records.RUNS_LATEST], doc)
         return doc
 
     def record_no_trade_minutes(
         self, source: str, symbol: str, minutes: Sequence[datetime], run_id: str, *, reported_at: datetime
     ) -> int:
         """Store the minutes ``source`` said it had no trades in; returns how many were new."""
-        return records.record_no_trade_minutes(self.db[NO_TRADE_MINUTES], source, symbol, minutes, run_id, reported_at)
+        docs = notrades.no_trade_documents(source, symbol, minutes, run_id, reported_at)
+        return notrades.record_no_trade_minutes(self.db, self.db[NO_TRADE_MINUTES], docs)
+
+    def expire_ticks(self, before: datetime) -> int:
+        """Delete the raw ticks older than ``before`` from ``btc.prices`` (retention).
+
+        The read model's tick bars of those minutes stay (a rebuild never removes a bar), so charts
+        keep their history; candles are never expired. On FerretDB this reads all of ``btc.prices``
+        once; on MongoDB the ``kind_ts`` index serves it.
+
+        Returns:
+            How many ticks were deleted.
+        """
+        return int(self.db[PRICES].delete_many({"kind": "tick", "ts": {"$lt": before}}).deleted_count)
+
+    def rebuild_read_model(
+        self, window: Window, *, progress: rebuild.Progress | None = None, exact: bool = False
+    ) -> rebuild.RebuildSummary:
+        """Rebuild the read model of ``window`` from ``btc.prices`` (see :mod:`btc_pipeline.store.rebuild`)."""
+        return rebuild.rebuild(self.db, window, progress=progress, exact=exact)
 
     # --- reads --------------------------------------------------------------------------------
     @_read
+    def bars(self, series: str, interval: str, window: Window) -> pd.DataFrame:
+        """Bars of ``series`` (an exchange, ``consensus``, or ``<exchange>-ticks``) at ``interval``
+        (``1m``, ``5m``, ``1h``, ``1d``) that start in ``window``, oldest first.
+
+        Returns:
+            Columns ``ts, open, high, low, close, volume, n``; empty when there is none.
+
+        Raises:
+            ValueError: Unknown interval.
+        """
+        level = LEVELS.get(interval)
+        if level is None:
+            raise ValueError(f"interval {interval!r} is not one of {', '.join(LEVELS)}")
+        return reads.bars_frame(reads.read_bars(self.db, level, series, window.start, window.end))
+
+    @_read
+    def series(self) -> list[str]:
+        """The series the read model holds (exchanges' candles and tick series; not the consensus)."""
+        return sorted(SeriesRegistry(self.db).known())
+
+    @_read
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest candle and tick of each exchange (``source``, ``kind``, ``ts``, ``price``, ``stored_at``...)."""
+        return read_latest(self.db[LATEST])
+
+    @_read
     def present_minutes(self, window: Window, symbol: str, source: str | None = None) -> set[datetime]:
         """Minutes of ``window`` with a 1-minute candle (of ``source``, or of any exchange)."""
-        return reads.present_minutes(self.db[PRICES], window, symbol, source)
+        return reads.present_minutes(self.db, window, source)
 
     @_read
     def no_trade_reports(self, window: Window, symbol: str, source: str | None = None) -> dict[datetime, set[str]]:
         """Minutes of ``window`` an exchange said it had no trades in, with those exchanges."""
-        return reads.reported_no_trades(self.db[NO_TRADE_MINUTES], window, symbol, source)
+        return notrades.reported_no_trades(self.db, window, symbol, source)
 
     @_read
-    def has_candle_before(self, ts: datetime, symbol: str) -> bool:
-        """Whether a 1-minute candle older than ``ts`` is stored."""
-        return reads.has_candle_before(self.db[PRICES], ts, symbol)
+    def first_candle(self) -> datetime | None:
+        """The minute of the oldest stored candle (``None``: none yet)."""
+        return reads.first_candle(self.db)
 
     @_read
-    def candles(self, since: datetime, *, source: str | None = None) -> pd.DataFrame:
-        """1-minute candles since ``since`` (see :func:`btc_pipeline.store.reads.load_candles`)."""
-        return reads.load_candles(self.db[PRICES], since, source=source)
+    def reject_counts(self) -> dict[str, dict[str, int]]:
+        """Rejected messages per UTC day and reason (the last month)."""
+        return records.reject_counts(self.db[records.REJECTS_SUMMARY])
 
     @_read
-    def latest_tick(self) -> dict[str, Any] | None:
-        """The most recent tick of any exchange."""
-        return reads.latest_tick(self.db[PRICES])
-
-    @_read
-    def latest_ticks_by_source(self, since: datetime) -> pd.DataFrame:
-        """Each exchange's newest tick since ``since``, with its deviation from their median."""
-        return reads.latest_ticks_by_source(self.db[PRICES], since)
-
-    @_read
-    def recent_runs(self, limit: int = 20) -> pd.DataFrame:
-        """The latest ``pipeline_runs`` documents, newest first."""
-        return reads.recent_runs(self.db[PIPELINE_RUNS], limit)
+    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The last runs of every DAG, newest first (at most ``limit``)."""
+        return records.latest_runs(self.db[records.RUNS_LATEST])[:limit]

@@ -228,6 +228,7 @@ def summarize_run(
         "planned_requests": sum(int(c.get("requests", 0)) for c in planned),
         "chunks_done": len(done),
         "chunks_failed": failed,
+        "state": "failed" if failed else "success",
         "served_by": sources,
         **totals,
     }

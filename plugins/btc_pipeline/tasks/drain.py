@@ -19,6 +19,12 @@ def drain_topic(dag_id: str, run_id: str) -> dict[str, Any]:
     started_at = datetime.now(UTC)
     with hooks.store(settings) as store:
         stats = drain(hooks.batch_consumer(settings), hooks.producer(settings), store, settings, run_id)
-        store.record_run(dag_id, run_id, started_at=started_at, finished_at=datetime.now(UTC), fields=stats.to_dict())
+        store.record_run(
+            dag_id,
+            run_id,
+            started_at=started_at,
+            finished_at=datetime.now(UTC),
+            fields={**stats.to_dict(), "state": "success"},
+        )
     log.info("drain: %s", stats.to_dict())
     return stats.to_dict()

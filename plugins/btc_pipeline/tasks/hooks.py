@@ -4,9 +4,10 @@ bodies share (what a run's window is, which failures are not worth a retry)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.providers.apache.kafka.hooks.consume import KafkaConsumerHook
@@ -14,7 +15,7 @@ from airflow.providers.apache.kafka.hooks.produce import KafkaProducerHook
 from airflow.providers.mongo.hooks.mongo import MongoHook
 from airflow.sdk.exceptions import AirflowFailException
 
-from btc_pipeline.config import Settings
+from btc_pipeline.config import Settings, load_settings
 from btc_pipeline.steps.ingest import AllExchangesFailedError
 from btc_pipeline.store import Store
 from btc_pipeline.stream import BatchConsumer, consumer_config, producer_config
@@ -90,3 +91,32 @@ def no_retry_when_permanent() -> Iterator[None]:
         if exc.permanent:
             raise AirflowFailException(f"{exc} (not retried: these answers do not change by asking again)") from exc
         raise
+
+
+log = logging.getLogger(__name__)
+
+#: Tasks that record their run's outcome themselves (their summary would be lost if replaced).
+RECORD_THEIR_OWN_RUN = frozenset({"summarize"})
+
+
+def record_failed_run(context: Mapping[str, Any]) -> None:
+    """``on_failure_callback`` of every task: record the run as failed in ``btc.pipeline_runs`` and
+    the DAG's last runs (with the task and the error), so that the dashboard and the API can show a
+    failure even though the run's own record task never ran. Never raises: a failing callback must
+    not hide the task's failure."""
+    try:
+        ti, dag_run = context["ti"], context["dag_run"]
+        if ti.task_id in RECORD_THEIR_OWN_RUN:
+            return
+        now = datetime.now(UTC)
+        error = str(context.get("exception") or "")[:500]
+        with store(load_settings()) as s:
+            s.record_run(
+                dag_run.dag_id,
+                dag_run.run_id,
+                started_at=dag_run.start_date or now,
+                finished_at=now,
+                fields={"state": "failed", "failed_task": ti.task_id, "error": error},
+            )
+    except Exception:
+        log.exception("could not record the failed run in btc.pipeline_runs")

@@ -33,6 +33,8 @@ def record_ingest_run(result: dict[str, Any], dag_id: str, run_id: str, started_
     settings = load_settings()
     with hooks.store(settings) as store:
         now = datetime.now(UTC)
-        store.record_run(dag_id, run_id, started_at=started_at or now, finished_at=now, fields=result)
+        store.record_run(
+            dag_id, run_id, started_at=started_at or now, finished_at=now, fields={**result, "state": "success"}
+        )
         empty = [parse_iso(ts, "empty_minutes") for ts in result.get("empty_minutes", [])]
         store.record_no_trade_minutes(result["source"], settings.symbol, empty, run_id, reported_at=datetime.now(UTC))

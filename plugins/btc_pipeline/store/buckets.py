@@ -1,0 +1,193 @@
+"""Bucket documents: one series' bars at one level over one span, as parallel arrays (see
+:mod:`btc_pipeline.store.layout`), read and written with optimistic concurrency.
+
+A bucket document::
+
+    {"_id": "2026-11-26T16:00:00Z", "series": "coinbase", "level": "1m", "start": ISODate(...),
+     "v": 7, "open": [..60 numbers or null..], "high": [...], "low": [...], "close": [...],
+     "volume": [...], "n": [...], "fetched": [...]}          # fetched / first / last: provenance
+
+Writes are compare-and-set on ``v``: an insert for a new bucket, a replace of version ``v`` for an
+existing one. A writer that loses the race gets :class:`BucketConflictError` and starts over from what
+is stored; every maintenance step is a merge or a recomputation, so starting over is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from btc_pipeline.bars import Bar
+from btc_pipeline.store.layout import LEVELS, Level
+from btc_pipeline.timeutil import format_ts, to_utc
+
+log = logging.getLogger(__name__)
+
+PRICE_FIELDS = ("open", "high", "low", "close", "volume", "n")
+PROVENANCE_FIELDS = ("fetched", "first", "last")
+
+
+class BucketConflictError(RuntimeError):
+    """Another writer changed a bucket since it was read; the write was not made."""
+
+
+@dataclass
+class Bucket:
+    """The bars of one series at one level in one span; ``version`` 0 = not stored yet."""
+
+    level: Level
+    series: str
+    start: datetime
+    bars: list[Bar | None]
+    version: int = 0
+    dirty: bool = field(default=False, compare=False)
+
+    @classmethod
+    def empty(cls, level: Level, series: str, start: datetime) -> Bucket:
+        return cls(level, series, start, [None] * level.slots(start))
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Bucket:
+        """A bucket from its stored document.
+
+        Raises:
+            ValueError: The document is not a bucket of this layout.
+        """
+        level = LEVELS[doc["level"]]
+        start = to_utc(doc["start"])
+        size = level.slots(start)
+        columns = {name: list(doc.get(name) or [None] * size) for name in (*PRICE_FIELDS, *PROVENANCE_FIELDS)}
+        if any(len(values) != size for values in columns.values()):
+            raise ValueError(f"bucket {doc.get('_id')!r} of {doc.get('series')!r} does not have {size} slots")
+        bars: list[Bar | None] = []
+        for i in range(size):
+            if columns["close"][i] is None:
+                bars.append(None)
+                continue
+            bars.append(
+                Bar(
+                    open=columns["open"][i],
+                    high=columns["high"][i],
+                    low=columns["low"][i],
+                    close=columns["close"][i],
+                    volume=columns["volume"][i],
+                    n=columns["n"][i] or 1,
+                    fetched=columns["fetched"][i],
+                    first=columns["first"][i],
+                    last=columns["last"][i],
+                )
+            )
+        return cls(level, str(doc["series"]), start, bars, int(doc.get("v", 1)))
+
+    @property
+    def id(self) -> str:
+        return format_ts(self.start)
+
+    @property
+    def collection(self) -> str:
+        return self.level.collection(self.series, self.start)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The document to store (provenance arrays only when some bar has them)."""
+        doc: dict[str, Any] = {
+            "_id": self.id,
+            "series": self.series,
+            "level": self.level.name,
+            "start": self.start,
+            "v": self.version + 1,
+            "updated_at": datetime.now(UTC),
+        }
+        for name in PRICE_FIELDS:
+            doc[name] = [None if b is None else getattr(b, name) for b in self.bars]
+        for name in PROVENANCE_FIELDS:
+            values = [None if b is None else getattr(b, name) for b in self.bars]
+            if any(v is not None for v in values):
+                doc[name] = values
+        return doc
+
+    def get(self, ts: datetime) -> Bar | None:
+        return self.bars[self.level.slot(self.start, ts)]
+
+    def set(self, ts: datetime, bar: Bar | None) -> bool:
+        """Put ``bar`` in the slot of ``ts``; returns whether that changed the bucket."""
+        i = self.level.slot(self.start, ts)
+        if self.bars[i] == bar:
+            return False
+        self.bars[i] = bar
+        self.dirty = True
+        return True
+
+    def items(self) -> Iterator[tuple[datetime, Bar]]:
+        """The bars present, with their start time, oldest first."""
+        for i, bar in enumerate(self.bars):
+            if bar is not None:
+                yield self.start + self.level.bar * i, bar
+
+    def slice(self, start: datetime, end: datetime) -> list[Bar | None]:
+        """The slots of the bars in ``[start, end)`` (which must lie inside the bucket)."""
+        return self.bars[self.level.slot(self.start, start) : self.level.slot(self.start, end)]
+
+
+class BucketStore:
+    """Reads buckets (each once per unit of work) and writes the changed ones back."""
+
+    def __init__(self, db: Database[Any]) -> None:
+        self.db = db
+        self._cache: dict[tuple[str, str, datetime], Bucket] = {}
+
+    def load(self, level: Level, series: str, start: datetime) -> Bucket:
+        """The stored bucket (an empty one when there is none), cached until :meth:`reset`."""
+        key = (level.name, series, start)
+        bucket = self._cache.get(key)
+        if bucket is None:
+            doc = self.db[level.collection(series, start)].find_one({"_id": format_ts(start)})
+            bucket = Bucket.from_doc(doc) if doc else Bucket.empty(level, series, start)
+            self._cache[key] = bucket
+        return bucket
+
+    def loaded(self) -> Iterable[Bucket]:
+        return self._cache.values()
+
+    def reset(self) -> None:
+        """Forget what was read (to start a unit of work over after a conflict)."""
+        self._cache.clear()
+
+    def save(self, bucket: Bucket) -> None:
+        """Write ``bucket`` if it changed, as version ``version + 1``.
+
+        Raises:
+            BucketConflictError: It was changed or created by another writer since it was read.
+        """
+        if not bucket.dirty:
+            return
+        doc = bucket.to_doc()
+        collection = self.db[bucket.collection]
+        if bucket.version == 0:
+            try:
+                collection.insert_one(doc)
+            except DuplicateKeyError:
+                raise BucketConflictError(f"{bucket.collection} {bucket.id} was created meanwhile") from None
+        elif collection.replace_one({"_id": bucket.id, "v": bucket.version}, doc).matched_count != 1:
+            raise BucketConflictError(f"{bucket.collection} {bucket.id} changed since version {bucket.version}")
+        bucket.version += 1
+        bucket.dirty = False
+
+    def save_all(self, order: Iterable[str]) -> int:
+        """Write every changed bucket, level by level in ``order`` (finer levels first).
+
+        Returns:
+            How many buckets were written.
+        """
+        written = 0
+        for name in order:
+            for bucket in sorted(self._cache.values(), key=lambda b: (b.series, b.start)):
+                if bucket.level.name == name and bucket.dirty:
+                    self.save(bucket)
+                    written += 1
+        return written
