@@ -1,63 +1,177 @@
-"""Freshness of a running stack: how long from an observation to its document in MongoDB.
+"""Freshness and cost of a running local stack (``make demo``), measured over a calm period.
 
-For a candle: from the minute's close (``ts + 60 s``) to ``first_seen_at`` (when the drain first
-stored it). For a tick: from the exchange's trade time to ``first_seen_at``. Reads the stack's
-``btc.prices`` (``BTC_MONGO_URI``, default the local stack), e.g. after ``make demo`` has run a while:
+    .venv/bin/python bench/freshness.py [--minutes 20] [--backfill] [--state-dir state]
 
-    .venv/bin/python bench/freshness.py [--minutes 60]
+While it waits it samples, every 5 s, what the dashboard's read returns (the age of the newest
+tick in the hot set, as the page shows it) and the CPU and memory of every process of the stack.
+At the end it reads, for the period:
 
-Also prints the drain's consumer lag from its latest ``pipeline_runs`` documents.
+- candle close -> stored: the minute's close (``ts + 60 s``) to ``first_seen_at`` (when the drain
+  first stored it), for the candles of live runs;
+- tick observed -> stored: the exchange's trade time to ``first_seen_at``;
+- DAG runs of each DAG per day (Airflow's REST API), i.e. the growth of its metadata;
+- with ``--backfill``: the wall time of ``btc-pipeline backfill`` of 7 days (ending a week ago, so
+  that it fills minutes no run has fetched), until every candle is in MongoDB.
+
+Prints p50/p95 of each, and the CPU (as a share of one core) and resident memory of the stack.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
 import sys
+import time
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pymongo import MongoClient
+import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "plugins"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools")]
 
-from btc_pipeline.config import load_settings
+from btc_pipeline.cli.airflow_client import AirflowClient  # noqa: E402
+from btc_pipeline.config import ApiSettings  # noqa: E402
+from btc_pipeline.store import Store  # noqa: E402
+from btc_pipeline.timeutil import floor_minute, format_ts, to_utc  # noqa: E402
+from devstack import Stack  # noqa: E402
 
 
-def percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+def pct(values: list[float], q: int) -> float:
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def stack_processes(stack: Stack) -> list[psutil.Process]:
+    procs: list[psutil.Process] = []
+    for service in stack.services():
+        pid = stack.pid_of(service.name)
+        if pid is None:
+            continue
+        try:
+            leader = psutil.Process(pid)
+            procs += [leader, *leader.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
+    return procs
+
+
+def sample_usage(stack: Stack, seen: dict[int, psutil.Process]) -> tuple[float, float]:
+    """CPU seconds so far (user + system) of every process seen, and resident MB now."""
+    for proc in stack_processes(stack):
+        seen.setdefault(proc.pid, proc)
+    cpu, rss = 0.0, 0.0
+    for proc in list(seen.values()):
+        try:
+            times = proc.cpu_times()
+            cpu += times.user + times.system + times.children_user + times.children_system
+            rss += proc.memory_info().rss / 1e6
+        except psutil.Error:
+            continue  # a task process that ended: its CPU time is lost to the sum (small)
+    return cpu, rss
+
+
+def runs_per_dag(client: AirflowClient, since: datetime, until: datetime) -> dict[str, int]:
+    out = {}
+    for dag_id in ("btc_ingest", "btc_drain", "btc_heal", "btc_backfill", "btc_retention"):
+        query = urllib.parse.urlencode(
+            {"run_after_gte": format_ts(since), "run_after_lte": format_ts(until), "limit": 1}
+        )
+        try:
+            out[dag_id] = int(client.call("GET", f"/dags/{dag_id}/dagRuns?{query}")["total_entries"])
+        except Exception:
+            continue
+    return out
+
+
+def backfill_week(stack: Stack) -> float:
+    end = floor_minute(datetime.now(UTC)) - timedelta(days=8)
+    args = ["backfill", "--from", format_ts(end - timedelta(days=7)), "--to", format_ts(end)]
+    env = {
+        **os.environ,
+        **stack.pipeline_env(),
+        "AIRFLOW_API_URL": stack.airflow_url,
+        "AIRFLOW_ADMIN_USER": stack.admin_user,
+        "AIRFLOW_ADMIN_PASSWORD": stack.admin_password,
+    }
+    started = time.monotonic()
+    proc = subprocess.run(
+        [str(stack.bin / "btc-pipeline"), *args], env=env, capture_output=True, text=True, check=False
+    )
+    wall = time.monotonic() - started
+    print(proc.stdout.strip())
+    if proc.returncode != 0:
+        print(f"backfill ended with exit code {proc.returncode}: {proc.stderr.strip()[-500:]}")
+    return wall
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--minutes", type=int, default=60, help="look at observations of the last N minutes")
+    parser.add_argument("--minutes", type=float, default=20)
+    parser.add_argument("--backfill", action="store_true", help="also time a 7-day backfill (after the period)")
+    parser.add_argument("--state-dir", type=Path, default=None, help="the stack's state directory (default state/)")
     args = parser.parse_args()
-    settings = load_settings()
-    client: MongoClient[Any] = MongoClient(settings.mongo_uri, tz_aware=True)
-    db = client[settings.mongo_db]
-    since = datetime.now(UTC) - timedelta(minutes=args.minutes)
-    for kind, closes_after in (("candle_1m", timedelta(minutes=1)), ("tick", timedelta(0))):
-        delays = [
-            (doc["first_seen_at"] - (doc["ts"] + closes_after)).total_seconds()
-            for doc in db.prices.find({"kind": kind, "ts": {"$gte": since}}, {"ts": 1, "first_seen_at": 1})
-            if doc.get("first_seen_at")
-        ]
-        if not delays:
-            print(f"{kind:9s}: no observations in the last {args.minutes} min")
-            continue
-        print(
-            f"{kind:9s}: n={len(delays):5d}  p50={percentile(delays, 50):6.1f} s  "
-            f"p95={percentile(delays, 95):6.1f} s  max={max(delays):6.1f} s"
-        )
-    runs = list(db.pipeline_runs.find({"dag_id": "btc_drain"}).sort("started_at", -1).limit(20))
-    if runs:
-        before = [r["lag_before"] for r in runs if r.get("lag_before") is not None]
-        after = [r["lag_after"] for r in runs if r.get("lag_after") is not None]
-        print(
-            f"btc_drain consumer lag over its last {len(runs)} runs: before max {max(before, default=0)}, "
-            f"after max {max(after, default=0)}"
-        )
+    stack = Stack.running("demo", state_dir=args.state_dir)
+    store = Store.connect(stack.mongo_uri, stack.settings.mongo_db)
+    client = AirflowClient(ApiSettings(stack.airflow_url, stack.admin_user, stack.admin_password))
+    started_at = datetime.now(UTC)
+    seen: dict[int, psutil.Process] = {}
+    cpu0, _ = sample_usage(stack, seen)
+    t0 = time.monotonic()
+    price_ages: list[float] = []
+    memory: list[float] = []
+    while time.monotonic() - t0 < args.minutes * 60:
+        now = datetime.now(UTC)
+        readings = [to_utc(d["ts"]) for d in store.latest() if d["kind"] == "tick"]
+        if readings:
+            price_ages.append((now - max(readings)).total_seconds())
+        _, rss = sample_usage(stack, seen)
+        memory.append(rss)
+        time.sleep(5)
+    cpu1, _ = sample_usage(stack, seen)
+    elapsed = time.monotonic() - t0
+    finished_at = datetime.now(UTC)
+
+    prices = store.db["prices"]
+    query = {"ts": {"$gte": started_at - timedelta(minutes=1), "$lt": finished_at}}
+    candles: list[float] = []
+    ticks: list[float] = []
+    for doc in prices.find(query, {"kind": 1, "ts": 1, "first_seen_at": 1}):
+        seen_at, ts = to_utc(doc["first_seen_at"]), to_utc(doc["ts"])
+        if doc["kind"] == "candle_1m":
+            candles.append((seen_at - (ts + timedelta(minutes=1))).total_seconds())
+        else:
+            ticks.append((seen_at - ts).total_seconds())
+    runs = runs_per_dag(client, started_at, finished_at)
+    scale = 86_400 / elapsed
+    result: dict[str, Any] = {
+        "minutes": round(elapsed / 60, 1),
+        "candle_close_to_stored_s": {"n": len(candles), "p50": pct(candles, 50), "p95": pct(candles, 95)},
+        "tick_to_stored_s": {"n": len(ticks), "p50": pct(ticks, 50), "p95": pct(ticks, 95)},
+        "dashboard_price_age_s": {"n": len(price_ages), "p50": pct(price_ages, 50), "p95": pct(price_ages, 95)},
+        "cpu_cores_used": round((cpu1 - cpu0) / elapsed, 3),
+        "memory_mb": {"p50": round(pct(memory, 50)), "max": round(max(memory, default=0))},
+        "dag_runs_per_day": {dag: round(n * scale) for dag, n in runs.items()},
+    }
+    if args.backfill:
+        result["backfill_7d_s"] = round(backfill_week(stack), 1)
+    print(json.dumps(rounded(result), indent=2))
+
+
+def rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 1)
+    if isinstance(value, dict):
+        return {k: rounded(v) for k, v in value.items()}
+    return value
 
 
 if __name__ == "__main__":

@@ -34,9 +34,11 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools")]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools"), str(ROOT / "dashboard")]
 
+import view  # noqa: E402  (the dashboard's loaders: what one refresh reads)
 from btc_pipeline.bars import interval_for  # noqa: E402
+from btc_pipeline.config import load_settings  # noqa: E402
 from btc_pipeline.schema import Observation  # noqa: E402
 from btc_pipeline.steps.gaps import find_gaps  # noqa: E402
 from btc_pipeline.store import CONSENSUS, Store  # noqa: E402
@@ -211,11 +213,12 @@ def measure(documents: int, db: Database[Any], now: datetime, repeat: int, *, ol
     row("gaps --since 24h", lambda: find_gaps(store, gap_window, "BTC-USD"), lambda: old_gaps(db, gap_window))
     row("pipeline runs (last 20)", lambda: store.recent_runs(20), None)
 
-    def refresh() -> None:  # what one dashboard refresh reads (default range 1 h)
-        store.latest()
-        store.bars(CONSENSUS, "1m", Window(end - timedelta(hours=1), end))
-        store.bars(CONSENSUS, "5m", Window(end - timedelta(days=1), end))
-        store.recent_runs(20)
+    settings = load_settings({})
+
+    def refresh() -> None:  # what one dashboard refresh reads: the page's own loaders, 1 h view
+        view.load_live(store, CONSENSUS, end)
+        view.load_chart(store, "1h", CONSENSUS, False, list(settings.exchanges), end)
+        view.load_health(store, settings, end)
 
     row("dashboard refresh (all its reads, 1h view)", refresh, None)
     batch = redelivered(now)

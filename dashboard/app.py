@@ -1,128 +1,262 @@
-"""btc-pipeline dashboard: live BTC-USD prices from MongoDB (``btc.prices``), refreshing itself.
+"""btc-pipeline dashboard: live BTC-USD prices from the pipeline's read model, refreshing itself.
 
-Run: ``streamlit run dashboard/app.py`` (the local stack and Docker do this for you).
-Reads only MongoDB, configured by ``BTC_MONGO_URI`` / ``BTC_MONGO_DB`` (see .env.example).
+Run: ``streamlit run app.py`` in this folder (the local stack and Docker do this for you).
+Reads only MongoDB, configured by ``BTC_MONGO_URI`` / ``BTC_MONGO_DB`` (see .env.example), and only
+through the store's read model: one refresh reads a few dozen small documents.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
-import plotly.graph_objects as go
+import pandas as pd
 import streamlit as st
 
-from btc_pipeline.bars import interval_for
 from btc_pipeline.config import ConfigError, load_settings
-from btc_pipeline.quotes import quote
+from btc_pipeline.export import FORMATS, to_bytes
 from btc_pipeline.store import CONSENSUS, Store, StoreError
-from btc_pipeline.timeutil import floor_minute
-from btc_pipeline.window import MINUTE, Window
+from btc_pipeline.timeutil import format_ts
+from charts import candles_figure, comparison_figure
+from view import RANGES, Chart, Health, Live, load_chart, load_health, load_live, series_choices
 
-st.set_page_config(page_title="BTC-USD live", page_icon=":chart_with_upwards_trend:", layout="wide")
+st.set_page_config(
+    page_title="BTC-USD live",
+    page_icon=":chart_with_upwards_trend:",
+    layout="wide",
+    initial_sidebar_state="collapsed",  # moving averages and page alerts; the main controls are on the page
+)
 
 try:
     SETTINGS = load_settings()
 except ConfigError as exc:
     st.error(f"Configuration error: {exc}")
     st.stop()
-
-RANGES = {
-    "1 hour": timedelta(hours=1),
-    "6 hours": timedelta(hours=6),
-    "24 hours": timedelta(hours=24),
-    "7 days": timedelta(days=7),
-    "30 days": timedelta(days=30),
-    "1 year": timedelta(days=365),
-}
-
-
-@st.cache_resource
-def store() -> Store:
-    return Store.lazy(SETTINGS.mongo_uri, SETTINGS.mongo_db)
-
-
-@st.cache_data(ttl=SETTINGS.dashboard_refresh_s, show_spinner=False)
-def fetch(span_s: int, source: str) -> tuple[Any, Any, Any]:
-    """The reads of one refresh, all from the read model: bars of the range, the hot set, the last runs."""
-    now = datetime.now(UTC)
-    span = timedelta(seconds=span_s)
-    end = floor_minute(now) + MINUTE  # the current minute's bar too, as it fills
-    bars = store().bars(source, interval_for(span), Window(end - span, end))
-    return bars, store().latest(), store().recent_runs()
-
-
-st.title("BTC-USD — live pipeline")
-left, right = st.columns([3, 1])
-span_label = right.radio("Range", list(RANGES), index=0, horizontal=True)
-source = right.selectbox(
-    "Source",
-    [CONSENSUS, *SETTINGS.exchanges],
-    index=0,
-    help="consensus: the median of the exchanges' candles in each minute (with failover, the exchange that served)",
+REFRESH_S = SETTINGS.dashboard_refresh_s
+UNREACHABLE = (
+    "MongoDB is not reachable at the configured BTC_MONGO_URI ({uri}, database {db}): is the stack up? "
+    "The page retries every {every} s. Details: {error}"
 )
 
 
-@st.fragment(run_every=SETTINGS.dashboard_refresh_s)
-def live() -> None:
-    span = RANGES[span_label]
+# The caches are per process: their arguments name the database, so that two configurations never
+# share an entry. Data is cached for one refresh interval; the health panel (holes of 24 h) for 30 s.
+@st.cache_resource
+def store(uri: str, db: str) -> Store:
+    return Store.lazy(uri, db)
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False)
+def chart_data(uri: str, db: str, range_name: str, source: str, compare: bool) -> Chart:
+    return load_chart(store(uri, db), range_name, source, compare, list(SETTINGS.exchanges), datetime.now(UTC))
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False)
+def live_data(uri: str, db: str, source: str) -> Live:
+    return load_live(store(uri, db), source, datetime.now(UTC))
+
+
+@st.cache_data(ttl=max(REFRESH_S, 30), show_spinner=False)
+def health_data(uri: str, db: str) -> Health:
+    return load_health(store(uri, db), SETTINGS, datetime.now(UTC))
+
+
+def periods(text: str, default: tuple[int, ...]) -> tuple[int, ...]:
     try:
-        candles, latest, runs = fetch(int(span.total_seconds()), source)
-    except StoreError as exc:
-        st.error(f"MongoDB is not reachable at the configured BTC_MONGO_URI: {exc}")
-        return
-    now = datetime.now(UTC)
-    live_quote = quote(latest, now)
-    c1, c2, c3, c4 = st.columns(4)
-    if live_quote.consensus is not None:
-        c1.metric("Last price", f"${live_quote.consensus:,.2f}", help="median of the exchanges' latest readings")
-        c2.metric("Tick age", f"{live_quote.age_s:,.0f} s")
-    else:
-        c1.metric("Last price", "—")
-        c2.metric("Tick age", "—")
-    if candles.empty:
-        c3.metric("Candles in range", 0)
-        st.info("No candles in this range yet. Is btc_ingest running and unpaused in Airflow?")
-    else:
-        first, last = candles.iloc[0], candles.iloc[-1]
-        change = (last["close"] / first["open"] - 1) * 100
-        c3.metric("Candles in range", f"{len(candles):,}")
-        c4.metric(f"Change ({span_label})", f"{change:+.2f} %", help=f"last close ${last['close']:,.2f}")
-        rule = interval_for(span)
-        bars = candles
-        fig = go.Figure(
-            go.Candlestick(
-                x=bars["ts"], open=bars["open"], high=bars["high"], low=bars["low"], close=bars["close"], name="BTC-USD"
-            )
+        values = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        st.sidebar.warning(f"{text!r} is not a list of bar counts; using {','.join(map(str, default))}")
+        return default
+    return tuple(p for p in values if 2 <= p <= 500)
+
+
+# --- the controls (they keep their values across the auto-refresh) ------------------------------
+st.title("BTC-USD — live pipeline")
+range_name = st.segmented_control("Range", list(RANGES), default="1h", key="range") or "1h"
+controls = st.columns(2)
+source = controls[0].selectbox(
+    "Source",
+    series_choices(SETTINGS),
+    key="source",
+    help="consensus: each minute, the median of the exchanges' candles (with failover, the exchange that served "
+    "it); an exchange: its own candles (with failover ingest, only the minutes it served)",
+)
+view_name = controls[1].segmented_control("View", ["Candles", "Compare exchanges"], default="Candles", key="view")
+compare = view_name == "Compare exchanges"
+
+with st.sidebar:
+    st.header("Settings")
+    st.subheader("Moving averages")
+    sma_periods = periods(
+        st.text_input("SMA periods (bars)", ",".join(map(str, SETTINGS.sma_periods))), SETTINGS.sma_periods
+    )
+    ema_periods = periods(
+        st.text_input("EMA periods (bars)", ",".join(map(str, SETTINGS.ema_periods))), SETTINGS.ema_periods
+    )
+    st.subheader("Alerts on this page")
+    above = st.number_input("Price above (USD, 0 = off)", min_value=0.0, value=SETTINGS.alert_above or 0.0, step=100.0)
+    below = st.number_input("Price below (USD, 0 = off)", min_value=0.0, value=SETTINGS.alert_below or 0.0, step=100.0)
+    move_pct = st.number_input(
+        "Move over 24 h (%, 0 = off)", min_value=0.0, value=SETTINGS.alert_move_pct, step=0.5, key="move_pct"
+    )
+    st.caption(
+        "The pipeline records alerts from BTC_ALERT_* in .env even when nobody has this page open; "
+        "these fields only change what this page warns about."
+    )
+
+
+def header(live: Live, now: datetime) -> None:
+    """Consensus price, each exchange's price, the last 24 h, and how old the newest data is."""
+    q = live.quote
+    age = None if live.newest is None else (now - live.newest).total_seconds()
+    top = st.columns(3)
+    top[0].metric(
+        "Consensus price",
+        f"${q.consensus:,.2f}" if q.consensus else "—",
+        help="median of the exchanges' latest readings",
+    )
+    if live.day is not None:
+        top[1].metric("24 h change", f"{live.day.change_pct:+.2f} %", help=f"{source}, from ${live.day.open:,.2f}")
+    top[2].metric("Newest data", "—" if age is None else f"{age:,.0f} s ago")
+    if live.day is not None:
+        day = st.columns(3)
+        day[0].metric("24 h high", f"${live.day.high:,.0f}")
+        day[1].metric("24 h low", f"${live.day.low:,.0f}")
+        day[2].metric("24 h volume", "—" if live.day.volume is None else f"{live.day.volume:,.1f} BTC")
+    if age is not None and age > SETTINGS.stale_after_s:
+        st.warning(
+            f"Stale data: the newest observation is {age:,.0f} s old (BTC_STALE_AFTER_S = {SETTINGS.stale_after_s} s). "
+            "Is btc_ingest running and btc_drain green in Airflow?",
+            icon="⚠️",
         )
-        fig.update_layout(
-            height=480,
-            margin={"l": 10, "r": 10, "t": 30, "b": 10},
-            xaxis_rangeslider_visible=False,
-            title=f"BTC-USD {rule} candles, {source} (UTC)",
-        )
-        st.plotly_chart(fig, use_container_width=True, key="candles")
-    if live_quote.exchanges:
-        st.caption("Latest ticker per exchange and its deviation from their median")
+    if q.exchanges:
         st.table(
-            [
-                {
-                    "exchange": q.source,
-                    "price": f"${q.price:,.2f}",
-                    "trade time (UTC)": f"{q.ts:%H:%M:%S}",
-                    "age": f"{q.age_s:,.0f} s",
-                    "vs median": f"{q.deviation_pct:+.3f} %",
-                }
-                for q in live_quote.exchanges
-            ]
+            pd.DataFrame(
+                [
+                    {
+                        "exchange": x.source,
+                        "price (USD)": f"{x.price:,.2f}",
+                        "vs median": f"{x.deviation_pct:+.3f} %",
+                        "reading age": f"{x.age_s:,.0f} s",
+                    }
+                    for x in q.exchanges
+                ]
+            ).set_index("exchange")
         )
-    with st.expander("Pipeline runs (btc.pipeline_runs)"):
-        if not runs:
-            st.write("No runs recorded yet.")
+    missing = [x for x in SETTINGS.exchanges if (x, "tick") not in live.newest_by]
+    if missing and q.exchanges:
+        st.caption(f"No reading yet from {', '.join(missing)}.")
+
+
+def alert_banners(live: Live) -> None:
+    """The alerts the pipeline recorded (last 24 h), and this page's own thresholds."""
+    price = live.quote.consensus
+    page = []
+    if price is not None and above and price > above:
+        page.append(f"BTC-USD {price:,.2f} is above {above:,.2f}")
+    if price is not None and below and price < below:
+        page.append(f"BTC-USD {price:,.2f} is below {below:,.2f}")
+    if live.day is not None and move_pct and abs(live.day.change_pct) >= move_pct:
+        page.append(f"BTC-USD moved {live.day.change_pct:+.2f} % in 24 h (threshold {move_pct:g} %)")
+    for text in page:
+        st.error(f"Alert (this page): {text}", icon="🔔")
+    if live.alerts:
+        newest = live.alerts[0]
+        more = f" — and {len(live.alerts) - 1} more in 24 h" if len(live.alerts) > 1 else ""
+        st.info(f"Recorded by the pipeline at {format_ts(newest['ts'])}: {newest['message']}{more}", icon="🔔")
+
+
+def chart(data: Chart) -> None:
+    """The chart, and the downloads of what it shows."""
+    uirevision = f"{range_name}|{source}|{view_name}"
+    if data.lines:
+        if all(frame.empty for frame in data.lines.values()):
+            st.info("No ticker readings in this range yet.")
+            return
+        st.markdown(f"**Exchanges compared**: {data.interval} bars of their ticker readings, and their spread (UTC)")
+        st.plotly_chart(comparison_figure(data.lines, title="", uirevision=uirevision), key="compare")
+        return
+    if data.bars.empty:
+        hint = (
+            ""
+            if source == CONSENSUS
+            else f" With failover ingest, {source}'s candles exist only for the minutes it served: choose consensus."
+        )
+        st.info(f"No {source} candles in this range yet.{hint} Is btc_ingest unpaused in Airflow?")
+        return
+    st.markdown(f"**BTC-USD {data.interval} candles**, {source}, {format_ts(data.window.start)} → now (UTC)")
+    title = ""
+    figure = candles_figure(
+        data.bars, title=title, sma_periods=sma_periods, ema_periods=ema_periods, uirevision=uirevision
+    )
+    st.plotly_chart(figure, key="candles")
+    name = f"btc-usd_{source}_{data.interval}_{data.window.start:%Y%m%dT%H%M}"
+    cols = st.columns(len(FORMATS) + 1)
+    cols[0].caption(f"{len(data.bars):,} bars of {data.interval}")
+    labels = {"csv": "CSV", "parquet": "Parquet", "xlsx": "Excel"}
+    for col, (fmt, (mime, ext)) in zip(cols[1:], FORMATS.items(), strict=True):
+        col.download_button(
+            labels[fmt],
+            to_bytes(data.bars, fmt),
+            f"{name}.{ext}",
+            mime,
+            key=f"export-{fmt}",
+            on_click="ignore",
+        )
+
+
+def health_panel(health: Health) -> None:
+    """Freshness per exchange, consumer lag, the last runs, rejects and holes."""
+    with st.expander("Pipeline health", expanded=False):
+        st.caption("Newest candle and tick of each exchange")
+        st.dataframe(health.exchanges, hide_index=True)
+        lag = (
+            "unknown (no drain run recorded yet)"
+            if health.consumer_lag is None
+            else f"{health.consumer_lag:,} message(s)"
+        )
+        st.write(f"**Consumer lag** (after the last btc_drain run): {lag}")
+        st.caption("Last run of each DAG (failed runs are recorded by a failure callback)")
+        st.dataframe(health.runs, hide_index=True)
+        if health.rejects_24h:
+            listing = ", ".join(f"{reason}: {n}" for reason, n in sorted(health.rejects_24h.items()))
+            st.write(f"**Rejected messages** (btc-metrics-dlq, since yesterday 00:00 UTC): {listing}")
         else:
-            st.dataframe(runs, hide_index=True, use_container_width=True)
-    st.caption(f"Refreshed {now:%H:%M:%S} UTC, every {SETTINGS.dashboard_refresh_s} s · database `{SETTINGS.mongo_db}`")
+            st.write("**Rejected messages** since yesterday 00:00 UTC: none")
+        g = health.gaps
+        if g.missing:
+            st.write(
+                f"**Missing minutes** in the last 24 h: {g.missing_minutes} in {len(g.missing)} range(s) "
+                f"(and {g.no_trade_minutes} without trades). btc_heal fills them within the hour; now: "
+            )
+            st.code(
+                f"btc-pipeline backfill --missing --from {format_ts(g.window.start)} --to {format_ts(g.window.end)}"
+            )
+        else:
+            st.write(f"**Missing minutes** in the last 24 h: none ({g.no_trade_minutes} without trades)")
 
 
-with left:
-    live()
+@st.fragment(run_every=REFRESH_S)
+def live_page() -> None:
+    now = datetime.now(UTC)
+    try:
+        where = (SETTINGS.mongo_uri, SETTINGS.mongo_db)
+        live = live_data(*where, source)
+        data = chart_data(*where, range_name, source, compare)
+        health = health_data(*where)
+    except StoreError as exc:
+        st.error(UNREACHABLE.format(uri=SETTINGS.mongo_uri, db=SETTINGS.mongo_db, every=REFRESH_S, error=exc))
+        return
+    if live.newest is None and data.bars.empty and not any(not f.empty for f in data.lines.values()):
+        st.info(
+            "No data yet: the pipeline has not stored any price. Unpause btc_ingest and btc_drain in Airflow; "
+            "`make demo` also backfills the last 24 h on its first start."
+        )
+        return
+    header(live, now)
+    alert_banners(live)
+    chart(data)
+    health_panel(health)
+    st.caption(f"Refreshed {now:%H:%M:%S} UTC, every {REFRESH_S} s · database `{SETTINGS.mongo_db}`")
+
+
+live_page()

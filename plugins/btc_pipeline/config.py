@@ -12,6 +12,9 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
+
+from btc_pipeline.alerts import AlertRules
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,24 @@ def _url(env: Mapping[str, str], key: str, default: str) -> str:
     return value
 
 
+def _optional_price(env: Mapping[str, str], key: str) -> float | None:
+    raw = _get(env, key, "")
+    if not raw:
+        return None
+    return _float(env, key, 0.0, minimum=0.01, maximum=10_000_000)
+
+
+def _periods(env: Mapping[str, str], key: str, default: str) -> tuple[int, ...]:
+    raw = _get(env, key, default)
+    try:
+        periods = tuple(int(p) for p in raw.split(",") if p.strip())
+    except ValueError:
+        raise ConfigError(f"{key}={raw!r} is not a comma-separated list of bar counts, e.g. {default}") from None
+    if any(not 2 <= p <= 500 for p in periods):
+        raise ConfigError(f"{key}={raw!r}: each period must be 2..500 bars")
+    return periods
+
+
 def _exchanges(env: Mapping[str, str]) -> tuple[str, ...]:
     key = "BTC_EXCHANGES"
     if not _get(env, key, "") and _get(env, "BTC_PROVIDERS", ""):
@@ -111,6 +132,23 @@ class Settings:
     dashboard_refresh_s: int = 10
     heal_horizon_minutes: int = 360
     tick_retention_days: int = 0
+    stale_after_s: int = 120
+    sma_periods: tuple[int, ...] = (20, 50)
+    ema_periods: tuple[int, ...] = (12,)
+    alert_above: float | None = None
+    alert_below: float | None = None
+    alert_move_pct: float = 2.0
+    alert_move_window_min: int = 60
+
+    @property
+    def alert_rules(self) -> AlertRules:
+        """The price alerts to record (see :mod:`btc_pipeline.alerts`)."""
+        return AlertRules(
+            above=self.alert_above,
+            below=self.alert_below,
+            move_pct=self.alert_move_pct,
+            move_window=timedelta(minutes=self.alert_move_window_min),
+        )
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +190,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dashboard_refresh_s=_int(env, "BTC_DASHBOARD_REFRESH_S", 10, minimum=1, maximum=3600),
         heal_horizon_minutes=_int(env, "BTC_HEAL_HORIZON_MINUTES", 360, minimum=1, maximum=10_080),
         tick_retention_days=_int(env, "BTC_TICK_RETENTION_DAYS", 0, minimum=0, maximum=36_500),
+        stale_after_s=_int(env, "BTC_STALE_AFTER_S", 120, minimum=5, maximum=86_400),
+        sma_periods=_periods(env, "BTC_SMA_PERIODS", "20,50"),
+        ema_periods=_periods(env, "BTC_EMA_PERIODS", "12"),
+        alert_above=_optional_price(env, "BTC_ALERT_ABOVE"),
+        alert_below=_optional_price(env, "BTC_ALERT_BELOW"),
+        alert_move_pct=_float(env, "BTC_ALERT_MOVE_PCT", 2.0, minimum=0, maximum=100),
+        alert_move_window_min=_int(env, "BTC_ALERT_MOVE_WINDOW_MIN", 60, minimum=1, maximum=10_080),
     )
     if settings.topic == settings.dlq_topic:
         raise ConfigError("BTC_TOPIC and BTC_DLQ_TOPIC must differ, or bad messages would loop")

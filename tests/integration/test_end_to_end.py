@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from devstack import Stack
-from devstack.processes import http_ok
 from simexchange.pricepath import PricePath
 
-from .conftest import ARTIFACTS, TEST_ENV, AirflowAPI, wait_for
+from .conftest import TEST_ENV, AirflowAPI, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -89,50 +88,6 @@ def test_a_triggered_past_window_is_ingested_from_the_exchange_history(stack: St
     assert doc["close"] == PricePath(42).candle(start).close
     # an old window carries no "now" tick
     assert mongo["btc"]["prices"].count_documents({"kind": "tick", "run_id": run["dag_run_id"]}) == 0
-
-
-def test_dashboard_draws_the_prices_in_a_real_browser(stack: Stack, mongo: Any):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
-
-    assert http_ok(f"{stack.dashboard_url}/_stcore/health")
-    wait_for(lambda: mongo["btc"]["prices"].count_documents({"kind": "candle_1m"}), 240, "candles in btc.prices")
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    try:
-        driver.get(stack.dashboard_url)
-
-        def chart_drawn() -> bool:
-            return (
-                bool(driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot g.trace"))
-                and "Last price" in driver.page_source
-            )
-
-        wait_for(chart_drawn, 60, "the candlestick chart and the latest price on the page", interval_s=1)
-        text = driver.find_element(By.TAG_NAME, "body").text
-        assert "BTC-USD" in text and "$" in text
-        assert "No candles in this range yet" not in text
-        # the per-exchange ticker table: every simulated exchange's latest tick
-        for exchange in ("coinbase", "kraken", "bitstamp", "binance"):
-            assert exchange in text, f"{exchange} missing from the ticker table"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        driver.save_screenshot(str(ARTIFACTS / "dashboard.png"))
-    finally:
-        driver.quit()
 
 
 def test_a_failed_run_is_recorded_with_its_task_and_error(stack: Stack, airflow: AirflowAPI, mongo: Any):

@@ -185,3 +185,20 @@ def test_the_minutes_the_serving_exchange_had_no_candle_for() -> None:
     late = m(3) + timedelta(minutes=5)
     assert settled_missing(window, coinbase.fetch_candles(window), late)[0] == [m(0), m(2)]
     assert settled_missing(window, kraken.fetch_candles(window), late)[0] == []
+
+
+@pytest.mark.parametrize(
+    ("scope", "chunks", "failed_step"),
+    [(None, None, "find_gaps"), ({"start": "2026-11-17T00:00:00Z"}, None, "plan")],
+)
+def test_summarize_after_a_failed_first_step_fails_at_once(
+    scope: dict[str, object] | None, chunks: list[dict[str, object]] | None, failed_step: str
+) -> None:
+    """``summarize`` runs even when an upstream task failed (trigger rule ALL_DONE); with nothing
+    planned it fails without retries instead of crashing on ``None`` and being retried for minutes."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from btc_pipeline.tasks.backfill import summarize_run
+
+    with pytest.raises(AirflowFailException, match=f"{failed_step} failed"):
+        summarize_run("btc_backfill", "manual__x", scope, chunks, None, None)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from btc_pipeline.config import Settings
 from btc_pipeline.schema import Observation, SchemaError, decode
+from btc_pipeline.steps.alerts import check_alerts
 from btc_pipeline.stream import BatchConsumer, ConsumedBatch, dead_letter, produce_all
 from btc_pipeline.stream.consume import Consumed
 
@@ -47,6 +48,7 @@ class DrainStats:
     lag_before: int | None = None
     lag_after: int | None = None
     newest_ts: str | None = None
+    alerts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +104,9 @@ def drain(
         for batch in source.batches():
             _drain_batch(batch, source, dlq_producer, store, settings, run_id, stats, clock)
         stats.lag_after = source.lag(cached=True)
+    if stats.consumed:  # after the commits: an alert is no reason to read a batch again
+        fired = check_alerts(store, settings.alert_rules, clock(), stale_after_s=settings.stale_after_s)
+        stats.alerts = [a.message for a in fired]
     return stats
 
 

@@ -14,6 +14,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from btc_pipeline.schema import Observation
+from btc_pipeline.store.locks import locked
 from btc_pipeline.store.prices import to_document
 from btc_pipeline.timeutil import to_utc
 
@@ -41,6 +42,11 @@ def update_latest(latest: Collection[Any], observations: Iterable[Observation], 
     candidates = newest(observations)
     if not candidates:
         return 0
+    with locked(latest.database, "latest"):
+        return _update(latest, candidates, stored_at)
+
+
+def _update(latest: Collection[Any], candidates: dict[str, Observation], stored_at: datetime) -> int:
     stored = {doc["_id"]: to_utc(doc["ts"]) for doc in latest.find({}, {"ts": 1})}
     changed = 0
     for key, obs in candidates.items():

@@ -16,6 +16,7 @@ from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from btc_pipeline.store.inserts import insert_new, insert_or_replace
+from btc_pipeline.store.locks import locked
 from btc_pipeline.timeutil import to_utc
 
 RUNS_LATEST = "runs.latest"
@@ -56,6 +57,11 @@ def count_rejects(summary: Collection[Any], docs: Iterable[Mapping[str, Any]], d
     rejects = list(docs)
     if not rejects:
         return 0
+    with locked(summary.database, "rejects.summary"):
+        return _count(summary, rejects, day)
+
+
+def _count(summary: Collection[Any], rejects: list[Mapping[str, Any]], day: str) -> int:
     for _ in range(5):  # compare-and-set: one drain at a time, but a retry may race its predecessor
         current = summary.find_one({"_id": "summary"}) or {"_id": "summary", "v": 0, "seen": {}, "days": {}}
         seen: dict[str, int] = dict(current.get("seen", {}))
@@ -110,6 +116,11 @@ def record_run(runs: Collection[Any], hot: Collection[Any], run: Mapping[str, An
     at the head of its DAG's last runs."""
     insert_or_replace(runs, run)
     summary = {k: v for k, v in run.items() if k not in HEAVY_FIELDS and k != "_id"}
+    with locked(hot.database, f"runs.latest:{run['dag_id']}"):
+        _push_run(hot, run, summary)
+
+
+def _push_run(hot: Collection[Any], run: Mapping[str, Any], summary: dict[str, Any]) -> None:
     for _ in range(5):  # compare-and-set on the DAG's document: runs of one DAG may finish together
         current = hot.find_one({"_id": run["dag_id"]})
         kept = [r for r in (current or {}).get("runs", []) if r.get("run_id") != run["run_id"]]

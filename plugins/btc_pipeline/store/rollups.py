@@ -34,6 +34,7 @@ from btc_pipeline.store.layout import (
     tick_series,
     valid_series,
 )
+from btc_pipeline.store.locks import locked
 from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.window import Window
 
@@ -105,14 +106,16 @@ class Rollups:
         Raises:
             BucketConflictError: Another writer kept winning the race (after :data:`MAX_ATTEMPTS`).
         """
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                result = self._apply_once(minute_bars, replace_candles_in)
-                result.attempts = attempt
-                return result
-            except BucketConflictError as exc:
-                log.warning("read model: %s; starting over (attempt %d)", exc, attempt)
-                self.buckets.reset()
+        with locked(self.db, "bars"):  # one writer at a time: FerretDB's compare-and-set is not atomic
+            self.buckets.reset()  # what was read before the lock may have changed since
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                try:
+                    result = self._apply_once(minute_bars, replace_candles_in)
+                    result.attempts = attempt
+                    return result
+                except BucketConflictError as exc:
+                    log.warning("read model: %s; starting over (attempt %d)", exc, attempt)
+                    self.buckets.reset()
         raise BucketConflictError(f"the read model kept changing under this writer for {MAX_ATTEMPTS} attempts")
 
     def _apply_once(

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
@@ -18,8 +19,9 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from btc_pipeline.alerts import Alert, AlertState
 from btc_pipeline.schema import Observation
-from btc_pipeline.store import notrades, prices, reads, rebuild, records
+from btc_pipeline.store import alerts, locks, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
 from btc_pipeline.store.layout import LEVELS
@@ -193,6 +195,22 @@ class Store:
         """
         return int(self.db[PRICES].delete_many({"kind": "tick", "ts": {"$lt": before}}).deleted_count)
 
+    def locked(self, name: str) -> AbstractContextManager[None]:
+        """Hold the writer lock ``name`` (see :mod:`btc_pipeline.store.locks`) for a ``with`` block."""
+        return locks.locked(self.db, name)
+
+    def alert_state(self) -> tuple[AlertState, int]:
+        """What the alert evaluation remembers, and its version (for :meth:`save_alert_state`)."""
+        return alerts.load_state(self.db)
+
+    def save_alert_state(self, state: AlertState, version: int) -> bool:
+        """Store the alert evaluation's state if nobody changed it since ``version``."""
+        return alerts.save_state(self.db, state, version)
+
+    def record_alerts(self, fired: Sequence[Alert]) -> int:
+        """Store fired alerts once each; returns how many were new."""
+        return alerts.record_alerts(self.db, fired)
+
     def rebuild_read_model(
         self, window: Window, *, progress: rebuild.Progress | None = None, exact: bool = False
     ) -> rebuild.RebuildSummary:
@@ -240,6 +258,11 @@ class Store:
     def first_candle(self) -> datetime | None:
         """The minute of the oldest stored candle (``None``: none yet)."""
         return reads.first_candle(self.db)
+
+    @_read
+    def recent_alerts(self, within: timedelta = timedelta(days=1)) -> list[dict[str, Any]]:
+        """The alerts the pipeline recorded in the last ``within``, newest first."""
+        return alerts.recent_alerts(self.db, datetime.now(UTC), within)
 
     @_read
     def reject_counts(self) -> dict[str, dict[str, int]]:

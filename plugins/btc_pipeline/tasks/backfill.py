@@ -191,9 +191,9 @@ def run_backfill_chunk(chunk: Mapping[str, Any], run_id: str) -> dict[str, Any]:
 def summarize_run(
     dag_id: str,
     run_id: str,
-    scope: Mapping[str, Any],
-    chunks: Iterable[Mapping[str, Any]],
-    results: Iterable[Mapping[str, Any]],
+    scope: Mapping[str, Any] | None,
+    chunks: Iterable[Mapping[str, Any]] | None,
+    results: Iterable[Mapping[str, Any]] | None,
     started_at: datetime | None,
 ) -> dict[str, Any]:
     """``summarize``: store the run's scope and totals in ``pipeline_runs``; fail if a chunk failed.
@@ -201,8 +201,8 @@ def summarize_run(
     Args:
         dag_id: ``btc_backfill`` or ``btc_heal``.
         run_id: The run.
-        scope: What ``find_gaps`` returned.
-        chunks: The planned chunks.
+        scope: What ``find_gaps`` returned; ``None`` when it failed.
+        chunks: The planned chunks; ``None`` when ``plan`` failed.
         results: The results of the chunks that succeeded.
         started_at: When the run started.
 
@@ -210,10 +210,15 @@ def summarize_run(
         The stored document (dates as ISO strings).
 
     Raises:
-        AirflowFailException: A chunk failed; the message lists which (their logs say why).
+        AirflowFailException: A chunk failed; the message lists which (their logs say why). Or
+            nothing was planned because ``find_gaps`` or ``plan`` failed: their failure callback
+            has recorded the run already, and retrying this task would not change that.
     """
+    if scope is None or chunks is None:
+        failed_step = "find_gaps" if scope is None else "plan"
+        raise AirflowFailException(f"nothing to summarize: {failed_step} failed (its log says why)")
     planned = list(chunks)
-    done = [dict(r) for r in results]
+    done = [dict(r) for r in results or ()]
     finished = {r["start"] for r in done}
     failed = [c["label"] for c in planned if c["start"] not in finished]
     totals = {

@@ -1,0 +1,133 @@
+"""The dashboard's Plotly figures: candles with a volume pane and moving averages, and the
+exchange comparison (a line per exchange and their spread).
+
+``uirevision`` is what keeps a user's zoom and hidden traces across the auto-refresh: Plotly keeps
+the view of a chart whose ``uirevision`` did not change, so it is set from what the user chose
+(range, source, view), not from the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from btc_pipeline.indicators import ema, sma, spread
+
+UP, DOWN = "#16a34a", "#dc2626"
+AVERAGE_COLOURS = ("#2563eb", "#9333ea", "#ea580c", "#0891b2", "#ca8a04")
+EXCHANGE_COLOURS = {"coinbase": "#2563eb", "kraken": "#7c3aed", "bitstamp": "#16a34a", "binance": "#ca8a04"}
+
+
+def candles_figure(
+    bars: pd.DataFrame,
+    *,
+    title: str,
+    sma_periods: Sequence[int],
+    ema_periods: Sequence[int],
+    uirevision: str,
+    height: int = 560,
+) -> go.Figure:
+    """Candlesticks over a volume pane sharing the time axis, with SMA and EMA lines of the close.
+
+    Args:
+        bars: ``ts, open, high, low, close, volume`` (oldest first).
+        title: The chart's title.
+        sma_periods: Simple moving averages to draw, in bars.
+        ema_periods: Exponential moving averages to draw, in bars.
+        uirevision: Keeps zoom and legend clicks across refreshes while it stays the same.
+        height: Pixels.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.76, 0.24], vertical_spacing=0.03)
+    fig.add_trace(
+        go.Candlestick(
+            x=bars["ts"],
+            open=bars["open"],
+            high=bars["high"],
+            low=bars["low"],
+            close=bars["close"],
+            name="BTC-USD",
+            increasing_line_color=UP,
+            decreasing_line_color=DOWN,
+        ),
+        row=1,
+        col=1,
+    )
+    averages = [(f"SMA {p}", sma(bars, p)) for p in sma_periods] + [(f"EMA {p}", ema(bars, p)) for p in ema_periods]
+    for (name, values), colour in zip(averages, AVERAGE_COLOURS * 4, strict=False):
+        if values.notna().any():
+            fig.add_trace(
+                go.Scatter(x=bars["ts"], y=values, name=name, mode="lines", line={"width": 1.3, "color": colour}),
+                row=1,
+                col=1,
+            )
+    rising = bars["close"] >= bars["open"]
+    fig.add_trace(
+        go.Bar(
+            x=bars["ts"],
+            y=bars["volume"],
+            name="volume (BTC)",
+            marker_color=[UP if r else DOWN for r in rising],
+            opacity=0.6,
+            showlegend=False,
+        ),
+        row=2,
+        col=1,
+    )
+    _finish(fig, title=title, height=height, uirevision=uirevision, lower_axis="volume")
+    fig.update_layout(xaxis_rangeslider_visible=False)
+    return fig
+
+
+def comparison_figure(
+    lines: Mapping[str, pd.DataFrame], *, title: str, uirevision: str, height: int = 560
+) -> go.Figure:
+    """A close line per exchange, and below it their spread (``(max - min) / median``, in percent).
+
+    Args:
+        lines: Per exchange, its bars (``ts``, ``close``); empty frames are left out.
+        title: The chart's title.
+        uirevision: Keeps zoom and legend clicks across refreshes while it stays the same.
+        height: Pixels.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.04)
+    for name, bars in lines.items():
+        if bars.empty:
+            continue
+        colour = EXCHANGE_COLOURS.get(name)
+        fig.add_trace(
+            go.Scatter(
+                x=bars["ts"],
+                y=bars["close"],
+                name=name,
+                mode="lines" if len(bars) > 30 else "lines+markers",  # a line of one bar is not drawn
+                line={"width": 1.4, "color": colour},
+            ),
+            row=1,
+            col=1,
+        )
+    gap = spread(lines)
+    fig.add_trace(
+        go.Scatter(
+            x=gap["ts"], y=gap["spread_pct"], name="spread %", mode="lines", fill="tozeroy", line={"color": "#64748b"}
+        ),
+        row=2,
+        col=1,
+    )
+    _finish(fig, title=title, height=height, uirevision=uirevision, lower_axis="spread %")
+    return fig
+
+
+def _finish(fig: go.Figure, *, title: str, height: int, uirevision: str, lower_axis: str) -> None:
+    """The layout both charts share: price above, ``lower_axis`` below, the legend under them."""
+    fig.update_layout(
+        title=title,
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30 if title else 24, "b": 10},
+        legend={"orientation": "h", "y": -0.06, "x": 0, "xanchor": "left", "yanchor": "top"},
+        uirevision=uirevision,
+    )
+    fig.update_yaxes(title_text="USD", row=1, col=1)
+    fig.update_yaxes(title_text=lower_axis, row=2, col=1)

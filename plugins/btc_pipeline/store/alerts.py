@@ -1,0 +1,69 @@
+"""Price alerts the pipeline recorded (``alerts.<YYYY-MM>``, one small collection per month) and
+the state their evaluation remembers (``alerts.state``, one document)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from btc_pipeline.alerts import Alert, AlertState
+from btc_pipeline.store.inserts import insert_new
+from btc_pipeline.timeutil import to_utc
+
+STATE = "alerts.state"
+
+
+def partition(ts: datetime) -> str:
+    """The collection of the alerts of ``ts``' month."""
+    return f"alerts.{to_utc(ts):%Y-%m}"
+
+
+def load_state(db: Database[Any]) -> tuple[AlertState, int]:
+    """The remembered state and its version (0: none yet)."""
+    doc = db[STATE].find_one({"_id": "consensus"})
+    if not doc:
+        return AlertState(), 0
+    fired = {kind: to_utc(ts) for kind, ts in (doc.get("move_fired") or {}).items()}
+    last_ts = to_utc(doc["last_ts"]) if doc.get("last_ts") else None
+    return AlertState(doc.get("last_price"), last_ts, fired), int(doc.get("v", 1))
+
+
+def save_state(db: Database[Any], state: AlertState, version: int) -> bool:
+    """Store ``state`` if it is still at ``version`` (compare-and-set); False when another run won."""
+    doc = {
+        "_id": "consensus",
+        "v": version + 1,
+        "last_price": state.last_price,
+        "last_ts": state.last_ts,
+        "move_fired": dict(state.move_fired),
+    }
+    if version == 0:
+        try:
+            db[STATE].insert_one(doc)
+            return True
+        except DuplicateKeyError:
+            return False
+    return db[STATE].replace_one({"_id": "consensus", "v": version}, doc).matched_count == 1
+
+
+def record_alerts(db: Database[Any], alerts: Sequence[Alert]) -> int:
+    """Store alerts once each (their id is deterministic); returns how many were new."""
+    new = 0
+    by_month: dict[str, list[dict[str, Any]]] = {}
+    for alert in alerts:
+        by_month.setdefault(partition(alert.ts), []).append(alert.to_dict())
+    for name, docs in by_month.items():
+        new += insert_new(db[name], docs)[0]
+    return new
+
+
+def recent_alerts(db: Database[Any], now: datetime, within: timedelta) -> list[dict[str, Any]]:
+    """The alerts of the last ``within`` (at most two month partitions are read), newest first."""
+    since = now - within
+    names = sorted({partition(since), partition(now)})
+    alerts = [doc for name in names for doc in db[name].find({}) if to_utc(doc["ts"]) >= since]
+    return sorted(alerts, key=lambda d: to_utc(d["ts"]), reverse=True)

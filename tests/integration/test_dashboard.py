@@ -1,0 +1,237 @@
+"""The dashboard on the real stack: Streamlit's AppTest runs the real app script against databases of
+the stack's FerretDB in the states a user meets (empty, stale, an exchange without data, alerts),
+and a real headless Chromium uses the page the stack serves: range buttons, source and view
+selectors, an export downloaded and read back, screenshots at two widths."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from pymongo import MongoClient
+
+from btc_pipeline.alerts import Alert
+from btc_pipeline.schema import Observation
+from btc_pipeline.store import CONSENSUS, Store
+from btc_pipeline.timeutil import floor_minute
+from btc_pipeline.window import MINUTE, Window
+from devstack import Stack
+from devstack.processes import http_ok
+
+from .conftest import ARTIFACTS, ROOT, wait_for
+
+pytestmark = pytest.mark.integration
+
+APP = ROOT / "dashboard" / "app.py"
+
+
+def observations(start: datetime, minutes: int) -> list[Observation]:
+    out = []
+    for m in range(minutes):
+        ts = start + MINUTE * m
+        price = 95_000.0 + 10 * m
+        c = Observation(
+            "coinbase",
+            "BTC-USD",
+            "candle_1m",
+            ts,
+            price + 5,
+            ts + MINUTE,
+            "t",
+            price,
+            price + 20,
+            price - 20,
+            price + 5,
+            1.5,
+        )
+        out.append(c)
+        for i, x in enumerate(("coinbase", "kraken", "bitstamp")):
+            tick_ts = ts + timedelta(seconds=20 + i)
+            out.append(Observation(x, "BTC-USD", "tick", tick_ts, price + i, tick_ts, "t", volume=0.01))
+    return out
+
+
+@pytest.fixture
+def app_env(stack: Stack, mongo: MongoClient[Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Store]:
+    """The app pointed at a database of this test's own (dropped afterwards)."""
+    name = f"dash_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("BTC_MONGO_URI", stack.mongo_uri)
+    monkeypatch.setenv("BTC_MONGO_DB", name)
+    yield Store(mongo[name])
+    mongo.drop_database(name)
+
+
+def run_app() -> Any:
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(APP), default_timeout=60).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def texts(app: Any) -> str:
+    parts = [e.value for kind in ("error", "warning", "info", "markdown", "caption") for e in getattr(app, kind)]
+    parts += [f"{m.label} {m.value}" for m in app.metric]
+    return "\n".join(str(p) for p in parts)
+
+
+def test_an_empty_database_says_there_is_no_data_yet(app_env: Store):
+    shown = texts(run_app())
+    assert "No data yet" in shown and "make demo" in shown
+
+
+def test_stale_data_gets_a_warning(app_env: Store):
+    app_env.write_observations(observations(floor_minute(datetime.now(UTC)) - timedelta(minutes=40), 30))
+    shown = texts(run_app())
+    assert "Stale data" in shown and "BTC_STALE_AFTER_S" in shown
+    assert "Consensus price" in shown
+
+
+def test_fresh_data_an_exchange_without_candles_and_alerts(app_env: Store, monkeypatch: pytest.MonkeyPatch):
+    now = datetime.now(UTC)
+    app_env.write_observations(observations(floor_minute(now) - timedelta(minutes=30), 31))
+    app_env.record_alerts([Alert("above", now, 95_300, 95_250, 95_200, "BTC-USD rose above 95,250.00: 95,300.00")])
+    monkeypatch.setenv("BTC_ALERT_ABOVE", "90000")
+    app = run_app()
+    shown = texts(app)
+    assert "Stale data" not in shown and "No data yet" not in shown
+    assert "Alert (this page): BTC-USD" in shown and "is above 90,000.00" in shown
+    assert "Recorded by the pipeline" in shown and "rose above 95,250.00" in shown
+    assert any(m.label == "24 h change" for m in app.metric)
+    app.selectbox(key="source").set_value("kraken").run()
+    assert "No kraken candles in this range yet" in texts(app) and "choose consensus" in texts(app)
+
+
+def test_mongodb_unreachable_is_a_clear_message(monkeypatch: pytest.MonkeyPatch):
+    from devstack.processes import free_port
+
+    monkeypatch.setenv("BTC_MONGO_URI", f"mongodb://127.0.0.1:{free_port()}/")
+    assert "MongoDB is not reachable at the configured BTC_MONGO_URI" in texts(run_app())
+
+
+# --- in a real browser -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1400,1000",
+    ):
+        options.add_argument(arg)
+    options.add_experimental_option("prefs", {"download.default_directory": str(tmp_path)})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.downloads = tmp_path
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def click(driver: Any, text: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    found = [e for e in driver.find_elements(By.XPATH, f"//*[normalize-space(text())='{text}']") if e.is_displayed()]
+    assert found, f"nothing labelled {text!r} on the page"
+    press(driver, found[0])
+
+
+def press(driver: Any, element: Any) -> None:
+    """Click ``element`` once it is in the middle of the view (not under Streamlit's top bar)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def page_text(driver: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
+    stack: Stack, browser: Any, mongo: MongoClient[Any]
+):
+    from selenium.webdriver.common.by import By
+
+    assert http_ok(f"{stack.dashboard_url}/_stcore/health")
+    store = Store(mongo["btc"])
+    # two days of history, 12 to 14 days ago (no other test writes there), and the live ticks
+    history = [
+        o for o in observations(floor_minute(datetime.now(UTC)) - timedelta(days=14), 2880) if o.kind == "candle_1m"
+    ]
+    for i in range(0, len(history), 500):
+        store.write_observations(history[i : i + 500])
+    wait_for(lambda: len(store.latest()) >= 4, 240, "live ticks of the exchanges")
+    started = time.monotonic()
+    browser.get(stack.dashboard_url)
+
+    def chart_drawn() -> bool:
+        return bool(
+            browser.find_elements(By.CSS_SELECTOR, ".js-plotly-plot g.trace")
+        ) and "Consensus price" in page_text(browser)
+
+    wait_for(chart_drawn, 60, "the chart and the consensus price", interval_s=0.2)
+    print(f"\nfirst chart {time.monotonic() - started:.1f} s after navigation")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-1400.png"))
+    for exchange in ("coinbase", "kraken", "bitstamp", "binance"):
+        assert exchange in page_text(browser), f"{exchange} missing from the exchanges table"
+
+    click(browser, "30d")
+    wait_for(lambda: "1h candles" in page_text(browser), 30, "the 30-day chart at 1-hour bars", interval_s=0.5)
+    click(browser, "CSV")
+    csv_file = wait_for(lambda: next(iter(browser.downloads.glob("*.csv")), None), 30, "the CSV download")
+    exported = pd.read_csv(csv_file)
+    assert list(exported.columns) == ["ts", "open", "high", "low", "close", "volume", "n"]
+    end = floor_minute(datetime.now(UTC)) + MINUTE
+    stored = store.bars(CONSENSUS, "1h", Window(end - timedelta(days=30), end))
+    assert 48 <= len(exported) <= len(stored) + 1  # what the chart showed, give or take the bar that just started
+    first = pd.Timestamp(exported["ts"].iloc[0])
+    assert exported["close"].iloc[0] == pytest.approx(float(stored.set_index("ts").loc[first, "close"]))
+
+    click(browser, "Parquet")
+    parquet = wait_for(lambda: next(iter(browser.downloads.glob("*.parquet")), None), 30, "the Parquet download")
+    assert len(pd.read_parquet(parquet)) == len(exported)
+
+    # the source selector: Coinbase's own candles
+    press(browser, browser.find_element(By.CSS_SELECTOR, "input[role='combobox'][aria-label='Source']"))
+    option = wait_for(
+        lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, "[role='option']") if e.text.strip() == "coinbase"],
+        10,
+        "the source options",
+        interval_s=0.2,
+    )
+    press(browser, option[0])
+    wait_for(
+        lambda: "1h candles, coinbase" in page_text(browser), 30, "the chart of Coinbase's candles", interval_s=0.5
+    )
+    click(browser, "Compare exchanges")
+    wait_for(lambda: "Exchanges compared" in page_text(browser), 30, "the comparison view", interval_s=0.5)
+    click(browser, "1h")
+    wait_for(lambda: "1m bars of their ticker" in page_text(browser), 30, "the 1-hour comparison", interval_s=0.5)
+    time.sleep(1)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-compare-1400.png"))
+    browser.set_window_size(800, 1000)
+    click(browser, "Candles")
+    wait_for(chart_drawn, 30, "the candles again", interval_s=0.5)
+    time.sleep(1)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-800.png"))
+    assert "Traceback" not in page_text(browser)
