@@ -22,13 +22,14 @@ Tasks:
    horizon). 7 days are 9 chunks and 34 requests.
 3. `fetch_and_produce` is **mapped**, one task instance per chunk (named by its window): it fetches
    the chunk from the first exchange that serves it, produces the candles with the idempotent
-   producer, and records in `btc.no_trade_minutes` the settled minutes the exchange had no candle
+   producer (its success is an event of the topic's asset, which starts `btc_drain` at once), and
+   records in `btc.no_trade_minutes` the settled minutes the exchange had no candle
    for (no trades). A chunk whose newest minutes are not published yet fails and is retried.
 4. `summarize` writes the run's totals to `btc.pipeline_runs` and fails the run if a chunk failed.
 
 - **Timetable**: `NullTimetable`: manual and API triggers only.
 - **max_active_runs=1**: backfills queue behind each other instead of competing for the workers.
-- Candles reach MongoDB when `btc_drain` has consumed them (a few drain runs for a week).
+- Candles reach MongoDB as `btc_drain` consumes them, seconds after each chunk.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from btc_pipeline.config import KNOWN_EXCHANGES
-from btc_pipeline.tasks import backfill, hooks
+from btc_pipeline.tasks import backfill, schedules
+
+TOPIC = schedules.topic_asset(schedules.settings())
 
 
 @dag(
@@ -60,13 +63,7 @@ from btc_pipeline.tasks import backfill, hooks
         ),
         "only_missing": Param(False, type="boolean", description="fill only minutes without a candle"),
     },
-    default_args={
-        "on_failure_callback": hooks.record_failed_run,
-        "retries": 3,
-        "retry_delay": timedelta(seconds=15),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=2),
-    },
+    default_args=schedules.retry_args(3, timedelta(seconds=15), timedelta(minutes=2)),
 )
 def btc_backfill() -> None:
     @task(execution_timeout=timedelta(minutes=5))
@@ -74,7 +71,7 @@ def btc_backfill() -> None:
         """Validate the parameters; with `only_missing`, find the holes of the range."""
         return backfill.backfill_scope(get_current_context()["params"])
 
-    backfill.plan_and_produce(find_gaps())
+    backfill.plan_and_produce(find_gaps(), TOPIC)
 
 
 btc_backfill()

@@ -1,7 +1,7 @@
 """
 # btc_drain
 
-Every 30 seconds, drains the Kafka topic `btc-metrics` into MongoDB `btc.prices` in small
+Drains the Kafka topic `btc-metrics` into MongoDB `btc.prices` as messages arrive, in small
 batches, with an exactly-once *effect*:
 
 1. consume a batch (consumer group `btc-drain`, auto-commit **off**);
@@ -16,44 +16,53 @@ batches, with an exactly-once *effect*:
 A failure anywhere fails the task before the commit; the retry re-reads the batch, and every
 write is idempotent, so that is harmless.
 
-- **Timetable**: `DeltaTriggerTimetable(30 s)`: the drain has no data interval of its own.
+**When it runs** (`AssetOrTimeSchedule`):
+
+- **on arrival**: every task that produces to the topic (`btc_ingest`'s `produce_window` and
+  `stream_ticks`, the backfill and heal chunks) declares the topic's asset
+  (`kafka://btc_kafka/btc-metrics`) as an outlet; its success is an asset event, and the scheduler
+  starts a drain run at once (or, while one is running, as soon as it ends: asset events wait
+  while the DAG is at `max_active_runs`);
+- **every 30 s** otherwise (`DeltaTriggerTimetable`), for messages produced outside Airflow.
+
+A run **stays while messages keep coming**: it stores each batch as it arrives (a tick read by
+`btc_ingest` is in MongoDB about a second later) and ends after `BTC_DRAIN_IDLE_S` (30 s) without
+a message, or after `BTC_DRAIN_MAX_SECONDS` (240 s) or `BTC_DRAIN_MAX_MESSAGES`. With live ingest
+(a tick round every 10 s) runs follow each other back to back, a few hundred a day.
+
 - **max_active_runs=1**: two drains in one consumer group would only rebalance each other.
-- **Bounded**: at most `BTC_DRAIN_MAX_MESSAGES` messages and `BTC_DRAIN_MAX_SECONDS` per run;
-  a run ends as soon as it has caught up.
-- Each run writes its counts, consumer lag before/after, bars changed and batch timings to
-  `btc.pipeline_runs`.
+- Each run writes its counts, consumer lag before/after, why it ended, bars changed and batch
+  timings to `btc.pipeline_runs`; the price alerts are checked every 10 s while it runs.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import DeltaTriggerTimetable, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, DeltaTriggerTimetable, dag, get_current_context, task
 
 from btc_pipeline.tasks import drain as drain_tasks
-from btc_pipeline.tasks import hooks
+from btc_pipeline.tasks import schedules
+
+SETTINGS = schedules.settings()
 
 
 @dag(
     dag_id="btc_drain",
-    schedule=DeltaTriggerTimetable(timedelta(seconds=30)),
+    schedule=AssetOrTimeSchedule(
+        timetable=DeltaTriggerTimetable(timedelta(seconds=30)), assets=schedules.topic_asset(SETTINGS)
+    ),
     start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
     catchup=False,
     max_active_runs=1,
     tags=["btc", "drain", "kafka", "mongodb"],
     doc_md=__doc__,
-    default_args={
-        "on_failure_callback": hooks.record_failed_run,
-        "retries": 3,
-        "retry_delay": timedelta(seconds=10),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=1),
-    },
+    default_args=schedules.retry_args(3, timedelta(seconds=10), timedelta(minutes=1)),
 )
 def btc_drain() -> None:
-    @task(execution_timeout=timedelta(minutes=3))
+    @task(execution_timeout=timedelta(seconds=SETTINGS.drain_max_seconds + 120))
     def drain() -> dict:
-        """Drain a bounded batch of `btc-metrics` into `btc.prices` (DLQ for bad messages)."""
+        """Store `btc-metrics` in MongoDB as it arrives, until idle or a bound (DLQ for bad messages)."""
         ctx = get_current_context()
         return drain_tasks.drain_topic(ctx["dag"].dag_id, ctx["run_id"])
 

@@ -2,7 +2,10 @@
 # btc_heal
 
 Every hour, finds the **holes** in the recent 1-minute candles of `btc.prices` and backfills them
-through `btc-metrics` and `btc_drain`, like live data.
+through `btc-metrics` and `btc_drain`, like live data. It is the safety net: the windows of failed
+or skipped `btc_ingest` runs are healed at once by the first ingest run that succeeds after them;
+this DAG catches what that leaves (a run that failed for good between successful ones, a hole an
+exchange could not serve then, minutes deleted by hand).
 
 - **Horizon**: the last `BTC_HEAL_HORIZON_MINUTES` (default 360 = 6 h), ending 10 minutes before
   the run (those belong to the live `btc_ingest`, which may still be retrying them); capped so
@@ -12,7 +15,8 @@ through `btc-metrics` and `btc_drain`, like live data.
   history is `btc-pipeline backfill`'s job).
 - **Same chunks as `btc_backfill`**: `find_gaps` finds the holes, `plan` splits them into chunks (at
   most a day and a whole number of the exchange's pages each), `fetch_and_produce` is mapped over them and produces
-  only the minutes still missing, `summarize` writes the totals to `btc.pipeline_runs` and fails
+  only the minutes still missing (each chunk's success starts `btc_drain`: the topic's asset is its
+  outlet), `summarize` writes the totals to `btc.pipeline_runs` and fails
   the run if a chunk failed. The heal produces directly rather than triggering `btc_backfill`,
   so one run shows what it found and what it filled, and never queues behind a long backfill.
 - **Timetable**: `CronTriggerTimetable("5 * * * *")`, hourly at :05; `catchup=False` and
@@ -25,7 +29,9 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
-from btc_pipeline.tasks import backfill, hooks
+from btc_pipeline.tasks import backfill, schedules
+
+TOPIC = schedules.topic_asset(schedules.settings())
 
 
 @dag(
@@ -36,13 +42,7 @@ from btc_pipeline.tasks import backfill, hooks
     max_active_runs=1,
     tags=["btc", "backfill", "heal"],
     doc_md=__doc__,
-    default_args={
-        "on_failure_callback": hooks.record_failed_run,
-        "retries": 3,
-        "retry_delay": timedelta(seconds=15),
-        "retry_exponential_backoff": True,
-        "max_retry_delay": timedelta(minutes=2),
-    },
+    default_args=schedules.retry_args(3, timedelta(seconds=15), timedelta(minutes=2)),
 )
 def btc_heal() -> None:
     @task(execution_timeout=timedelta(minutes=5))
@@ -50,7 +50,7 @@ def btc_heal() -> None:
         """Find the holes of the horizon (not the minutes without trades, nor those before the first candle)."""
         return backfill.heal_scope(get_current_context()["dag_run"].run_after)
 
-    backfill.plan_and_produce(find_gaps())
+    backfill.plan_and_produce(find_gaps(), TOPIC)
 
 
 btc_heal()

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
-from btc_pipeline.tasks import hooks, retention
+from btc_pipeline.tasks import retention, schedules
 
 
 @dag(
@@ -32,11 +32,7 @@ from btc_pipeline.tasks import hooks, retention
     max_active_runs=1,
     tags=["btc", "retention", "mongodb"],
     doc_md=__doc__,
-    default_args={
-        "on_failure_callback": hooks.record_failed_run,
-        "retries": 2,
-        "retry_delay": timedelta(minutes=5),
-    },
+    default_args=schedules.retry_args(2, timedelta(minutes=5), timedelta(minutes=5)),
 )
 def btc_retention() -> None:
     @task(execution_timeout=timedelta(minutes=30))

@@ -81,10 +81,18 @@ def test_every_dag_sets_its_schedule_runs_and_retries_on_purpose(dag_file):
     missing = [name for name in REQUIRED_DAG_ARGS if name not in given]
     assert not missing, f"{dag_file.name}: dag(...) does not set {missing}"
     default_args = given["default_args"]
-    assert isinstance(default_args, ast.Dict), f"{dag_file.name}: default_args must be a literal dict"
+    if isinstance(default_args, ast.Call):  # schedules.retry_args(retries, delay, max_delay): all required
+        assert ast.unparse(default_args.func) == "schedules.retry_args", f"{dag_file.name}: {ast.unparse(default_args)}"
+        assert len(default_args.args) == 3, f"{dag_file.name}: retry_args takes the retries and both delays"
+        return
+    assert isinstance(default_args, ast.Dict), f"{dag_file.name}: default_args: a literal dict or retry_args(...)"
     keys = {ast.literal_eval(k) for k in default_args.keys if k is not None}
     lacking = set(REQUIRED_DEFAULT_ARGS) - keys
     assert not lacking, f"{dag_file.name}: default_args lacks {lacking}"
+
+
+#: Tasks not retried on purpose: a ticker reading cannot be had again later.
+NOT_RETRIED = {("btc_ingest", "stream_ticks")}
 
 
 @pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
@@ -97,7 +105,8 @@ def test_house_rules(guarded_parse, dag_file):
     assert dag.start_date is not None and dag.start_date.utcoffset().total_seconds() == 0
     assert isinstance(dag.timetable, BaseTimetable)
     for task in dag.tasks:
-        assert task.retries >= 1, f"{task.task_id} has no retries"
+        assert task.retries >= 1 or (dag.dag_id, task.task_id) in NOT_RETRIED, f"{task.task_id} has no retries"
+        assert task.on_failure_callback, f"{task.task_id}: its failure would not be recorded for the dashboard"
         assert task.execution_timeout is not None, f"{task.task_id} has no execution_timeout"
 
 
@@ -115,3 +124,32 @@ def test_ingest_owns_a_real_one_minute_window(guarded_parse):
 
 def test_drain_never_overlaps(guarded_parse):
     assert guarded_parse[0]["btc_drain.py"].dags["btc_drain"].max_active_runs == 1
+
+
+def test_every_producer_of_the_topic_starts_the_drain(guarded_parse):
+    """The drain is scheduled on the topic's asset (or every 30 s), and every task that produces to
+    the topic declares that asset as an outlet, so that its success starts a drain at once."""
+    from airflow.sdk import AssetOrTimeSchedule
+
+    bags = guarded_parse[0]
+    drain = bags["btc_drain.py"].dags["btc_drain"]
+    assert isinstance(drain.timetable, AssetOrTimeSchedule)
+    asset = drain.timetable.asset_condition
+    assert asset.uri == "kafka://btc_kafka/btc-metrics" and asset.name == "btc-metrics"
+    producers = {
+        ("btc_ingest", "produce_window"),
+        ("btc_ingest", "stream_ticks"),
+        ("btc_backfill", "fetch_and_produce"),
+        ("btc_heal", "fetch_and_produce"),
+    }
+    for dag_id, task_id in producers:
+        task = bags[f"{dag_id}.py"].dags[dag_id].get_task(task_id)
+        assert asset in task.outlets, f"{dag_id}.{task_id} produces to the topic but does not say so"
+    others = [
+        (dag.dag_id, t.task_id)
+        for bag in bags.values()
+        for dag in bag.dags.values()
+        for t in dag.tasks
+        if asset in t.outlets and (dag.dag_id, t.task_id) not in producers
+    ]
+    assert others == []

@@ -125,9 +125,13 @@ class Settings:
     mongo_db: str = "btc"
     consumer_group: str = "btc-drain"
     drain_max_messages: int = 5000
-    drain_max_seconds: float = 20.0
+    drain_max_seconds: float = 240.0
+    drain_idle_s: float = 30.0
     drain_batch_size: int = 500
     live_tick_horizon_s: int = 300
+    tick_interval_s: int = 10
+    ingest_retries: int = 4
+    ingest_retry_delay_s: int = 15
     max_deviation_pct: float = 1.0
     dashboard_refresh_s: int = 10
     heal_horizon_minutes: int = 360
@@ -183,9 +187,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mongo_db=_get(env, "BTC_MONGO_DB", "btc"),
         consumer_group=_get(env, "BTC_CONSUMER_GROUP", "btc-drain"),
         drain_max_messages=_int(env, "BTC_DRAIN_MAX_MESSAGES", 5000, minimum=1, maximum=1_000_000),
-        drain_max_seconds=_float(env, "BTC_DRAIN_MAX_SECONDS", 20.0, minimum=1, maximum=3600),
+        drain_max_seconds=_float(env, "BTC_DRAIN_MAX_SECONDS", 240.0, minimum=1, maximum=1800),
+        drain_idle_s=_float(env, "BTC_DRAIN_IDLE_S", 30.0, minimum=0, maximum=1800),
         drain_batch_size=_int(env, "BTC_DRAIN_BATCH_SIZE", 500, minimum=1, maximum=50_000),
         live_tick_horizon_s=_int(env, "BTC_LIVE_TICK_HORIZON_S", 300, minimum=0, maximum=86_400),
+        tick_interval_s=_int(env, "BTC_TICK_INTERVAL_S", 10, minimum=2, maximum=60),
+        ingest_retries=_int(env, "BTC_INGEST_RETRIES", 4, minimum=0, maximum=10),
+        ingest_retry_delay_s=_int(env, "BTC_INGEST_RETRY_DELAY_S", 15, minimum=1, maximum=600),
         max_deviation_pct=_float(env, "BTC_MAX_DEVIATION_PCT", 1.0, minimum=0.001, maximum=50),
         dashboard_refresh_s=_int(env, "BTC_DASHBOARD_REFRESH_S", 10, minimum=1, maximum=3600),
         heal_horizon_minutes=_int(env, "BTC_HEAL_HORIZON_MINUTES", 360, minimum=1, maximum=10_080),

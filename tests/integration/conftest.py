@@ -28,15 +28,27 @@ from btc_pipeline.config import ApiSettings, Settings, load_settings
 from btc_pipeline.steps.drain import DrainStats, drain
 from btc_pipeline.store import CONSENSUS, Store
 from btc_pipeline.stream import BatchConsumer, consumer_config, ensure_topics, producer_config
+from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window
 from devstack import Stack
 from devstack.processes import free_port, port_is_open
+from simexchange.pricepath import PricePath
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "state" / "test-artifacts"
 #: The test stack runs on topics of other names than the defaults, so that every part (topic
 #: creation, DAGs, drain, CLI) is shown to follow BTC_TOPIC / BTC_DLQ_TOPIC.
-TEST_ENV = {"BTC_TOPIC": "it-btc-metrics", "BTC_DLQ_TOPIC": "it-btc-metrics-dlq"}
+TEST_ENV = {
+    "BTC_TOPIC": "it-btc-metrics",
+    "BTC_DLQ_TOPIC": "it-btc-metrics-dlq",
+    # Drain runs of 30 s rather than 240 s: tests that wait for a drain run to end, or pause the
+    # drain, do not wait minutes (the live stack's drain still stays while messages arrive).
+    "BTC_DRAIN_MAX_SECONDS": "30",
+    # No retries: a broker outage fails each window within its minute (one delivery timeout), so
+    # the outage test sees failed windows healed by the next successful run without waiting the
+    # default retries' ten minutes. Nothing else needs them: the simulated exchange is always ready.
+    "BTC_INGEST_RETRIES": "0",
+}
 #: A closed past window of ten minutes the simulated exchange serves from its history.
 OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
 
@@ -85,6 +97,7 @@ def scratch(stack: Stack, settings: Settings, mongo: MongoClient[Any]) -> Settin
         consumer_group=f"g-{tag}",
         mongo_db=f"db_{tag}",
         drain_max_seconds=20.0,
+        drain_idle_s=0.0,  # end as soon as caught up, like a one-off drain
         drain_batch_size=50,
     )
 
@@ -147,6 +160,7 @@ def run_drain(
         batch_size=settings.drain_batch_size,
         max_messages=settings.drain_max_messages,
         max_seconds=settings.drain_max_seconds,
+        idle_s=settings.drain_idle_s,
     )
     return drain(source, new_producer(stack), Store(db), settings, run_id)
 
@@ -257,3 +271,41 @@ def assert_read_model_matches(store: Store, window: Window) -> int:
             assert got["volume"].tolist() == pytest.approx(want["volume"].tolist()), f"{series} {interval} volume"
         compared += len(got)
     return compared
+
+
+# --- candles of the stack's simulated exchange -------------------------------------------------
+
+#: The price path the stack's simulated exchange quotes (its default seed).
+STACK_PATH = PricePath(42)
+
+
+def candles(mongo: Any, window: Window) -> list[dict[str, Any]]:
+    query = {"kind": "candle_1m", "symbol": "BTC-USD", "ts": {"$gte": window.start, "$lt": window.end}}
+    return list(mongo["btc"]["prices"].find(query))
+
+
+def assert_exact_once(mongo: Any, window: Window, *, except_minutes: set[datetime] = frozenset()) -> None:
+    """Every minute of ``window`` (but ``except_minutes``) has exactly one candle, with the simulated
+    exchange's exact prices (served by Coinbase, the first provider, which quotes the path as is)."""
+    docs = candles(mongo, window)
+    by_ts: dict[datetime, list[dict[str, Any]]] = {}
+    for doc in docs:
+        by_ts.setdefault(doc["ts"], []).append(doc)
+    expected = set(window.minutes()) - set(except_minutes)
+    assert set(by_ts) == expected, (
+        f"missing {sorted(expected - set(by_ts))[:5]}, extra {sorted(set(by_ts) - expected)[:5]}"
+    )
+    duplicated = [ts for ts, found in by_ts.items() if len(found) != 1]
+    assert not duplicated, f"{len(duplicated)} minute(s) stored more than once, e.g. {duplicated[:3]}"
+    for ts, (doc,) in by_ts.items():
+        sim = STACK_PATH.candle(ts)
+        assert doc["source"] == "coinbase"
+        assert doc["_id"] == f"coinbase|BTC-USD|candle_1m|{format_ts(ts)}"
+        assert (doc["open"], doc["high"], doc["low"], doc["close"], doc["price"], doc["volume"]) == (
+            sim.open,
+            sim.high,
+            sim.low,
+            sim.close,
+            sim.close,
+            sim.volume,
+        ), ts

@@ -33,14 +33,12 @@ import pytest
 from btc_pipeline.schema import format_ts
 from btc_pipeline.window import MINUTE, Window, floor_minute
 from devstack import Stack
-from simexchange.pricepath import PricePath
 
-from .conftest import ROOT, AirflowAPI, assert_read_model_matches, wait_for
+from .conftest import ROOT, AirflowAPI, assert_exact_once, assert_read_model_matches, candles, wait_for
 
 pytestmark = pytest.mark.integration
 
 CLI = ROOT / ".venv" / "bin" / "btc-pipeline"
-PATH = PricePath(42)
 
 
 @dataclass(frozen=True)
@@ -87,38 +85,6 @@ def iso(ts: datetime) -> str:
 
 def parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def candles(mongo: Any, window: Window) -> list[dict[str, Any]]:
-    query = {"kind": "candle_1m", "symbol": "BTC-USD", "ts": {"$gte": window.start, "$lt": window.end}}
-    return list(mongo["btc"]["prices"].find(query))
-
-
-def assert_exact_once(mongo: Any, window: Window, *, except_minutes: set[datetime] = frozenset()) -> None:
-    """Every minute of ``window`` (but ``except_minutes``) has exactly one candle, with the simulated
-    exchange's exact prices (served by Coinbase, the first provider, which quotes the path as is)."""
-    docs = candles(mongo, window)
-    by_ts: dict[datetime, list[dict[str, Any]]] = {}
-    for doc in docs:
-        by_ts.setdefault(doc["ts"], []).append(doc)
-    expected = set(window.minutes()) - set(except_minutes)
-    assert set(by_ts) == expected, (
-        f"missing {sorted(expected - set(by_ts))[:5]}, extra {sorted(set(by_ts) - expected)[:5]}"
-    )
-    duplicated = [ts for ts, found in by_ts.items() if len(found) != 1]
-    assert not duplicated, f"{len(duplicated)} minute(s) stored more than once, e.g. {duplicated[:3]}"
-    for ts, (doc,) in by_ts.items():
-        sim = PATH.candle(ts)
-        assert doc["source"] == "coinbase"
-        assert doc["_id"] == f"coinbase|BTC-USD|candle_1m|{iso(ts)}"
-        assert (doc["open"], doc["high"], doc["low"], doc["close"], doc["price"], doc["volume"]) == (
-            sim.open,
-            sim.high,
-            sim.low,
-            sim.close,
-            sim.close,
-            sim.volume,
-        ), ts
 
 
 def delete_minutes(mongo: Any, window: Window) -> int:
@@ -176,17 +142,25 @@ def interrupt(proc: subprocess.Popen[str], lines: list[str]) -> str:
     return err
 
 
+def fetching_candles(airflow: AirflowAPI) -> list[dict[str, Any]]:
+    """btc_ingest's produce_window task instances not finished yet (its other tasks read only tickers)."""
+    states = "&".join(f"state={s}" for s in ("scheduled", "queued", "running", "up_for_retry", "restarting"))
+    path = f"/dags/btc_ingest/dagRuns/~/taskInstances?task_id=produce_window&{states}&limit=100"
+    return airflow.call("GET", path)["task_instances"]
+
+
 @contextmanager
 def exchange_to_ourselves(stack: Stack, airflow: AirflowAPI) -> Iterator[None]:
-    """Pause btc_ingest and btc_heal (their requests would take a fault injected into the stack's
-    simulated exchange) until their runs in progress are over; clear the faults and resume after."""
+    """Pause btc_ingest and btc_heal (their candle requests would take a candle fault injected into
+    the stack's simulated exchange) until none of theirs is in progress; clear the faults and resume
+    after. Faults are scoped to candle paths, so the tick streams still running leave them alone."""
     for dag_id in ("btc_ingest", "btc_heal"):
         set_paused(airflow, dag_id, True)
     try:
         wait_for(
-            lambda: not active_runs(airflow, "btc_ingest") and not active_runs(airflow, "btc_heal"),
+            lambda: not fetching_candles(airflow) and not active_runs(airflow, "btc_heal"),
             180,
-            "btc_ingest and btc_heal to finish their runs in progress",
+            "btc_ingest and btc_heal to finish their candle requests in progress",
         )
         yield
     finally:
@@ -305,7 +279,7 @@ def test_minutes_without_trades_are_recorded_and_not_reported_as_holes(
     around = Window(quiet.start - timedelta(minutes=10), quiet.end + timedelta(minutes=10))
     with exchange_to_ourselves(stack, airflow):
         assert delete_minutes(mongo, quiet) == 3
-        fault(stack.simex_url, "POST", {"exchange": "coinbase", "kind": "tradeless", "times": 1})
+        fault(stack.simex_url, "POST", {"exchange": "coinbase", "kind": "tradeless", "times": 1, "path": "candles"})
         result = run_cli("backfill", "--missing", "--from", iso(around.start), "--to", iso(around.end))
     assert result.code == 0, result.err  # complete: no hole left, only minutes without trades
     assert "no trades          3 minute(s) the exchange had no trades in (3 found by this backfill)" in result.out
@@ -443,7 +417,8 @@ def test_ctrl_c_while_waiting_for_mongodb_is_prompt(airflow: AirflowAPI, run_cli
     """btc_drain paused: the run succeeds but its candles never land, so the CLI waits for MongoDB."""
     hour = Window(t0 - timedelta(days=8), t0 - timedelta(days=8) + timedelta(hours=1))
     set_paused(airflow, "btc_drain", True)
-    try:
+    try:  # a drain run in progress would store the hour (it stays while messages arrive)
+        wait_for(lambda: not active_runs(airflow, "btc_drain"), 180, "the btc_drain run in progress to end")
         waiter, lines = start_interruptible(cli_env, "backfill", "--from", iso(hour.start), "--to", iso(hour.end))
         wait_for(lambda: any("in MongoDB [" in line for line in lines), 180, "the wait for MongoDB", interval_s=0.5)
         err = interrupt(waiter, lines)
@@ -462,7 +437,7 @@ def test_a_failed_chunk_fails_the_run_and_the_summary_says_which(
     pipeline_runs and the CLI all say which chunk failed and what is still missing."""
     span = Window(t0 - timedelta(days=10), t0 - timedelta(days=10) + timedelta(minutes=1500))
     with exchange_to_ourselves(stack, airflow):
-        fault(stack.simex_url, "POST", {"exchange": "binance", "kind": "451", "times": 1})
+        fault(stack.simex_url, "POST", {"exchange": "binance", "kind": "451", "times": 1, "path": "klines"})
         result = run_cli("backfill", "--source", "binance", "--from", iso(span.start), "--to", iso(span.end))
     assert result.code == 1, result.err
     assert "btc_backfill run: failed, 2 chunk(s), 1 failed" in result.out

@@ -4,6 +4,8 @@ production code; each test has its own topic, group and database."""
 from __future__ import annotations
 
 import json
+import threading
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from btc_pipeline.exchanges import build_exchange
 from btc_pipeline.steps.ingest import ingest_window
 from btc_pipeline.store import Store
 from btc_pipeline.stream import DeliveryError, Record, produce_all
+from btc_pipeline.window import Window
 from devstack.processes import free_port
 from simexchange.pricepath import PricePath
 
@@ -170,3 +173,24 @@ def test_a_broker_that_is_down_fails_the_produce():
     dead = new_producer_at(f"127.0.0.1:{free_port()}")
     with pytest.raises(DeliveryError, match=r"not delivered|unacknowledged"):
         produce_all(dead, "btc-metrics", [Record(key=b"k", value=b"v")], timeout_s=10)
+
+
+def test_a_drain_that_stays_stores_what_arrives_while_it_runs_and_ends_when_idle(stack, scratch, mongo):
+    """With BTC_DRAIN_IDLE_S, a drain run does not end when it has caught up: a message produced
+    a moment later is stored by the same run, and the run ends once nothing came for that long."""
+    window = list(WINDOW.minutes())
+    exchanges = [build_exchange("coinbase", scratch)]
+    ingest_window(Window(window[0], window[2]), scratch, exchanges, new_producer(stack), "early")
+    late = threading.Timer(
+        4.0,
+        lambda: ingest_window(Window(window[2], window[5]), scratch, exchanges, new_producer(stack), "late"),
+    )
+    late.start()
+    try:
+        stats = run_drain(stack, replace(scratch, drain_idle_s=6.0), mongo[scratch.mongo_db])
+    finally:
+        late.join()
+    assert stats.consumed == 5 and stats.upserted == 5 and stats.ended_by == "idle"
+    assert stats.batches >= 2  # the early candles, then the late ones when they came
+    assert mongo[scratch.mongo_db]["prices"].count_documents({"run_id": "late"}) == 3
+    assert group_lag(stack, scratch) == 0

@@ -33,6 +33,12 @@ def test_values_are_read_and_normalised():
         ({"BTC_DLQ_TOPIC": "btc-metrics"}, "must differ"),
         ({"BTC_MONGO_URI": "postgres://x"}, "must start with mongodb://"),
         ({"BTC_SYMBOL": "ETH-USD"}, "only BTC-USD"),
+        ({"BTC_TICK_INTERVAL_S": "1"}, "BTC_TICK_INTERVAL_S=1 is out of range; expected 2..60"),
+        ({"BTC_TICK_INTERVAL_S": "61"}, "out of range"),
+        ({"BTC_DRAIN_IDLE_S": "-1"}, "BTC_DRAIN_IDLE_S=-1.0 is out of range; expected 0..1800"),
+        ({"BTC_DRAIN_MAX_SECONDS": "3600"}, "out of range"),
+        ({"BTC_INGEST_RETRIES": "eleven"}, "is not an integer"),
+        ({"BTC_INGEST_RETRY_DELAY_S": "0"}, "out of range"),
     ],
 )
 def test_bad_values_fail_with_a_specific_message(env, message):

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from btc_pipeline.steps.ingest import cross_check
+from btc_pipeline.steps.ticks import cross_check
 
 
 def test_agreeing_exchanges_flag_nothing():

@@ -125,3 +125,12 @@ def test_malformed_body_is_not_retried(sim, faults):
 def test_empty_candle_list(sim, faults):
     faults(exchange="coinbase", kind="empty", times=1)
     assert provider(sim).fetch_candles(Window(T0, T0 + timedelta(minutes=3))) == []
+
+
+def test_a_fault_scoped_to_a_path_leaves_other_requests_alone(sim, faults):
+    """A live run's ticker reads must not take a fault a test meant for a candle request."""
+    faults(exchange="coinbase", kind="empty", times=1, path="candles")
+    exchange = provider(sim)
+    assert exchange.fetch_ticker().price > 0  # not a candle request: answered normally
+    assert exchange.fetch_candles(Window(T0, T0 + timedelta(minutes=3))) == []  # took the fault
+    assert len(exchange.fetch_candles(Window(T0, T0 + timedelta(minutes=3)))) == 3  # used up

@@ -31,6 +31,9 @@ class Fault:
     times: int
     retry_after: float = 1.0
     delay_s: float = 30.0
+    #: Only requests whose path contains this take the fault (``None``: any request of the venue),
+    #: e.g. ``"candles"`` so that a live run's ticker reads leave a Coinbase candle fault alone.
+    path: str | None = None
 
 
 class FaultBook:
@@ -48,16 +51,18 @@ class FaultBook:
         with self._lock:
             self._faults.clear()
 
-    def take(self, exchange: str) -> Fault | None:
+    def take(self, exchange: str, path: str = "") -> Fault | None:
+        """The first fault queued for ``exchange`` that applies to a request of ``path``, used once."""
         with self._lock:
             queue = self._faults.get(exchange, [])
-            if not queue:
-                return None
-            fault = queue[0]
-            fault.times -= 1
-            if fault.times <= 0:
-                queue.pop(0)
-            return fault
+            for index, fault in enumerate(queue):
+                if fault.path is not None and fault.path not in path:
+                    continue
+                fault.times -= 1
+                if fault.times <= 0:
+                    queue.pop(index)
+                return fault
+            return None
 
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         with self._lock:

@@ -30,6 +30,7 @@ the price path they quote in ``simexchange.market``, the faults in ``simexchange
 Faults are injected per exchange through a control endpoint, consumed one request at a time::
 
     POST   /_control/faults  {"exchange": "kraken", "kind": "kraken_error", "times": 2}
+                             (+ "path": "OHLC": only requests whose path contains it)
     DELETE /_control/faults  (clear all)
     GET    /_control/faults  (list what is queued)
     GET    /_health          (status, seed, requests served per exchange)
@@ -118,7 +119,7 @@ def make_handler(sim: SimExchange) -> type[BaseHTTPRequestHandler]:
             if exchange not in EXCHANGES:
                 return self._send(404, {"message": f"unknown exchange {exchange!r}; known: {EXCHANGES}"})
             sim.record(exchange, url.path)
-            fault = sim.faults.take(exchange)
+            fault = sim.faults.take(exchange, url.path)
             if fault is not None and fault.kind not in SHAPED_BY_VENUE:
                 return self._send(*fault_reply(exchange, fault))
             status, body, headers = VENUES[exchange](sim.market, "/" + route, query, fault.kind if fault else None)
@@ -139,6 +140,7 @@ def make_handler(sim: SimExchange) -> type[BaseHTTPRequestHandler]:
                     times=int(body.get("times", 1)),
                     retry_after=float(body.get("retry_after", 1.0)),
                     delay_s=float(body.get("delay_s", 30.0)),
+                    path=str(body["path"]) if body.get("path") else None,
                 )
             except (KeyError, ValueError, TypeError) as exc:
                 return self._send(400, {"message": f"bad fault: {exc}"})

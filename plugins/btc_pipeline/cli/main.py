@@ -160,7 +160,7 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for the run and the data (default 1800)",
     )
-    backfill.add_argument("--poll", type=_positive_seconds, default=3.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    backfill.add_argument("--poll", type=_positive_seconds, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
 
     rollups = commands.add_parser(
         "rollups",

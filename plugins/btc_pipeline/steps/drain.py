@@ -5,8 +5,10 @@ key; send the invalid ones to the dead-letter topic (original key and value, rea
 to ``btc.rejects``; only then commit the offsets, synchronously. Any failure raises before the
 commit, so the next run re-reads the batch, and the idempotent write makes that harmless.
 
-A run is bounded by a message count and a duration, and ends early once it has caught up with
-every assigned partition.
+A run stores what arrives as it arrives: it ends once it has caught up with every assigned
+partition and nothing new came for ``BTC_DRAIN_IDLE_S``, or at its bounds (a message count and a
+duration). The price alerts are checked after the batches, at most every
+:data:`ALERT_CHECK_INTERVAL_S`, so that a crossing is recorded while the run goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The shortest time between two checks of the price alerts within a run.
+ALERT_CHECK_INTERVAL_S = 10.0
+
 
 @dataclass
 class DrainStats:
@@ -48,6 +53,7 @@ class DrainStats:
     lag_before: int | None = None
     lag_after: int | None = None
     newest_ts: str | None = None
+    ended_by: str | None = None
     alerts: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,14 +105,26 @@ def drain(
         KafkaException, DeliveryError, pymongo.errors.PyMongoError: Nothing of the failed batch was
             committed; the next run re-reads it.
     """
+    unchecked = False  # stored something the alerts have not looked at yet
+    last_check = time.monotonic()
+
+    def alerts() -> None:  # after the commits: an alert is no reason to read a batch again
+        nonlocal unchecked, last_check
+        fired = check_alerts(store, settings.alert_rules, clock(), stale_after_s=settings.stale_after_s)
+        stats.alerts += [a.message for a in fired]
+        unchecked, last_check = False, time.monotonic()
+
     with source:
         stats = DrainStats(lag_before=source.lag())
         for batch in source.batches():
             _drain_batch(batch, source, dlq_producer, store, settings, run_id, stats, clock)
+            unchecked = True
+            if time.monotonic() - last_check >= ALERT_CHECK_INTERVAL_S:
+                alerts()
         stats.lag_after = source.lag(cached=True)
-    if stats.consumed:  # after the commits: an alert is no reason to read a batch again
-        fired = check_alerts(store, settings.alert_rules, clock(), stale_after_s=settings.stale_after_s)
-        stats.alerts = [a.message for a in fired]
+        stats.ended_by = source.ended_by
+    if unchecked:
+        alerts()
     return stats
 
 

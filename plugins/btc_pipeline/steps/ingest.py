@@ -3,28 +3,25 @@ that can serve it, and (for a live run) the ticker of every exchange, and produc
 
 Candles depend only on the window, so re-running or backfilling a window produces the same keys
 and prices. Tickers are "now" observations: they are read only when the window is recent (within
-``BTC_LIVE_TICK_HORIZON_S``), never for backfills of old windows. Each exchange's ticker becomes a
-``tick`` of its own ``source``, and the tickers are cross-checked: one that deviates from the median
-of the others by more than ``BTC_MAX_DEVIATION_PCT`` is flagged (a warning and the run's
-``flagged``), not dropped, since the pipeline records what each exchange said. A ticker that cannot
-be read is listed in ``failed_exchanges`` (as ``<name>:ticker``) and does not fail the run.
+``BTC_LIVE_TICK_HORIZON_S``), never for backfills of old windows; one round with the candles here,
+the rest of the minute by :func:`btc_pipeline.steps.ticks.stream_ticks` (reading, cross-check and
+keys are described there). A ticker that cannot be read is listed in ``failed_exchanges`` (as
+``<name>:ticker``) and does not fail the run.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from btc_pipeline.config import Settings
-from btc_pipeline.exchanges import Candle, Exchange, ExchangeError, Tick
+from btc_pipeline.exchanges import Candle, Exchange, ExchangeError
 from btc_pipeline.schema import Observation
+from btc_pipeline.steps.ticks import read_tickers
 from btc_pipeline.stream import Record, produce_all
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import MINUTE, Window
@@ -38,6 +35,9 @@ log = logging.getLogger(__name__)
 #: inside this delay is "not yet", which fails the task so that Airflow retries it; after it,
 #: an empty answer means the exchange had no trades in those minutes.
 CANDLE_SETTLE_DELAY = timedelta(seconds=90)
+#: How long a window's messages may wait for the broker's acknowledgement before the run fails
+#: (and is retried; the next successful run heals it anyway): well inside the minute.
+DELIVERY_TIMEOUT_S = 20.0
 
 
 class CandlesNotReadyError(RuntimeError):
@@ -123,88 +123,6 @@ def candle_observations(
     ]
 
 
-def tick_observation(source: str, symbol: str, tick: Tick, fetched_at: datetime, run_id: str) -> Observation:
-    """The schema-v1 observation of a ticker read, at the exchange's time of the trade."""
-    return Observation(
-        source=source,
-        symbol=symbol,
-        kind="tick",
-        ts=tick.ts,
-        price=tick.price,
-        volume=tick.volume,
-        fetched_at=fetched_at,
-        run_id=run_id,
-    )
-
-
-@dataclass(frozen=True)
-class PriceCheck:
-    """The cross-exchange check of one set of ticker prices (percentages rounded to 4 decimals)."""
-
-    spread_pct: float | None
-    deviations: dict[str, float]
-    flagged: dict[str, float]
-
-
-def cross_check(prices: Mapping[str, float], max_deviation_pct: float) -> PriceCheck:
-    """Compare each exchange's price with the median of the *other* exchanges' prices.
-
-    Comparing with the others (not with a median that includes the price itself) keeps one bad
-    price from pulling its own reference. With two exchanges, a gap above the limit flags both:
-    there is no majority to tell which one is off. With fewer than two there is nothing to compare.
-
-    Args:
-        prices: Ticker price per exchange name.
-        max_deviation_pct: Largest accepted deviation, in percent of the reference median.
-
-    Returns:
-        The spread ``(max - min) / median`` in percent (``None`` with fewer than two prices), each
-        exchange's deviation in percent, and the deviations above ``max_deviation_pct``.
-
-    Raises:
-        ValueError: A price is not a positive finite number, or ``max_deviation_pct`` is not positive.
-    """
-    if not (math.isfinite(max_deviation_pct) and max_deviation_pct > 0):
-        raise ValueError(f"max_deviation_pct={max_deviation_pct!r} must be a positive number")
-    for source, price in prices.items():
-        if isinstance(price, bool) or not (math.isfinite(price) and price > 0):
-            raise ValueError(f"ticker price of {source} is {price!r}; expected a positive finite number")
-    if len(prices) < 2:
-        return PriceCheck(spread_pct=None, deviations={}, flagged={})
-    values = list(prices.values())
-    spread = (max(values) - min(values)) / statistics.median(values) * 100
-    deviations: dict[str, float] = {}
-    for source, price in prices.items():
-        reference = statistics.median(p for s, p in prices.items() if s != source)
-        deviations[source] = round(abs(price - reference) / reference * 100, 4)
-    flagged = {source: dev for source, dev in deviations.items() if dev > max_deviation_pct}
-    return PriceCheck(spread_pct=round(spread, 4), deviations=deviations, flagged=flagged)
-
-
-def fetch_tickers(exchanges: Sequence[Exchange]) -> tuple[dict[str, Tick], dict[str, str]]:
-    """Read every exchange's ticker at the same time (one thread each).
-
-    Args:
-        exchanges: The exchange clients.
-
-    Returns:
-        The ticks of the exchanges that answered, and the reasons of those that failed, both by
-        exchange name in the order of ``exchanges``.
-    """
-    if not exchanges:
-        return {}, {}
-    with ThreadPoolExecutor(max_workers=len(exchanges), thread_name_prefix="ticker") as pool:
-        futures = [(x.name, pool.submit(x.fetch_ticker)) for x in exchanges]
-        ticks: dict[str, Tick] = {}
-        errors: dict[str, str] = {}
-        for name, future in futures:
-            try:
-                ticks[name] = future.result()
-            except ExchangeError as exc:
-                errors[name] = str(exc)
-    return ticks, errors
-
-
 def fetch_window(
     window: Window,
     exchanges: Sequence[Exchange],
@@ -276,39 +194,30 @@ def ingest_window(
     now = clock()
     served_by, candles, failed = fetch_window(window, exchanges, now=now)
     fetched_at = clock()
-    observations = candle_observations(served_by.name, settings.symbol, candles, fetched_at, run_id)
-    tick_prices: dict[str, float] = {}
-    check = PriceCheck(spread_pct=None, deviations={}, flagged={})
-    if now - window.end <= timedelta(seconds=settings.live_tick_horizon_s):
-        ticks, ticker_errors = fetch_tickers(exchanges)
-        tick_fetched_at = clock()
-        for name, reason in ticker_errors.items():
-            # Candles are the primary data: deliver them, and make the missing tick visible.
-            failed[f"{name}:ticker"] = reason
-            log.error("ticker of %s failed, producing without it: %s", name, reason)
-        for name, tick in ticks.items():
-            observations.append(tick_observation(name, settings.symbol, tick, tick_fetched_at, run_id))
-            tick_prices[name] = tick.price
-        check = cross_check(tick_prices, settings.max_deviation_pct)
-        for name, deviation in check.flagged.items():
-            log.warning(
-                "ticker of %s (%.2f) deviates %.4f%% from the median of the other exchanges, above "
-                "BTC_MAX_DEVIATION_PCT=%s; prices: %s",
-                name,
-                tick_prices[name],
-                deviation,
-                settings.max_deviation_pct,
-                tick_prices,
-            )
     fetch_ms = (time.monotonic() - started) * 1000
-    produced = produce_all(producer, settings.topic, (Record(*obs.encode()) for obs in observations))
+    # the window's candles first: the tickers must not delay them
+    candle_records = (
+        Record(*obs.encode())
+        for obs in candle_observations(served_by.name, settings.symbol, candles, fetched_at, run_id)
+    )
+    produced = produce_all(producer, settings.topic, candle_records, timeout_s=DELIVERY_TIMEOUT_S)
+    tick_prices: dict[str, float] = {}
+    spread_pct: float | None = None
+    flagged: dict[str, float] = {}
+    if now - window.end <= timedelta(seconds=settings.live_tick_horizon_s):
+        # a ticker that fails is listed in the run, not fatal: the candles are the primary data
+        reading = read_tickers(exchanges, settings, run_id, clock=clock)
+        ticks = (Record(*obs.encode()) for obs in reading.observations)
+        produced += produce_all(producer, settings.topic, ticks, timeout_s=DELIVERY_TIMEOUT_S)
+        failed.update(reading.failed)
+        tick_prices, spread_pct, flagged = reading.prices, reading.check.spread_pct, reading.check.flagged
     log.info(
         "window %s: %d candle(s) from %s + %d tick(s) (spread %s%%) produced to %s",
         window,
         len(candles),
         served_by.name,
         len(tick_prices),
-        check.spread_pct,
+        spread_pct,
         settings.topic,
     )
     return IngestResult(
@@ -320,10 +229,10 @@ def ingest_window(
         produced=produced,
         failed_exchanges=failed,
         tick_prices=tick_prices,
-        spread_pct=check.spread_pct,
-        flagged=check.flagged,
+        spread_pct=spread_pct,
+        flagged=flagged,
         # settled minutes the serving exchange had no candle for: it had no trades in them
         empty_minutes=[format_ts(minute) for minute in settled_missing(window, candles, clock())[0]],
         fetch_ms=round(fetch_ms, 1),
-        produce_ms=round((time.monotonic() - started) * 1000 - fetch_ms, 1),
+        produce_ms=round((time.monotonic() - started) * 1000 - fetch_ms, 1),  # with the tickers' round
     )

@@ -101,8 +101,17 @@ def consumer_lag(consumer: Consumer, topic: str, *, timeout_s: float = 10.0, cac
     return lag
 
 
+#: How long one fetch waits for messages: the most a message that arrives while the consumer
+#: waits is held back before it is handed on.
+POLL_TIMEOUT_S = 0.5
+
+
 class BatchConsumer:
     """One bounded pass over ``topic`` for the consumer's group.
+
+    The pass hands on what arrives as it arrives, and ends once it has caught up with every
+    assigned partition and nothing new came for ``idle_s`` seconds (at once with ``idle_s=0``), or
+    when a bound is reached.
 
     Args:
         consumer: A consumer built with :func:`~btc_pipeline.stream.clients.consumer_config`; it is
@@ -111,17 +120,28 @@ class BatchConsumer:
         batch_size: The most messages per batch.
         max_messages: The most messages in the whole pass.
         max_seconds: The longest the pass may take.
+        idle_s: How long to keep waiting for new messages once caught up.
     """
 
     def __init__(
-        self, consumer: Consumer, topic: str, *, batch_size: int, max_messages: int, max_seconds: float
+        self,
+        consumer: Consumer,
+        topic: str,
+        *,
+        batch_size: int,
+        max_messages: int,
+        max_seconds: float,
+        idle_s: float = 0.0,
     ) -> None:
         self.consumer = consumer
         self.topic = topic
         self.batch_size = batch_size
         self.max_messages = max_messages
         self.max_seconds = max_seconds
+        self.idle_s = idle_s
         self.consumed = 0
+        #: Why the pass ended: ``caught_up``, ``idle``, ``max_messages`` or ``max_seconds``.
+        self.ended_by: str | None = None
 
     def __enter__(self) -> BatchConsumer:
         return self
@@ -134,7 +154,7 @@ class BatchConsumer:
         return consumer_lag(self.consumer, self.topic, cached=cached)
 
     def batches(self) -> Iterator[ConsumedBatch]:
-        """Batches of data messages until every assigned partition is caught up, or a bound is reached.
+        """Batches of data messages as they arrive, until caught up and idle, or a bound is reached.
 
         Yields:
             Non-empty batches; commit each with :meth:`commit` once it is stored.
@@ -143,21 +163,30 @@ class BatchConsumer:
             KafkaException: The broker reported an error for a fetch.
         """
         self.consumer.subscribe([self.topic])
-        deadline = time.monotonic() + self.max_seconds
+        started = last_data = time.monotonic()
+        deadline = started + self.max_seconds
         at_end: set[int] = set()
-        while self.consumed < self.max_messages and time.monotonic() < deadline:
+        while True:
+            if self.consumed >= self.max_messages:
+                self.ended_by = "max_messages"
+                return
+            if time.monotonic() >= deadline:
+                self.ended_by = "max_seconds"
+                return
             want = min(self.batch_size, self.max_messages - self.consumed)
             data: list[Consumed] = []
-            for msg in self.consumer.consume(num_messages=want, timeout=1.0):
+            for msg in self.consumer.consume(num_messages=want, timeout=POLL_TIMEOUT_S):
                 if _is_data(msg, at_end):
                     at_end.discard(int(msg.partition() or 0))
                     data.append(_consumed(msg))
             if data:
                 self.consumed += len(data)
+                last_data = time.monotonic()
                 yield ConsumedBatch(tuple(data))
             assignment = {tp.partition for tp in self.consumer.assignment()}
-            if assignment and assignment <= at_end:
-                return  # caught up with every assigned partition
+            if assignment and assignment <= at_end and time.monotonic() - last_data >= self.idle_s:
+                self.ended_by = "idle" if self.idle_s else "caught_up"
+                return
 
     def commit(self, batch: ConsumedBatch) -> None:
         """Commit past ``batch``, synchronously: when this returns the broker has stored the offsets.

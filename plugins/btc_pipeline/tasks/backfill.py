@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowFailException
 
 from btc_pipeline.config import load_settings
@@ -247,7 +248,7 @@ def summarize_run(
     return {**doc, "started_at": doc["started_at"].isoformat(), "finished_at": doc["finished_at"].isoformat()}
 
 
-def plan_and_produce(scope: Any) -> Any:
+def plan_and_produce(scope: Any, topic: Asset) -> Any:
     """Wire the tasks ``btc_backfill`` and ``btc_heal`` share, after their own ``find_gaps``.
 
     ``plan`` splits the scope into chunks; one mapped ``fetch_and_produce`` task per chunk (named
@@ -257,6 +258,7 @@ def plan_and_produce(scope: Any) -> Any:
 
     Args:
         scope: ``find_gaps``'s output.
+        topic: The topic's asset, the chunks' outlet: each chunk that succeeds starts ``btc_drain``.
 
     Returns:
         The ``summarize`` task's output.
@@ -268,7 +270,7 @@ def plan_and_produce(scope: Any) -> Any:
         """Split the scope into chunks of at most a day and a whole number of the exchange's pages."""
         return plan_chunks_of(scope)
 
-    @task(execution_timeout=timedelta(minutes=10), map_index_template="{{ chunk_window }}")  # type: ignore[untyped-decorator]
+    @task(execution_timeout=timedelta(minutes=10), map_index_template="{{ chunk_window }}", outlets=[topic])  # type: ignore[untyped-decorator]
     def fetch_and_produce(chunk: dict[str, Any]) -> dict[str, Any]:
         """Fetch one chunk's candles with the exchange's paging client and produce them to `btc-metrics`."""
         ctx = get_current_context()

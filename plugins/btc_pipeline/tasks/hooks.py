@@ -46,7 +46,8 @@ def producer(settings: Settings) -> Any:
 
 
 def batch_consumer(settings: Settings) -> BatchConsumer:
-    """The drain's bounded consumer of ``BTC_TOPIC`` from the ``btc_kafka`` connection."""
+    """The drain's consumer of ``BTC_TOPIC`` from the ``btc_kafka`` connection: it stays while messages
+    keep coming (``BTC_DRAIN_IDLE_S``), within ``BTC_DRAIN_MAX_SECONDS`` and ``BTC_DRAIN_MAX_MESSAGES``."""
     hook = ManualCommitConsumerHook([settings.topic], settings.consumer_group, settings.kafka_conn_id)
     return BatchConsumer(
         hook.get_consumer(),
@@ -54,6 +55,7 @@ def batch_consumer(settings: Settings) -> BatchConsumer:
         batch_size=settings.drain_batch_size,
         max_messages=settings.drain_max_messages,
         max_seconds=settings.drain_max_seconds,
+        idle_s=settings.drain_idle_s,
     )
 
 
