@@ -111,6 +111,7 @@ class Settings:
     dashboard_refresh_s: int = 10
     heal_horizon_minutes: int = 360
     tick_retention_days: int = 0
+    stale_after_s: int = 120
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
@@ -152,6 +153,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dashboard_refresh_s=_int(env, "BTC_DASHBOARD_REFRESH_S", 10, minimum=1, maximum=3600),
         heal_horizon_minutes=_int(env, "BTC_HEAL_HORIZON_MINUTES", 360, minimum=1, maximum=10_080),
         tick_retention_days=_int(env, "BTC_TICK_RETENTION_DAYS", 0, minimum=0, maximum=36_500),
+        stale_after_s=_int(env, "BTC_STALE_AFTER_S", 120, minimum=5, maximum=86_400),
     )
     if settings.topic == settings.dlq_topic:
         raise ConfigError("BTC_TOPIC and BTC_DLQ_TOPIC must differ, or bad messages would loop")
