@@ -51,7 +51,7 @@ class ParameterError(ValueError):
         self.message = message
 
 
-def _span(span: timedelta) -> str:
+def in_words(span: timedelta) -> str:
     """A duration in words: days (two decimals at most) above a day, else hours, else minutes."""
     days = span / timedelta(days=1)
     if days > 1:
@@ -61,7 +61,7 @@ def _span(span: timedelta) -> str:
 
 def per_interval(spans: dict[str, timedelta]) -> str:
     """``spans`` in words, for the docs: ``24 hours at 1m, 7 days at 5m, ...``."""
-    return ", ".join(f"{_span(span)} at {interval}" for interval, span in spans.items())
+    return ", ".join(f"{in_words(span)} at {interval}" for interval, span in spans.items())
 
 
 def choice(parameter: str, value: str, allowed: tuple[str, ...]) -> str:
@@ -109,7 +109,7 @@ def time_range(
         raise ParameterError("from", f"from={format_ts(since)} is not before to={format_ts(to)}: ranges are [from, to)")
     if to - since > longest:
         raise ParameterError(
-            "from", f"from..to spans {_span(to - since)}, more than the {_span(longest)} allowed{hint}"
+            "from", f"from..to spans {in_words(to - since)}, more than the {in_words(longest)} allowed{hint}"
         )
     return Window(since, to)
 

@@ -18,6 +18,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from btc_pipeline.bars import Bar
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import notrades, prices, reads, rebuild, records
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
@@ -214,10 +215,19 @@ class Store:
         Raises:
             ValueError: Unknown interval.
         """
+        return reads.bars_frame(self.bar_list(series, interval, window))
+
+    @_read
+    def bar_list(self, series: str, interval: str, window: Window) -> list[tuple[datetime, Bar]]:
+        """The bars of :meth:`bars` as ``(start, bar)`` pairs, for readers that need no frame.
+
+        Raises:
+            ValueError: Unknown interval.
+        """
         level = LEVELS.get(interval)
         if level is None:
             raise ValueError(f"interval {interval!r} is not one of {', '.join(LEVELS)}")
-        return reads.bars_frame(reads.read_bars(self.db, level, series, window.start, window.end, self.cache))
+        return reads.read_bars(self.db, level, series, window.start, window.end, self.cache)
 
     @_read
     def series(self) -> list[str]:
