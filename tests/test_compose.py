@@ -35,8 +35,11 @@ BACKENDS = ("postgres", "redpanda", "mongodb")
 AIRFLOW_LONG_RUNNING = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 AIRFLOW_SERVICES = ("airflow-init", *AIRFLOW_LONG_RUNNING)
 EXPECTED_SERVICES = frozenset(
-    {*BACKENDS, "redpanda-console", "topic-init", *AIRFLOW_SERVICES, "dashboard"},
+    {*BACKENDS, "redpanda-console", "topic-init", *AIRFLOW_SERVICES, "dashboard", "api"},
 )
+#: Services that only read MongoDB, as the read-only user.
+MONGO_READERS = ("dashboard", "api")
+MONGO_INIT = ROOT / "mongo-init" / "create-readonly-user.js"
 JOB_TYPES = {
     "airflow-scheduler": "SchedulerJob",
     "airflow-dag-processor": "DagProcessorJob",
@@ -372,6 +375,7 @@ def test_airflow_job_healthchecks(services: dict[str, Any], name: str, job_type:
     [
         ("airflow-apiserver", "http://localhost:8080/api/v2/monitor/health"),
         ("dashboard", "http://localhost:8501/_stcore/health"),
+        ("api", "http://localhost:8000/livez"),
     ],
 )
 def test_http_healthchecks(services: dict[str, Any], name: str, url: str) -> None:
@@ -403,7 +407,8 @@ def test_airflow_services_share_one_build(services: dict[str, Any]) -> None:
     build = services["airflow-init"]["build"]
     assert (ROOT / build["context"] / build.get("dockerfile", "Dockerfile")).is_file()
     others = [name for name, s in services.items() if name not in AIRFLOW_SERVICES and s.get("image") in images]
-    assert not others, f"other services reuse the Airflow image: {others}"
+    assert others == ["api"], f"other services than the read API reuse the Airflow image: {others}"
+    assert services["api"]["build"] == build  # whichever service compose builds first, the image is the same
 
 
 def test_dashboard_is_built_from_the_repo_root(services: dict[str, Any]) -> None:
@@ -460,7 +465,7 @@ def test_airflow_components_share_their_settings(services: dict[str, Any]) -> No
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://airflow-apiserver:8080/execution/"
 
 
-@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "dashboard"])
+@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, *MONGO_READERS])
 def test_containers_use_the_network_addresses(services: dict[str, Any], env_example: dict[str, str], name: str) -> None:
     # .env holds the local stack's 127.0.0.1 addresses: compose must not pass them through.
     env = environment_of(services[name])
@@ -483,6 +488,41 @@ def test_airflow_connections(services: dict[str, Any], env_example: dict[str, st
         "schema": env_example["BTC_MONGO_DB"],
         "extra": {"authSource": "admin"},
     }
+
+
+def test_the_api_is_uvicorn_serving_the_package_app(services: dict[str, Any]) -> None:
+    api = services["api"]
+    command = as_text(api["command"])
+    # the Airflow image's entrypoint runs a `python ...` command itself (anything else becomes `airflow ...`)
+    assert command.startswith("python -m uvicorn --factory btc_pipeline.api.app:create_app")
+    assert "--host 0.0.0.0 --port 8000" in command
+    assert api["ports"] == ["${API_PORT:-8000}:8000"]
+    assert environment_of(api)["CONNECTION_CHECK_MAX_COUNT"] == "0"  # no wait for Airflow's metadata database
+    assert api["depends_on"] == {"mongodb": {"condition": "service_healthy"}}
+
+
+def test_readers_use_the_read_only_user_and_airflow_the_root_user(
+    services: dict[str, Any], env_example: dict[str, str]
+) -> None:
+    for name in MONGO_READERS:
+        uri = interpolate(environment_of(services[name])["BTC_MONGO_URI"], env_example)
+        user = f"{env_example['MONGO_READER_USER']}:{env_example['MONGO_READER_PASSWORD']}@"
+        assert uri.startswith(f"mongodb://{user}"), f"{name} does not read as the read-only user"
+    for name in AIRFLOW_SERVICES:
+        uri = interpolate(environment_of(services[name])["BTC_MONGO_URI"], env_example)
+        assert uri.startswith(f"mongodb://{env_example['MONGO_ROOT_USER']}:"), name
+    assert env_example["MONGO_READER_USER"] != env_example["MONGO_ROOT_USER"]
+
+
+def test_mongodb_creates_the_read_only_user_on_first_start(services: dict[str, Any]) -> None:
+    mongodb = services["mongodb"]
+    assert "./mongo-init:/docker-entrypoint-initdb.d:ro" in mongodb["volumes"]
+    env = environment_of(mongodb)
+    script = MONGO_INIT.read_text()
+    for key in ("MONGO_READER_USER", "MONGO_READER_PASSWORD", "BTC_MONGO_DB"):
+        assert key in env and f"process.env.{key}" in script, key
+    assert re.search(r'role:\s*"read",\s*db:\s*database', script), "the user must have the read role only"
+    assert "createUser" in script and "readWrite" not in script
 
 
 # --- .env.example -----------------------------------------------------------------------------

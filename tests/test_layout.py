@@ -42,7 +42,7 @@ def uses(path: Path, package: str) -> bool:
 
 def test_the_package_has_its_concerns_in_folders():
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")}
-    assert {"exchanges", "stream", "store", "steps", "tasks", "cli"} <= folders
+    assert {"exchanges", "stream", "store", "steps", "tasks", "cli", "api"} <= folders
     assert not (PACKAGE / "providers").exists() and not (PACKAGE / "simexchange").exists()
 
 

@@ -1,7 +1,7 @@
 """The real local stack for integration tests: Kafka, FerretDB, the simulated exchange, Airflow
-(api-server, scheduler, dag-processor, triggerer) and the dashboard, on free ports and in a state
-directory of its own, so a running `make demo` is never touched. Started once per session by the
-package's own launcher and stopped (by pid) even when tests fail."""
+(api-server, scheduler, dag-processor, triggerer), the dashboard and the read API, on free ports
+and in a state directory of its own, so a running `make demo` is never touched. Started once per
+session by the package's own launcher and stopped (by pid) even when tests fail."""
 
 from __future__ import annotations
 
@@ -57,7 +57,9 @@ OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1
 def stack() -> Iterator[Stack]:
     # BTC_TEST_STATE_DIR lets two test sessions (e.g. two developers' checkouts) run side by side
     state = Path(os.environ.get("BTC_TEST_STATE_DIR", ROOT / "state" / "test-stack")).resolve()
-    ports = {name: free_port() for name in ("airflow", "dashboard", "kafka", "kafka_controller", "mongo", "simex")}
+    ports = {
+        name: free_port() for name in ("airflow", "dashboard", "api", "kafka", "kafka_controller", "mongo", "simex")
+    }
     # a clean slate each session: the assertions count documents
     probe = Stack("test", state_dir=state, ports=ports, env=TEST_ENV)
     probe.down()

@@ -39,10 +39,22 @@ def test_bad_port_in_env_is_a_clear_error(tmp_path):
 
 
 def test_env_file_ports_apply(tmp_path):
-    (tmp_path / ".env").write_text("AIRFLOW_PORT=18080\nDASHBOARD_PORT=18501\n")
+    (tmp_path / ".env").write_text("AIRFLOW_PORT=18080\nDASHBOARD_PORT=18501\nAPI_PORT=18000\n")
     stack = Stack("demo", root=tmp_path, state_dir=tmp_path / "state")
     assert stack.airflow_url.endswith(":18080") and stack.dashboard_url.endswith(":18501")
+    assert stack.api_url == "http://127.0.0.1:18000"
     assert stack.airflow_env()["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+
+
+def test_the_read_api_starts_last_and_is_ready_on_its_liveness_route(tmp_path):
+    stack = Stack("demo", root=tmp_path, state_dir=tmp_path / "state", ports={"api": 18001})
+    services = stack.services()
+    assert [s.name for s in services][-2:] == ["dashboard", "api"]
+    api = services[-1]
+    assert api.argv[0].endswith("/uvicorn") and "btc_pipeline.api.app:create_app" in api.argv
+    assert api.argv[api.argv.index("--port") + 1] == "18001" and api.ports == (18001,)
+    assert api.env["PYTHONPATH"] == str(tmp_path / "plugins")
+    assert "API          http://127.0.0.1:18001/docs" in stack.summary()
 
 
 def test_unknown_mode_is_refused(tmp_path):

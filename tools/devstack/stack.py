@@ -1,5 +1,5 @@
-"""The local stack without Docker: real Kafka (KRaft), FerretDB on SQLite, Airflow, the dashboard
-and (for ``demo``/``test``) the simulated exchange, each a process of its own.
+"""The local stack without Docker: real Kafka (KRaft), FerretDB on SQLite, Airflow, the dashboard,
+the read API and (for ``demo``/``test``) the simulated exchange, each a process of its own.
 
 Used by ``make up`` / ``make demo`` / ``make down`` (``python -m devstack``, see ``__main__``) and
 by the integration-test fixtures.
@@ -46,10 +46,11 @@ log = logging.getLogger("devstack")
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools"
 MODES = ("demo", "live", "test")
-DEFAULT_PORTS = {"airflow": 8080, "dashboard": 8501, "kafka": 9092, "mongo": 27017, "simex": 8090}
+DEFAULT_PORTS = {"airflow": 8080, "dashboard": 8501, "api": 8000, "kafka": 9092, "mongo": 27017, "simex": 8090}
 PORT_ENV = {
     "airflow": "AIRFLOW_PORT",
     "dashboard": "DASHBOARD_PORT",
+    "api": "API_PORT",
     "kafka": "KAFKA_PORT",
     "mongo": "MONGO_PORT",
     "simex": "SIMEX_PORT",
@@ -183,6 +184,10 @@ class Stack:
         return f"http://127.0.0.1:{self.ports['dashboard']}"
 
     @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['api']}"
+
+    @property
     def simex_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['simex']}"
 
@@ -245,6 +250,7 @@ class Stack:
             services.append(self._simex())
         services += self._airflow()
         services.append(self._dashboard())
+        services.append(self._api())
         return services
 
     def _kafka(self) -> Service:
@@ -461,6 +467,25 @@ class Stack:
             cwd=self.root / "dashboard",  # its .streamlit/config.toml (theme, no Deploy toolbar)
         )
 
+    def _api(self) -> Service:
+        return Service(
+            name="api",
+            argv=[
+                str(self.bin / "uvicorn"),
+                "--factory",
+                "btc_pipeline.api.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports["api"]),
+            ],
+            # /livez answers whenever the server runs; /v1/health is 503 until the data is fresh
+            ready=lambda: http_ok(f"{self.api_url}/livez"),
+            ports=(self.ports["api"],),
+            timeout_s=60,
+            env={"PYTHONPATH": str(self.root / "plugins")},
+        )
+
     # --- process control ------------------------------------------------------------------------
     def _env_for(self, service: Service) -> dict[str, str]:
         base = self.airflow_env() if service.name.startswith("airflow") else self.pipeline_env()
@@ -657,6 +682,7 @@ class Stack:
             f"  Airflow UI   {self.airflow_url}   user {self.admin_user!r}, "
             "password: AIRFLOW_ADMIN_PASSWORD in .env (default 'admin')",
             f"  Dashboard    {self.dashboard_url}",
+            f"  API          {self.api_url}/docs   (read API: /v1/prices/latest, /v1/candles, /v1/health, /metrics)",
             f"  Kafka        {self.kafka_bootstrap}   topics {', '.join(self.topics)}",
             f"  MongoDB      {self.mongo_uri}   (FerretDB on SQLite) database {self.settings.mongo_db}",
         ]

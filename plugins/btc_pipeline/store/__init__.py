@@ -21,6 +21,7 @@ The read model, kept by the drain, so that every frequent read touches a few sma
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.layout import CONSENSUS, tick_series
 from btc_pipeline.store.prices import to_document
+from btc_pipeline.store.reads import BucketCache
 from btc_pipeline.store.store import Store, StoreError, WriteResult
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "PIPELINE_RUNS",
     "PRICES",
     "REJECTS",
+    "BucketCache",
     "Store",
     "StoreError",
     "WriteResult",

@@ -20,6 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from btc_pipeline.alerts import Alert, AlertState
+from btc_pipeline.bars import Bar
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import alerts, locks, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
@@ -66,20 +67,23 @@ def _read(method: Callable[P, R]) -> Callable[P, R]:
 class Store:
     """MongoDB database ``btc`` (or the configured one): its writes and its reads."""
 
-    def __init__(self, db: Database[Any]) -> None:
+    def __init__(self, db: Database[Any], *, cache: reads.BucketCache | None = None) -> None:
         self.db = db
+        #: Closed buckets kept by a long-lived reader (see :class:`~btc_pipeline.store.reads.BucketCache`).
+        self.cache = cache
 
     @classmethod
-    def lazy(cls, uri: str, db_name: str, *, timeout_ms: int = 3000) -> Store:
+    def lazy(cls, uri: str, db_name: str, *, timeout_ms: int = 3000, cache: reads.BucketCache | None = None) -> Store:
         """A store whose client connects on first use (for long-lived readers: dashboard, API).
 
         Args:
             uri: A ``mongodb://`` URI (``BTC_MONGO_URI``).
             db_name: The database (``BTC_MONGO_DB``).
             timeout_ms: How long a read waits for a server before it fails with :class:`StoreError`.
+            cache: Keep the buckets of past spans in this process (bars and gaps reads use it).
         """
         client: MongoClient[Any] = MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
-        return cls(client[db_name])
+        return cls(client[db_name], cache=cache)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, *, timeout_ms: int = 5000) -> Store:
@@ -229,10 +233,19 @@ class Store:
         Raises:
             ValueError: Unknown interval.
         """
+        return reads.bars_frame(self.bar_list(series, interval, window))
+
+    @_read
+    def bar_list(self, series: str, interval: str, window: Window) -> list[tuple[datetime, Bar]]:
+        """The bars of :meth:`bars` as ``(start, bar)`` pairs, for readers that need no frame.
+
+        Raises:
+            ValueError: Unknown interval.
+        """
         level = LEVELS.get(interval)
         if level is None:
             raise ValueError(f"interval {interval!r} is not one of {', '.join(LEVELS)}")
-        return reads.bars_frame(reads.read_bars(self.db, level, series, window.start, window.end))
+        return reads.read_bars(self.db, level, series, window.start, window.end, self.cache)
 
     @_read
     def series(self) -> list[str]:
@@ -247,7 +260,7 @@ class Store:
     @_read
     def present_minutes(self, window: Window, symbol: str, source: str | None = None) -> set[datetime]:
         """Minutes of ``window`` with a 1-minute candle (of ``source``, or of any exchange)."""
-        return reads.present_minutes(self.db, window, source)
+        return reads.present_minutes(self.db, window, source, self.cache)
 
     @_read
     def no_trade_reports(self, window: Window, symbol: str, source: str | None = None) -> dict[datetime, set[str]]:

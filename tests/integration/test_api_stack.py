@@ -1,0 +1,77 @@
+"""The read API as the local stack runs it (uvicorn, its own process): once the scheduled DAGs have
+brought prices into MongoDB, the API serves them, its health probe turns 200 and its metrics
+describe the running pipeline."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from btc_pipeline.store import Store
+from devstack import Stack
+from simexchange.market import PRICE_OFFSET_BPS
+from simexchange.pricepath import PricePath
+
+from .conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            raw = response.read()
+            status = response.status
+            kind = response.headers.get("content-type", "")
+    except urllib.error.HTTPError as error:
+        raw, status, kind = error.read(), error.code, error.headers.get("content-type", "")
+    return status, json.loads(raw) if kind.startswith("application/json") else raw.decode()
+
+
+def test_the_api_serves_the_stacks_prices(stack: Stack, mongo: Any):
+    assert get(f"{stack.api_url}/livez") == (200, {"status": "alive"})
+    store = Store(mongo["btc"])
+
+    def data_flowing() -> list[dict[str, Any]] | None:
+        latest = store.latest()
+        kinds = {(d["source"], d["kind"]) for d in latest}
+        return latest if {(x, "tick") for x in PRICE_OFFSET_BPS} | {("coinbase", "candle_1m")} <= kinds else None
+
+    wait_for(data_flowing, 240, "ticks of every exchange and a Coinbase candle in btc.latest")
+    status, body = get(f"{stack.api_url}/v1/prices/latest")
+    assert status == 200 and {x["source"] for x in body["exchanges"]} == set(PRICE_OFFSET_BPS)
+    assert body["consensus"] is not None
+    ticks = {d["source"]: d for d in store.latest() if d["kind"] == "tick"}  # read after the API: newer or the same
+    for x in body["exchanges"]:
+        stored = ticks[x["source"]]
+        answered = datetime.fromisoformat(x["ts"])
+        assert answered < stored["ts"] or (answered == stored["ts"] and x["price"] == stored["price"]), x
+
+    candle = next(d for d in store.latest() if d["kind"] == "candle_1m" and d["source"] == "coinbase")
+    start: datetime = candle["ts"]
+    query = f"source=coinbase&from={start:%Y-%m-%dT%H:%MZ}&to={start + timedelta(minutes=1):%Y-%m-%dT%H:%MZ}"
+    status, page = get(f"{stack.api_url}/v1/candles?{query}")
+    assert status == 200 and page["count"] == 1
+    assert page["candles"][0]["close"] == PricePath(42).candle(start).close  # what the exchange published
+
+    def fresh() -> Any:
+        status, report = get(f"{stack.api_url}/v1/health")
+        return report if status == 200 else None
+
+    report = wait_for(fresh, 180, "/v1/health to answer 200 (fresh data)", interval_s=5)
+    assert report["status"] == "ok" and {d["dag_id"] for d in report["dags"]} >= {"btc_ingest", "btc_drain"}
+    status, text = get(f"{stack.api_url}/metrics")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert status == 200 and samples[("btc_store_up", ())] == 1
+    assert 0 <= samples[("btc_data_age_seconds", (("kind", "tick"), ("source", "coinbase")))] < 600
+    assert samples[("btc_api_request_duration_seconds_count", (("route", "/v1/candles"), ("status", "200")))] == 1

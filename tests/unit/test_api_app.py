@@ -1,0 +1,48 @@
+"""The read API's app without a database: an unexpected error is a clean 500 (logged, no
+traceback in the body), the liveness route and the docs answer, and ``/`` leads to the docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from btc_pipeline.api import create_app
+from btc_pipeline.config import load_settings
+from btc_pipeline.store import Store
+from devstack.processes import free_port
+
+
+class BrokenStore(Store):
+    """A store whose hot-set read fails as a bug would."""
+
+    def latest(self) -> list[dict[str, Any]]:
+        raise KeyError("internal detail that must not reach clients")
+
+
+@pytest.fixture
+def client() -> TestClient:
+    settings = load_settings({"BTC_MONGO_URI": f"mongodb://127.0.0.1:{free_port()}/"})
+    store = BrokenStore.lazy(settings.mongo_uri, settings.mongo_db, timeout_ms=100)
+    return TestClient(create_app(settings, store), raise_server_exceptions=False, follow_redirects=False)
+
+
+def test_an_unexpected_error_is_a_clean_500_and_is_logged(client: TestClient, caplog: pytest.LogCaptureFixture):
+    response = client.get("/v1/prices/latest")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal",
+        "message": "the API failed to answer this request; its log has the details",
+        "parameter": None,
+    }
+    assert "internal detail" not in response.text
+    assert "internal detail" in caplog.text  # the traceback is in the log
+
+
+def test_liveness_docs_and_the_root(client: TestClient):
+    assert client.get("/livez").json() == {"status": "alive"}
+    assert client.get("/docs").status_code == 200
+    root = client.get("/")
+    assert root.status_code == 307 and root.headers["location"] == "/docs"
+    assert client.get("/openapi.json").json()["info"]["title"] == "btc-pipeline read API"

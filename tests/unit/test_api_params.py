@@ -1,0 +1,145 @@
+"""The read API's pure parts: query parameters (defaults, pages, every 422 naming its parameter),
+the health verdict and the failover counts. No services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from btc_pipeline.api import params, status
+from btc_pipeline.api.params import ParameterError, candle_query, gap_window
+
+NOW = datetime(2026, 6, 2, 12, 0, 30, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
+
+
+def query(**overrides: object) -> params.CandleQuery:
+    args: dict[str, object] = {
+        "interval": "1m",
+        "source": "consensus",
+        "start": None,
+        "end": None,
+        "limit": params.DEFAULT_LIMIT,
+        "fmt": "json",
+        "now": NOW,
+    }
+    return candle_query(**{**args, **overrides})  # type: ignore[arg-type]
+
+
+def test_candles_default_to_the_last_day_up_to_the_current_minute():
+    q = query()
+    assert q.window.end == datetime(2026, 6, 2, 12, 1, tzinfo=UTC)  # the bar of 12:00 has started
+    assert q.window.end - q.window.start == timedelta(hours=24)
+    assert q.page == q.window and q.next_from is None and q.series == "consensus"
+
+
+@pytest.mark.parametrize(
+    ("interval", "span"), [("5m", timedelta(days=7)), ("1h", timedelta(days=30)), ("1d", timedelta(days=365))]
+)
+def test_default_span_per_interval(interval: str, span: timedelta):
+    q = query(interval=interval)
+    assert q.window.end - q.window.start == span
+
+
+def test_relative_and_iso_times_are_floored_to_the_minute():
+    q = query(start="2h", end="2026-06-02T11:59:59+01:00")
+    assert q.window.start == datetime(2026, 6, 2, 10, 0, tzinfo=UTC)
+    assert q.window.end == datetime(2026, 6, 2, 10, 59, tzinfo=UTC)
+
+
+def test_a_long_range_is_cut_into_pages_of_limit_bars():
+    q = query(start="2026-06-01T00:00Z", end="2026-06-01T03:00Z", limit=50)
+    assert q.page.start == q.window.start and q.page.end - q.page.start == 50 * MINUTE
+    assert q.next_from == q.page.end
+    last = query(start="2026-06-01T02:30Z", end="2026-06-01T03:00Z", limit=50)
+    assert last.page == last.window and last.next_from is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "parameter", "words"),
+    [
+        ({"interval": "2m"}, "interval", "is not one of 1m, 5m, 1h, 1d"),
+        ({"source": "ftx"}, "source", "'ftx' is not one of consensus"),
+        ({"fmt": "xml"}, "format", "format='xml'"),
+        ({"limit": 0}, "limit", "outside 1..5000"),
+        ({"limit": 5001}, "limit", "outside 1..5000"),
+        ({"start": "yesterday"}, "from", "is not a time"),
+        ({"end": "2026-13-01"}, "to", "is not a time"),
+        ({"start": "2001-01-01T00:00Z"}, "from", "before 2009-01-03"),
+        ({"start": "1h", "end": "2h"}, "from", "is not before to="),
+        ({"start": "2h", "end": "2h"}, "from", "is not before to="),
+        ({"start": "32d"}, "from", "spans 32 days, more than the 31 days allowed at interval=1m"),
+        ({"interval": "5m", "start": "400d"}, "from", "allowed at interval=5m"),
+    ],
+)
+def test_bad_candle_parameters_name_the_parameter(overrides: dict[str, object], parameter: str, words: str):
+    with pytest.raises(ParameterError) as caught:
+        query(**overrides)
+    assert caught.value.parameter == parameter
+    assert caught.value.message.startswith(parameter) and words in caught.value.message
+
+
+def test_gaps_default_to_the_last_day_of_closed_minutes():
+    window, source = gap_window(start=None, end=None, source=None, now=NOW)
+    assert window.end == datetime(2026, 6, 2, 12, 0, tzinfo=UTC) and window.minute_count == 1440
+    assert source is None
+    assert gap_window(start="30m", end="now", source="kraken", now=NOW)[1] == "kraken"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "source", "parameter"),
+    [
+        (None, "2026-06-02T12:05Z", None, "to"),  # in the future
+        ("40d", None, None, "from"),
+        ("10m", "20m", None, "from"),
+        (None, None, "consensus", "source"),
+        ("soon", None, None, "from"),
+    ],
+)
+def test_bad_gap_parameters_name_the_parameter(start: str | None, end: str | None, source: str | None, parameter: str):
+    with pytest.raises(ParameterError) as caught:
+        gap_window(start=start, end=end, source=source, now=NOW)
+    assert caught.value.parameter == parameter and parameter in caught.value.message
+
+
+def latest(source: str, kind: str, ts: datetime, price: float = 100.0) -> dict[str, object]:
+    return {"source": source, "kind": kind, "ts": ts, "price": price}
+
+
+def test_health_is_ok_while_the_newest_observation_is_younger_than_the_limit():
+    entries = [
+        latest("coinbase", "tick", NOW - timedelta(seconds=30)),
+        latest("coinbase", "candle_1m", datetime(2026, 6, 2, 11, 57, tzinfo=UTC)),  # closed 150 s ago
+        latest("kraken", "tick", NOW - timedelta(hours=2)),
+    ]
+    runs = [
+        {"dag_id": "btc_drain", "run_id": "b", "state": "success", "lag_after": 7, "started_at": NOW},
+        {"dag_id": "btc_drain", "run_id": "a", "state": "failed", "lag_after": 3, "started_at": NOW - MINUTE},
+        {"dag_id": "btc_ingest", "run_id": "c", "state": "failed", "failed_task": "produce_window"},
+    ]
+    report = status.health(entries, runs, NOW, stale_after_s=120)
+    assert (report.status, report.reasons, report.age_s, report.consumer_lag) == ("ok", [], 30.0, 7)
+    coinbase = report.exchanges[0]
+    assert coinbase.source == "coinbase" and coinbase.candle is not None and coinbase.candle.age_s == 150.0
+    assert {d.dag_id: d.run_id for d in report.dags} == {"btc_drain": "b", "btc_ingest": "c"}
+
+    later = status.health(entries, runs, NOW + timedelta(minutes=5), stale_after_s=120)
+    assert later.status == "stale" and "BTC_STALE_AFTER_S = 120 s" in later.reasons[0]
+    assert later.reasons[1:] == ["the last btc_ingest run failed in produce_window"]
+
+
+def test_health_without_any_observation_is_stale():
+    report = status.health([], [], NOW, stale_after_s=120)
+    assert report.status == "stale" and "no tick or candle stored yet" in report.reasons[0]
+    assert report.newest is None and report.consumer_lag is None
+
+
+def test_failovers_count_candle_and_ticker_failures_of_ingest_runs():
+    runs = [
+        {"dag_id": "btc_ingest", "failed_exchanges": {"coinbase": "HTTP 503", "kraken:ticker": "timeout"}},
+        {"dag_id": "btc_ingest", "failed_exchanges": {"coinbase": "HTTP 429"}},
+        {"dag_id": "btc_ingest"},
+        {"dag_id": "btc_backfill", "failed_exchanges": {"bitstamp": "HTTP 500"}},
+    ]
+    assert status.failovers(runs) == {("coinbase", "candles"): 2, ("kraken", "ticker"): 1}
