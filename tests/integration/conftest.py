@@ -69,7 +69,9 @@ def stack() -> Iterator[Stack]:
         stack.up()
         yield stack
     finally:
-        stopped = stack.down()
+        # the stack is wiped at the next session: its running tasks need not finish (the scheduler
+        # would wait for a lingering drain or a minute of ticks)
+        stopped = stack.down(timeout_s=5)
         leftover = [name for name, port in ports.items() if port_is_open(port)]
         assert not leftover, f"ports still open after down(): {leftover} (stopped {stopped})"
 

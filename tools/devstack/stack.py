@@ -659,12 +659,17 @@ class Stack:
                 raise StackError(f"could not start the first backfill: {proc.stderr.strip()[-500:]}")
             time.sleep(3)
 
-    def down(self) -> list[str]:
-        """Stop every service this stack started, in reverse order; returns the names stopped."""
+    def down(self, *, timeout_s: float = 30.0) -> list[str]:
+        """Stop every service this stack started, in reverse order; returns the names stopped.
+
+        Args:
+            timeout_s: How long each service gets after SIGTERM before it is killed (the scheduler
+                waits for its running tasks; a test stack about to be wiped need not).
+        """
         names = [s.name for s in self.services()]
         if self.pids.exists():  # also whatever an earlier mode of this state dir started
             names += [p.stem for p in self.pids.glob("*.pid") if p.stem not in names]
-        return [name for name in reversed(names) if self.stop(name)]
+        return [name for name in reversed(names) if self.stop(name, timeout_s=timeout_s)]
 
     def status(self) -> dict[str, str]:
         result = {}
