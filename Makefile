@@ -21,6 +21,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 # ARGS: the arguments of `make airflow`
 ARGS ?=
+# pytest-xdist workers for the test targets: each worker that runs integration tests starts a
+# stack of its own (tests/conftest.py splits the integration modules between two)
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS)
 
 .PHONY: help setup up demo down status airflow test test-unit test-integration lint format bench tools browser clean
 
@@ -88,10 +92,10 @@ test-unit: $(VENV)/.synced tools ## fast tests: no services
 	$(VENV)/bin/pytest -m "not integration"
 
 test-integration: setup tools browser ## tests against the real local stack (started and stopped by the fixtures)
-	$(VENV)/bin/pytest -m integration
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL) -m integration
 
 test: setup tools browser lint ## everything: lint, unit and integration tests (what CI runs)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
 
 bench: setup ## benchmarks under bench/ (print figures against an in-run baseline)
 	$(PY) bench/run.py

@@ -132,6 +132,7 @@ class Settings:
     tick_interval_s: int = 10
     ingest_retries: int = 4
     ingest_retry_delay_s: int = 15
+    ingest_delivery_timeout_s: float = 20.0
     max_deviation_pct: float = 1.0
     dashboard_refresh_s: int = 10
     heal_horizon_minutes: int = 360
@@ -194,6 +195,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         tick_interval_s=_int(env, "BTC_TICK_INTERVAL_S", 10, minimum=2, maximum=60),
         ingest_retries=_int(env, "BTC_INGEST_RETRIES", 4, minimum=0, maximum=10),
         ingest_retry_delay_s=_int(env, "BTC_INGEST_RETRY_DELAY_S", 15, minimum=1, maximum=600),
+        ingest_delivery_timeout_s=_float(env, "BTC_INGEST_DELIVERY_TIMEOUT_S", 20.0, minimum=1, maximum=50),
         max_deviation_pct=_float(env, "BTC_MAX_DEVIATION_PCT", 1.0, minimum=0.001, maximum=50),
         dashboard_refresh_s=_int(env, "BTC_DASHBOARD_REFRESH_S", 10, minimum=1, maximum=3600),
         heal_horizon_minutes=_int(env, "BTC_HEAL_HORIZON_MINUTES", 360, minimum=1, maximum=10_080),

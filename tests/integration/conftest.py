@@ -48,6 +48,8 @@ TEST_ENV = {
     # the outage test sees failed windows healed by the next successful run without waiting the
     # default retries' ten minutes. Nothing else needs them: the simulated exchange is always ready.
     "BTC_INGEST_RETRIES": "0",
+    # ... and gives up on the broker after 5 s rather than 20 (a local broker acknowledges in ms)
+    "BTC_INGEST_DELIVERY_TIMEOUT_S": "5",
 }
 #: A closed past window of ten minutes the simulated exchange serves from its history.
 OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
@@ -55,8 +57,11 @@ OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
-    # BTC_TEST_STATE_DIR lets two test sessions (e.g. two developers' checkouts) run side by side
-    state = Path(os.environ.get("BTC_TEST_STATE_DIR", ROOT / "state" / "test-stack")).resolve()
+    # BTC_TEST_STATE_DIR lets two test sessions (e.g. two developers' checkouts) run side by side;
+    # each xdist worker (gw0, gw1) has a stack of its own
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    base = Path(os.environ.get("BTC_TEST_STATE_DIR", ROOT / "state" / "test-stack"))
+    state = (base.with_name(f"{base.name}-{worker}") if worker else base).resolve()
     ports = {
         name: free_port() for name in ("airflow", "dashboard", "api", "kafka", "kafka_controller", "mongo", "simex")
     }

@@ -35,9 +35,6 @@ log = logging.getLogger(__name__)
 #: inside this delay is "not yet", which fails the task so that Airflow retries it; after it,
 #: an empty answer means the exchange had no trades in those minutes.
 CANDLE_SETTLE_DELAY = timedelta(seconds=90)
-#: How long a window's messages may wait for the broker's acknowledgement before the run fails
-#: (and is retried; the next successful run heals it anyway): well inside the minute.
-DELIVERY_TIMEOUT_S = 20.0
 
 
 class CandlesNotReadyError(RuntimeError):
@@ -200,7 +197,7 @@ def ingest_window(
         Record(*obs.encode())
         for obs in candle_observations(served_by.name, settings.symbol, candles, fetched_at, run_id)
     )
-    produced = produce_all(producer, settings.topic, candle_records, timeout_s=DELIVERY_TIMEOUT_S)
+    produced = produce_all(producer, settings.topic, candle_records, timeout_s=settings.ingest_delivery_timeout_s)
     tick_prices: dict[str, float] = {}
     spread_pct: float | None = None
     flagged: dict[str, float] = {}
@@ -208,7 +205,7 @@ def ingest_window(
         # a ticker that fails is listed in the run, not fatal: the candles are the primary data
         reading = read_tickers(exchanges, settings, run_id, clock=clock)
         ticks = (Record(*obs.encode()) for obs in reading.observations)
-        produced += produce_all(producer, settings.topic, ticks, timeout_s=DELIVERY_TIMEOUT_S)
+        produced += produce_all(producer, settings.topic, ticks, timeout_s=settings.ingest_delivery_timeout_s)
         failed.update(reading.failed)
         tick_prices, spread_pct, flagged = reading.prices, reading.check.spread_pct, reading.check.flagged
     log.info(
