@@ -124,10 +124,10 @@ class Settings:
     mongo_uri: str = "mongodb://127.0.0.1:27017/"
     mongo_db: str = "btc"
     consumer_group: str = "btc-drain"
-    drain_max_messages: int = 5000
+    drain_max_messages: int = 100_000
     drain_max_seconds: float = 240.0
     drain_idle_s: float = 30.0
-    drain_batch_size: int = 500
+    drain_batch_size: int = 2000
     live_tick_horizon_s: int = 300
     tick_interval_s: int = 10
     ingest_retries: int = 4
@@ -187,10 +187,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mongo_uri=_get(env, "BTC_MONGO_URI", "mongodb://127.0.0.1:27017/"),
         mongo_db=_get(env, "BTC_MONGO_DB", "btc"),
         consumer_group=_get(env, "BTC_CONSUMER_GROUP", "btc-drain"),
-        drain_max_messages=_int(env, "BTC_DRAIN_MAX_MESSAGES", 5000, minimum=1, maximum=1_000_000),
+        drain_max_messages=_int(env, "BTC_DRAIN_MAX_MESSAGES", 100_000, minimum=1, maximum=1_000_000),
         drain_max_seconds=_float(env, "BTC_DRAIN_MAX_SECONDS", 240.0, minimum=1, maximum=1800),
         drain_idle_s=_float(env, "BTC_DRAIN_IDLE_S", 30.0, minimum=0, maximum=1800),
-        drain_batch_size=_int(env, "BTC_DRAIN_BATCH_SIZE", 500, minimum=1, maximum=50_000),
+        drain_batch_size=_int(env, "BTC_DRAIN_BATCH_SIZE", 2000, minimum=1, maximum=50_000),
         live_tick_horizon_s=_int(env, "BTC_LIVE_TICK_HORIZON_S", 300, minimum=0, maximum=86_400),
         tick_interval_s=_int(env, "BTC_TICK_INTERVAL_S", 10, minimum=2, maximum=60),
         ingest_retries=_int(env, "BTC_INGEST_RETRIES", 4, minimum=0, maximum=10),

@@ -139,7 +139,9 @@ def test_the_kafka_controller_port_is_checked_too(tmp_path):
         held.bind(("127.0.0.1", 0))
         held.listen()
         controller = held.getsockname()[1]
-        stack = Stack("test", root=tmp_path, state_dir=tmp_path / "state", ports={"kafka_controller": controller})
+        # the broker port free too, whatever runs here (a `make demo` holds 9092)
+        ports = {"kafka": free_port(), "kafka_controller": controller}
+        stack = Stack("test", root=tmp_path, state_dir=tmp_path / "state", ports=ports)
         with pytest.raises(StackError, match=f"port {controller} for kafka is in use.*KAFKA_PORT"):
             stack.start(stack.services()[0])
 
@@ -180,3 +182,30 @@ def test_stop_also_stops_what_the_service_started(tmp_path, escape):
     finally:
         if _alive(child):
             psutil.Process(child).kill()
+
+
+@pytest.mark.parametrize(
+    ("first", "expected"),
+    [
+        # a fresh demo: nothing stored, or only what the first live run stored before the stack was ready
+        (None, ("2026-11-25T12:00", "2026-11-26T12:00")),
+        ("2026-11-26T11:58", ("2026-11-25T12:00", "2026-11-26T11:58")),
+        # a demo restarted after 2 h: the older 22 h are filled
+        ("2026-11-26T10:00", ("2026-11-25T12:00", "2026-11-26T10:00")),
+        # history reaches the seed's start or further: nothing to do
+        ("2026-11-25T12:00", None),
+        ("2026-11-11T00:00", None),
+    ],
+)
+def test_the_demo_seeds_what_is_missing_of_the_last_day(first, expected):
+    from datetime import UTC, datetime
+
+    from devstack.stack import history_to_seed
+
+    def at(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    seed = history_to_seed(None if first is None else at(first), at("2026-11-26T12:00:41"), 24)
+    assert (None if seed is None else (seed.start, seed.end)) == (
+        None if expected is None else (at(expected[0]), at(expected[1]))
+    )

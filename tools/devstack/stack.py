@@ -30,6 +30,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from dotenv import dotenv_values
@@ -37,6 +38,8 @@ from dotenv.parser import parse_stream
 
 from btc_pipeline.config import ConfigError, Settings, load_settings
 from btc_pipeline.stream.topics import pipeline_topics
+from btc_pipeline.timeutil import format_ts
+from btc_pipeline.window import Window, floor_minute
 from devstack.processes import PidFile, free_port, group_members, http_ok, port_is_open, stop_tree
 
 __all__ = ["MODES", "Service", "Stack", "StackError", "free_port", "http_ok", "port_is_open", "read_env_file"]
@@ -55,6 +58,23 @@ PORT_ENV = {
     "mongo": "MONGO_PORT",
     "simex": "SIMEX_PORT",
 }
+
+
+def history_to_seed(first: datetime | None, now: datetime, hours: int) -> Window | None:
+    """What ``make demo`` backfills on start: the part of the last ``hours`` before the first stored
+    candle, or ``None`` when the history already reaches that far back.
+
+    The first live ``btc_ingest`` run may store a candle before the stack is ready, so "no candle
+    yet" is not the test of a first start; "less history than the seed" is.
+
+    Args:
+        first: The oldest stored candle's minute (``None``: nothing stored).
+        now: The current time.
+        hours: How much history the demo shows from the start.
+    """
+    start = floor_minute(now) - timedelta(hours=hours)
+    end = floor_minute(now) if first is None else min(first, floor_minute(now))
+    return Window(start, end) if end > start else None
 
 
 class StackError(RuntimeError):
@@ -217,7 +237,9 @@ class Stack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.root / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.root / "plugins"),
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "4",
+            # LocalExecutor forks this many workers up front (~150 MB each): the live tick stream
+            # and the lingering drain hold two, a backfill's chunks get four (a week: 35 -> 16 s)
+            "AIRFLOW__CORE__PARALLELISM": "6",
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
@@ -621,9 +643,10 @@ class Stack:
                 self.start(service)
 
     def seed_history(self, *, hours: int = 24, wait_s: float = 90.0) -> str:
-        """On a first start (no candle stored yet), backfill the last ``hours`` from the exchanges
-        through the normal path (``btc-pipeline backfill`` -> ``btc_backfill`` -> Kafka -> drain),
-        so that the dashboard has history to show within a minute. ``make demo`` does this.
+        """When the stored history is shorter than ``hours`` (a first start), backfill what is
+        missing of the last ``hours`` from the exchanges through the normal path (``btc-pipeline
+        backfill`` -> ``btc_backfill`` -> Kafka -> drain), so that the dashboard has history to
+        show within a minute. ``make demo`` does this.
 
         Returns:
             What was done, for the summary.
@@ -639,7 +662,8 @@ class Stack:
             store.close()
         except StoreError as exc:
             raise StackError(f"cannot check for history: {exc}") from None
-        if first is not None:
+        seed = history_to_seed(first, datetime.now(UTC), hours)
+        if seed is None:
             return f"history since {first:%Y-%m-%d %H:%M} UTC kept"
         env = {
             **os.environ,
@@ -648,13 +672,17 @@ class Stack:
             "AIRFLOW_ADMIN_USER": self.admin_user,
             "AIRFLOW_ADMIN_PASSWORD": self.admin_password,
         }
-        argv = [str(self.bin / "btc-pipeline"), "backfill", "--from", f"{hours}h", "--no-wait"]
+        span = ["--from", format_ts(seed.start), "--to", format_ts(seed.end)]
+        argv = [str(self.bin / "btc-pipeline"), "backfill", "--missing", *span, "--no-wait"]
         deadline = time.monotonic() + wait_s
         while True:  # the dag-processor may not have parsed btc_backfill yet
             proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
             if proc.returncode == 0:
                 log.info("seeded: %s", proc.stdout.strip().splitlines()[0] if proc.stdout else "")
-                return f"backfilling the last {hours} h from the exchanges (a btc_backfill run; see the Airflow UI)"
+                return (
+                    f"backfilling {format_ts(seed.start)} -> {format_ts(seed.end)} from the exchanges "
+                    "(a btc_backfill run; see the Airflow UI)"
+                )
             if time.monotonic() > deadline:
                 raise StackError(f"could not start the first backfill: {proc.stderr.strip()[-500:]}")
             time.sleep(3)
