@@ -20,33 +20,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-CHROME_ARGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,1000",
-)
-
-
-def new_browser(profile: str) -> Any:
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (*CHROME_ARGS, f"--user-data-dir={profile}"):
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from devstack.browser import chromium
 
 
 def wait_until(predicate: Any, timeout_s: float, what: str) -> float:
@@ -77,7 +60,7 @@ def timed_load(driver: Any, url: str) -> tuple[float, float]:
 def cold_load(url: str) -> tuple[float, float]:
     """A first visit: a new browser with an empty profile (nothing cached)."""
     with tempfile.TemporaryDirectory(prefix="first-chart-") as profile:
-        driver = new_browser(profile)
+        driver = chromium(profile=Path(profile))
         try:
             return timed_load(driver, url)
         finally:
@@ -104,7 +87,7 @@ def main() -> None:
     report("cold", [cold_load(args.url) for _ in range(args.loads)])
     # a returning visitor: one browser, its HTTP cache warm (Plotly's 4.7 MB bundle among it)
     with tempfile.TemporaryDirectory(prefix="first-chart-") as profile:
-        driver = new_browser(profile)
+        driver = chromium(profile=Path(profile))
         try:
             timed_load(driver, args.url)  # the first visit fills the cache
             report("warm", [timed_load(driver, args.url) for _ in range(args.loads)])

@@ -236,6 +236,10 @@ def health_panel(health: Health) -> None:
             st.write(f"**Missing minutes** in the last 24 h: none ({g.no_trade_minutes} without trades)")
 
 
+def unreachable(exc: StoreError) -> None:
+    st.error(UNREACHABLE.format(uri=SETTINGS.mongo_uri, db=SETTINGS.mongo_db, every=REFRESH_S, error=exc))
+
+
 @st.fragment(run_every=REFRESH_S)
 def live_page() -> None:
     now = datetime.now(UTC)
@@ -244,7 +248,7 @@ def live_page() -> None:
         live = live_data(*where, source)
         data = chart_data(*where, range_name, source, compare)
     except StoreError as exc:
-        st.error(UNREACHABLE.format(uri=SETTINGS.mongo_uri, db=SETTINGS.mongo_db, every=REFRESH_S, error=exc))
+        unreachable(exc)
         return
     if live.newest is None and data.bars.empty and not any(not f.empty for f in data.lines.values()):
         st.info(
@@ -259,7 +263,7 @@ def live_page() -> None:
     try:
         health = health_data(*where)
     except StoreError as exc:
-        st.error(UNREACHABLE.format(uri=SETTINGS.mongo_uri, db=SETTINGS.mongo_db, every=REFRESH_S, error=exc))
+        unreachable(exc)
         return
     health_panel(health)
     st.caption(f"Refreshed {now:%H:%M:%S} UTC, every {REFRESH_S} s · database `{SETTINGS.mongo_db}`")

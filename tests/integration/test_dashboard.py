@@ -120,25 +120,9 @@ def test_mongodb_unreachable_is_a_clear_message(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[Any]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
+    from devstack.browser import chromium
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1400,1000",
-    ):
-        options.add_argument(arg)
-    options.add_experimental_option("prefs", {"download.default_directory": str(tmp_path)})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = chromium(downloads=tmp_path)
     driver.downloads = tmp_path
     try:
         yield driver
