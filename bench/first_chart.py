@@ -42,18 +42,32 @@ def wait_until(predicate: Any, timeout_s: float, what: str) -> float:
     raise TimeoutError(f"no {what} within {timeout_s:.0f} s")
 
 
+#: The page's largest script (Streamlit's Plotly chunk), from the browser's resource timings:
+#: when it was requested and when it had arrived, in seconds since the navigation started.
+BUNDLE_TIMING = """
+const scripts = performance.getEntriesByType('resource').filter(e => e.name.endsWith('.js'));
+if (!scripts.length) return null;
+const big = scripts.reduce((a, b) => (b.decodedBodySize > a.decodedBodySize ? b : a));
+return [big.name, big.decodedBodySize, big.startTime / 1000, big.responseEnd / 1000];
+"""
+
+
 def timed_load(driver: Any, url: str) -> tuple[float, float]:
-    """Seconds from navigation to the Streamlit shell and to the first drawn chart."""
+    """Seconds from navigation to the Streamlit shell and to the first drawn chart; prints where the
+    time went (the header's price, and when the largest script was requested and received)."""
     driver.set_page_load_timeout(30)
     started = time.monotonic()
     driver.get(url)  # returns at the document's load event; the app renders after it
     shell = wait_until(lambda: bool(driver.find_elements(By.CSS_SELECTOR, "[data-testid='stApp']")), 30, "shell")
-
-    def chart() -> bool:
-        drawn = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot g.trace")
-        return bool(drawn) and "Consensus price" in driver.find_element(By.TAG_NAME, "body").text
-
-    drawn = wait_until(chart, 60, "chart")
+    header = wait_until(lambda: "Consensus price" in driver.find_element(By.TAG_NAME, "body").text, 60, "header")
+    drawn = wait_until(lambda: bool(driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot g.trace")), 60, "chart")
+    bundle = driver.execute_script(BUNDLE_TIMING)
+    if bundle:
+        name, size, requested, received = bundle
+        print(
+            f"  header {header - started:.2f} s; largest script {name.rsplit('/', 1)[-1]} ({size / 1e6:.1f} MB) "
+            f"requested {requested:.2f} s, received {received:.2f} s"
+        )
     return shell - started, drawn - started
 
 

@@ -11,7 +11,8 @@ At the end it reads, for the period:
 - tick observed -> stored: when the pipeline read the ticker (``fetched_at``) to ``first_seen_at``;
   and, for reference, from the exchange's trade time (``ts``), which includes how old the
   exchange's last trade was when it was read;
-- DAG runs and task instances per day (Airflow's REST API), i.e. the growth of its metadata;
+- DAG runs, task instances and asset events per day (Airflow's REST API), i.e. the growth of its
+  metadata;
 - with ``--backfill``: the wall time of ``btc-pipeline backfill`` of 7 days (ending a week ago, so
   that it fills minutes no run has fetched), until every candle is in MongoDB.
 
@@ -84,7 +85,8 @@ def sample_usage(stack: Stack, seen: dict[int, psutil.Process]) -> tuple[float, 
 
 
 def runs_per_dag(client: AirflowClient, since: datetime, until: datetime) -> dict[str, int]:
-    """DAG runs per DAG due in ``[since, until]``, and ``task_instances`` of all DAGs started in it."""
+    """DAG runs per DAG due in ``[since, until]``, ``task_instances`` of all DAGs started in it and
+    the ``asset_events`` recorded in it (what starts the drain besides its timer)."""
     out = {}
     window = {"run_after_gte": format_ts(since), "run_after_lte": format_ts(until), "limit": 1}
     for dag_id in ("btc_ingest", "btc_drain", "btc_heal", "btc_backfill", "btc_retention"):
@@ -92,6 +94,8 @@ def runs_per_dag(client: AirflowClient, since: datetime, until: datetime) -> dic
         out[dag_id] = int(client.call("GET", f"/dags/{dag_id}/dagRuns?{query}")["total_entries"])
     query = urllib.parse.urlencode({"start_date_gte": format_ts(since), "start_date_lte": format_ts(until), "limit": 1})
     out["task_instances"] = int(client.call("GET", f"/dags/~/dagRuns/~/taskInstances?{query}")["total_entries"])
+    query = urllib.parse.urlencode({"timestamp_gte": format_ts(since), "timestamp_lte": format_ts(until), "limit": 1})
+    out["asset_events"] = int(client.call("GET", f"/assets/events?{query}")["total_entries"])
     return out
 
 
@@ -162,6 +166,7 @@ def main() -> None:
     runs = runs_per_dag(client, started_at, finished_at)
     scale = 86_400 / elapsed
     result: dict[str, Any] = {
+        "drain_trigger": stack.settings.drain_trigger,
         "minutes": round(elapsed / 60, 1),
         "candle_close_to_stored_s": {"n": len(candles), "p50": pct(candles, 50), "p95": pct(candles, 95)},
         "tick_read_to_stored_s": {"n": len(ticks), "p50": pct(ticks, 50), "p95": pct(ticks, 95)},

@@ -50,7 +50,7 @@ SETTINGS = schedules.settings()
 @dag(
     dag_id="btc_drain",
     schedule=AssetOrTimeSchedule(
-        timetable=DeltaTriggerTimetable(timedelta(seconds=30)), assets=schedules.topic_asset(SETTINGS)
+        timetable=DeltaTriggerTimetable(timedelta(seconds=30)), assets=schedules.drain_asset(SETTINGS)
     ),
     start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
     catchup=False,

@@ -33,6 +33,11 @@ DEFAULT_BASE_URLS: dict[str, str] = {
     "bitstamp": "https://www.bitstamp.net/api/v2",
 }
 
+#: How ``btc_drain`` learns that messages arrived (``BTC_DRAIN_TRIGGER``): ``outlets``, the
+#: producing tasks' asset events (the default); ``watcher``, a triggerer-side Kafka consumer
+#: (``AssetWatcher``). See ``btc_pipeline.tasks.arrival`` and the README's comparison.
+DRAIN_TRIGGERS = ("outlets", "watcher")
+
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message says which and how to fix it."""
@@ -62,6 +67,13 @@ def _float(env: Mapping[str, str], key: str, default: float, *, minimum: float, 
         raise ConfigError(f"{key}={raw!r} is not a number; set it to e.g. {default}") from None
     if not minimum <= value <= maximum:
         raise ConfigError(f"{key}={value} is out of range; expected {minimum}..{maximum}")
+    return value
+
+
+def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _get(env, key, default).lower()
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} is not one of: {', '.join(choices)}")
     return value
 
 
@@ -128,6 +140,7 @@ class Settings:
     drain_max_seconds: float = 240.0
     drain_idle_s: float = 30.0
     drain_batch_size: int = 2000
+    drain_trigger: str = "outlets"
     live_tick_horizon_s: int = 300
     tick_interval_s: int = 10
     ingest_retries: int = 4
@@ -191,6 +204,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         drain_max_seconds=_float(env, "BTC_DRAIN_MAX_SECONDS", 240.0, minimum=1, maximum=1800),
         drain_idle_s=_float(env, "BTC_DRAIN_IDLE_S", 30.0, minimum=0, maximum=1800),
         drain_batch_size=_int(env, "BTC_DRAIN_BATCH_SIZE", 2000, minimum=1, maximum=50_000),
+        drain_trigger=_choice(env, "BTC_DRAIN_TRIGGER", "outlets", DRAIN_TRIGGERS),
         live_tick_horizon_s=_int(env, "BTC_LIVE_TICK_HORIZON_S", 300, minimum=0, maximum=86_400),
         tick_interval_s=_int(env, "BTC_TICK_INTERVAL_S", 10, minimum=2, maximum=60),
         ingest_retries=_int(env, "BTC_INGEST_RETRIES", 4, minimum=0, maximum=10),

@@ -219,7 +219,11 @@ def test_airflow_backfill_create_through_make_airflow_fills_a_10_minute_window(
         runs = airflow.call("GET", query)["dag_runs"]
         return runs if len(runs) == 10 and all(r["state"] in ("success", "failed") for r in runs) else None
 
-    runs = wait_for(all_done, 240, "the 10 backfill runs of btc_ingest to finish", interval_s=3)
+    try:
+        runs = wait_for(all_done, 240, "the 10 backfill runs of btc_ingest to finish", interval_s=3)
+    except AssertionError:
+        print_runs_and_task_instances(airflow, query)
+        raise
     assert sorted(r["state"] for r in runs) == ["success"] * 10
     assert sorted(r["data_interval_start"].replace("Z", "+00:00") for r in runs) == [
         m.isoformat() for m in window.minutes()
@@ -234,6 +238,19 @@ def test_airflow_backfill_create_through_make_airflow_fills_a_10_minute_window(
     )
     recorded = list(mongo["btc"]["pipeline_runs"].find({"run_id": {"$in": [r["dag_run_id"] for r in runs]}}))
     assert len(recorded) == 10 and all(doc["empty_minutes"] == [] and doc["candles"] == 1 for doc in recorded)
+
+
+def print_runs_and_task_instances(airflow: AirflowAPI, query: str) -> None:
+    """What the runs were doing when a wait timed out: each run's state and its tasks' states, tries
+    and times (shown with the failure)."""
+    for run in airflow.call("GET", query)["dag_runs"]:
+        print(f"{run['dag_run_id']}: {run['state']} queued {run.get('queued_at')} start {run.get('start_date')}")
+        path = f"/dags/btc_ingest/dagRuns/{urllib.parse.quote(run['dag_run_id'], safe='')}/taskInstances"
+        for ti in airflow.call("GET", path)["task_instances"]:
+            print(
+                f"  {ti['task_id']}: {ti['state']} try {ti['try_number']} "
+                f"queued {ti.get('queued_when')} start {ti.get('start_date')} end {ti.get('end_date')}"
+            )
 
 
 # --- the btc-pipeline CLI ----------------------------------------------------------------------

@@ -40,6 +40,7 @@ def test_values_are_read_and_normalised():
         ({"BTC_INGEST_RETRIES": "eleven"}, "is not an integer"),
         ({"BTC_INGEST_RETRY_DELAY_S": "0"}, "out of range"),
         ({"BTC_INGEST_DELIVERY_TIMEOUT_S": "60"}, "out of range"),
+        ({"BTC_DRAIN_TRIGGER": "kafka"}, "BTC_DRAIN_TRIGGER='kafka' is not one of: outlets, watcher"),
     ],
 )
 def test_bad_values_fail_with_a_specific_message(env, message):

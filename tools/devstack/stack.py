@@ -37,6 +37,7 @@ from dotenv import dotenv_values
 from dotenv.parser import parse_stream
 
 from btc_pipeline.config import ConfigError, Settings, load_settings
+from btc_pipeline.stream.clients import watcher_config
 from btc_pipeline.stream.topics import pipeline_topics
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window, floor_minute
@@ -257,6 +258,10 @@ class Stack:
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
             "AIRFLOW_CONN_BTC_KAFKA": json.dumps(kafka_conn),
             "AIRFLOW_CONN_BTC_MONGO": json.dumps(mongo_conn),
+            # read by the drain's arrival watcher only (BTC_DRAIN_TRIGGER=watcher)
+            "AIRFLOW_CONN_BTC_KAFKA_WATCH": json.dumps(
+                {"conn_type": "kafka", "extra": watcher_config(self.kafka_bootstrap, self.settings.consumer_group)}
+            ),
             "PYTHONPATH": str(self.root / "plugins"),
         }
 

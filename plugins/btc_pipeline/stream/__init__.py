@@ -6,7 +6,13 @@ them from the ``btc_kafka`` connection through the provider's hooks), the dev st
 share them. No other part of the package calls a Kafka client.
 """
 
-from btc_pipeline.stream.clients import CONSUMER_GUARANTEES, PRODUCER_GUARANTEES, consumer_config, producer_config
+from btc_pipeline.stream.clients import (
+    CONSUMER_GUARANTEES,
+    PRODUCER_GUARANTEES,
+    consumer_config,
+    producer_config,
+    watcher_config,
+)
 from btc_pipeline.stream.consume import BatchConsumer, ConsumedBatch, consumer_lag, dead_letter
 from btc_pipeline.stream.produce import DeliveryError, Record, produce_all
 from btc_pipeline.stream.topics import MAX_MESSAGE_BYTES, ensure_topics, pipeline_topics
@@ -26,4 +32,5 @@ __all__ = [
     "pipeline_topics",
     "produce_all",
     "producer_config",
+    "watcher_config",
 ]

@@ -42,3 +42,18 @@ def producer_config(base: Mapping[str, Any]) -> dict[str, Any]:
 def consumer_config(base: Mapping[str, Any], group_id: str) -> dict[str, Any]:
     """The connection's client settings with a group id and :data:`CONSUMER_GUARANTEES` enforced."""
     return {"group.id": group_id, **base, **CONSUMER_GUARANTEES}
+
+
+def watcher_config(bootstrap: str, consumer_group: str) -> dict[str, str]:
+    """The Kafka connection extra of the drain's arrival watcher (``BTC_DRAIN_TRIGGER=watcher``).
+
+    Its own group (``<consumer_group>-arrivals``), never the drain's, so noticing a message does
+    not move the drain's offsets; auto-commit off, as the provider's shared-stream trigger demands
+    (it commits only after the asset event is stored); ``latest``: only new arrivals are news.
+    """
+    return {
+        "bootstrap.servers": bootstrap,
+        "group.id": f"{consumer_group}-arrivals",
+        "enable.auto.commit": "false",
+        "auto.offset.reset": "latest",
+    }

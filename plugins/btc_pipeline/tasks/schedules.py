@@ -14,7 +14,7 @@ from typing import Any
 from airflow.sdk import Asset
 
 from btc_pipeline.config import Settings, load_settings
-from btc_pipeline.tasks import hooks
+from btc_pipeline.tasks import arrival, hooks
 
 
 @cache
@@ -32,6 +32,15 @@ def topic_asset(settings: Settings) -> Asset:
     connection id as the server: the same DAGs run against the local broker and Redpanda.
     """
     return Asset(uri=f"kafka://{settings.kafka_conn_id}/{settings.topic}", name=settings.topic, group="kafka")
+
+
+def drain_asset(settings: Settings) -> Asset:
+    """What ``btc_drain`` is scheduled on, by ``BTC_DRAIN_TRIGGER``: the producers' outlet asset
+    (``outlets``, the default) or the topic watched by the triggerer (``watcher``, see
+    :mod:`btc_pipeline.tasks.arrival`)."""
+    if settings.drain_trigger == "watcher":
+        return arrival.arrivals_asset(settings)
+    return topic_asset(settings)
 
 
 def retry_args(retries: int, delay: timedelta, max_delay: timedelta) -> dict[str, Any]:
