@@ -209,3 +209,16 @@ def test_the_demo_seeds_what_is_missing_of_the_last_day(first, expected):
     assert (None if seed is None else (seed.start, seed.end)) == (
         None if expected is None else (at(expected[0]), at(expected[1]))
     )
+
+
+def test_a_kafka_cluster_id_never_looks_like_an_option(monkeypatch):
+    """A random id starting with "-" made kafka-storage fail with "--cluster-id: expected one
+    argument" (1 in 64 fresh states); the id is drawn again, as Kafka's own random-uuid does."""
+    import uuid
+
+    from devstack import stack as stack_module
+
+    ids = iter([uuid.UUID(bytes=b"\xfb" + b"\x00" * 15), uuid.UUID(int=1)])  # the first encodes as "-w..."
+    monkeypatch.setattr(stack_module.uuid, "uuid4", lambda: next(ids))
+    cluster_id = stack_module.kafka_cluster_id()
+    assert not cluster_id.startswith("-") and len(cluster_id) == 22

@@ -113,6 +113,15 @@ class Service:
     after_ready: Callable[[], None] | None = None
 
 
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id, as ``kafka-storage random-uuid`` makes it: URL-safe base64 of a
+    UUID that does not start with ``-`` (the tool's argument parser would take it for an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class Stack:
     """The local stack rooted at ``state_dir``. See the module docstring."""
 
@@ -325,7 +334,7 @@ class Stack:
                 "logger.kafka.name=kafka\nlogger.kafka.level=INFO\n"
             )
             if not (data / "meta.properties").exists():
-                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+                cluster_id = kafka_cluster_id()
                 self._run_once(
                     "kafka-format",
                     [
