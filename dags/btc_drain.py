@@ -25,6 +25,12 @@ write is idempotent, so that is harmless.
   while the DAG is at `max_active_runs`);
 - **every 30 s** otherwise (`DeltaTriggerTimetable`), for messages produced outside Airflow.
 
+`BTC_DRAIN_TRIGGER=watcher` schedules it instead on an `AssetWatcher` of the topic (a Kafka
+consumer in the triggerer, group `btc-drain-arrivals`, connection `btc_kafka_watch`): any message
+starts a run, also one produced outside Airflow. Measured against the default (README, "How the
+drain is triggered"): no fresher while a run lingers for the next message, and, without the linger,
+about 11,000 drain runs a day; so `outlets` is the default.
+
 A run **stays while messages keep coming**: it stores each batch as it arrives (a tick read by
 `btc_ingest` is in MongoDB about a second later) and ends after `BTC_DRAIN_IDLE_S` (30 s) without
 a message, or after `BTC_DRAIN_MAX_SECONDS` (240 s) or `BTC_DRAIN_MAX_MESSAGES`. With live ingest

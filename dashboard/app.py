@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import partial
 
-import pandas as pd
 import streamlit as st
 
 from btc_pipeline.config import ConfigError, load_settings
@@ -130,19 +129,9 @@ def header(live: Live, now: datetime) -> None:
             icon="⚠️",
         )
     if q.exchanges:
-        st.table(
-            pd.DataFrame(
-                [
-                    {
-                        "exchange": x.source,
-                        "price (USD)": f"{x.price:,.2f}",
-                        "vs median": f"{x.deviation_pct:+.3f} %",
-                        "reading age": f"{x.age_s:,.0f} s",
-                    }
-                    for x in q.exchanges
-                ]
-            ).set_index("exchange")
-        )
+        # a Markdown table, not st.table: that one pulls ~1.3 MB of Arrow JavaScript into the first paint
+        rows = [f"| {x.source} | {x.price:,.2f} | {x.deviation_pct:+.3f} % | {x.age_s:,.0f} s |" for x in q.exchanges]
+        st.markdown("\n".join(["| exchange | price (USD) | vs median | reading age |", "|---|--:|--:|--:|", *rows]))
     missing = [x for x in SETTINGS.exchanges if (x, "tick") not in live.newest_by]
     if missing and q.exchanges:
         st.caption(f"No reading yet from {', '.join(missing)}.")
@@ -207,7 +196,7 @@ def chart(data: Chart) -> None:
 
 def health_panel(health: Health) -> None:
     """Freshness per exchange, consumer lag, the last runs, rejects and holes."""
-    with st.expander("Pipeline health", expanded=False):
+    with st.container(border=True):
         st.caption("Newest candle and tick of each exchange")
         st.dataframe(health.exchanges, hide_index=True)
         lag = (
@@ -259,13 +248,15 @@ def live_page() -> None:
     header(live, now)
     alert_banners(live)
     chart(data)
-    # read after the chart is on its way to the browser: the panel is below it, collapsed
-    try:
-        health = health_data(*where)
-    except StoreError as exc:
-        unreachable(exc)
-        return
-    health_panel(health)
+    # shown on demand, and read after the chart is on its way: its tables load another ~1 MB of
+    # JavaScript (Streamlit's data grid), which would hold up the first chart of a new visitor
+    if st.toggle("Pipeline health", key="health", help="freshness per exchange, consumer lag, runs, rejects, holes"):
+        try:
+            health = health_data(*where)
+        except StoreError as exc:
+            unreachable(exc)
+            return
+        health_panel(health)
     st.caption(f"Refreshed {now:%H:%M:%S} UTC, every {REFRESH_S} s · database `{SETTINGS.mongo_db}`")
 
 

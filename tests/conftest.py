@@ -26,37 +26,58 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_airflow_home / 'airflow.db'}")
 
 
-#: `make test` runs two pytest-xdist workers, each starting a stack of its own for the integration
-#: tests it gets: those wait on Airflow's minute schedule, not on the CPU, so two stacks halve the
-#: wall time on two cores. Each integration module runs whole, in file order, on one worker (the
-#: tests of a module build on each other); the halves are balanced by measured duration
-#: (``--durations``), the two slowest modules (backfill ~250 s, realtime ~190 s) on different
-#: workers. A module missing here goes with the first half.
-STACK_OF_MODULE = {
-    "test_backfill.py": "stack-a",
-    "test_end_to_end.py": "stack-a",
-    "test_drain_recovery.py": "stack-a",
-    "test_kafka_to_mongo.py": "stack-a",
-    "test_api.py": "stack-a",
-    "test_realtime.py": "stack-b",
-    "test_api_stack.py": "stack-b",
-    "test_dashboard.py": "stack-b",
-    "test_read_model.py": "stack-b",
-    "test_ingest_failover.py": "stack-b",
+#: `make test` runs pytest-xdist workers (``TEST_WORKERS``), each starting a stack of its own for the
+#: integration tests it gets: those wait on Airflow's minute schedule more than on the CPU, so more
+#: stacks shorten the wall time even on two cores. Each integration module runs whole, in file
+#: order, on one worker (the tests of a module build on each other). The modules are shared out
+#: by these durations (seconds, from ``--durations`` of a cold ``make test``, stack start-up
+#: included), longest first, each to the stack with the least so far. A module missing here counts
+#: as 60 s.
+MODULE_SECONDS = {
+    "test_backfill.py": 530,
+    "test_realtime.py": 330,
+    "test_api_stack.py": 145,
+    "test_dashboard.py": 110,
+    "test_read_model.py": 85,
+    "test_kafka_to_mongo.py": 50,
+    "test_ingest_failover.py": 30,
+    "test_drain_recovery.py": 25,
+    "test_end_to_end.py": 20,
+    "test_api.py": 20,
 }
 
 
+def stacks_of_modules(modules: list[str], stacks: int) -> dict[str, int]:
+    """Which stack (0 .. ``stacks``-1) runs each integration module: longest first, to the least
+    loaded stack (ties: the lower number).
+
+    >>> stacks_of_modules(["test_backfill.py", "test_realtime.py", "test_api.py", "test_x.py"], 2)
+    {'test_backfill.py': 0, 'test_realtime.py': 1, 'test_x.py': 1, 'test_api.py': 1}
+    """
+    load = [0] * max(stacks, 1)
+    out = {}
+    for module in sorted(modules, key=lambda m: (-MODULE_SECONDS.get(m, 60), m)):
+        stack = load.index(min(load))
+        out[module] = stack
+        load[stack] += MODULE_SECONDS.get(module, 60)
+    return out
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Schedule by stack: the integration modules of each half as one unit of work (sent whole to
+    """Schedule by stack: the integration modules of each stack as one unit of work (sent whole to
     one worker, in collection order), every other test on its own. (xdist's ``loadgroup`` would do
     this from markers, but it renames node ids in a way pytest 9.2 no longer honours.)"""
     from xdist.scheduler import LoadScopeScheduling
+
+    modules = sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py"))
+    workers = int(config.getoption("numprocesses") or 1)
+    stack_of = stacks_of_modules(modules, workers)
 
     class StackScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             if path.startswith("tests/integration/"):
-                return STACK_OF_MODULE.get(path.rsplit("/", 1)[-1], "stack-a")
+                return f"stack-{stack_of.get(path.rsplit('/', 1)[-1], 0)}"
             return nodeid
 
     return StackScheduling(config, log)

@@ -4,7 +4,7 @@ DAGs, and minutes without trades told apart from holes. Every candle is checked 
 simulated exchange's price path, once each.
 
 The time ranges of the tests are disjoint (relative to the module's start, T):
-  [T-150m, T-140m)   airflow backfill create (10 windows of btc_ingest)
+  [T-150m, T-145m)   airflow backfill create (5 windows of btc_ingest)
   [T-6h, T-3h)       CLI: 3-hour backfill, deleted windows found by `gaps` and restored by `backfill --missing`,
                      minutes without trades (T-4h), then holes healed by btc_heal
   [T-7d-7h, T-7h)    CLI: 7-day backfill
@@ -185,10 +185,11 @@ def fault(sim_url: str, method: str, body: dict[str, Any] | None = None) -> None
 # --- plain Airflow ------------------------------------------------------------------------------
 
 
-def test_airflow_backfill_create_through_make_airflow_fills_a_10_minute_window(
+def test_airflow_backfill_create_through_make_airflow_fills_a_5_minute_window(
     stack: Stack, airflow: AirflowAPI, mongo: Any, t0
 ):
-    window = Window(t0 - timedelta(minutes=150), t0 - timedelta(minutes=140))
+    # 5 windows: each is a DAG run of 3 tasks on the stack's SQLite metadata, beside live ingest
+    window = Window(t0 - timedelta(minutes=150), t0 - timedelta(minutes=145))
     assert candles(mongo, window) == []
     # what `make airflow ARGS="backfill create ..."` runs, pointed at this test's stack;
     # --to-date is inclusive and names the last window's logical date (= its start)
@@ -217,19 +218,19 @@ def test_airflow_backfill_create_through_make_airflow_fills_a_10_minute_window(
 
     def all_done() -> list[dict[str, Any]] | None:
         runs = airflow.call("GET", query)["dag_runs"]
-        return runs if len(runs) == 10 and all(r["state"] in ("success", "failed") for r in runs) else None
+        return runs if len(runs) == 5 and all(r["state"] in ("success", "failed") for r in runs) else None
 
     try:
-        runs = wait_for(all_done, 240, "the 10 backfill runs of btc_ingest to finish", interval_s=3)
+        runs = wait_for(all_done, 240, "the 5 backfill runs of btc_ingest to finish", interval_s=3)
     except AssertionError:
         print_runs_and_task_instances(airflow, query)
         raise
-    assert sorted(r["state"] for r in runs) == ["success"] * 10
+    assert sorted(r["state"] for r in runs) == ["success"] * 5
     assert sorted(r["data_interval_start"].replace("Z", "+00:00") for r in runs) == [
         m.isoformat() for m in window.minutes()
     ]
-    wait_for(lambda: len(candles(mongo, window)) == 10, 120, "the 10 candles in btc.prices")
-    print(f"\nairflow backfill create, 10 windows: {time.monotonic() - started:.1f}s until all in MongoDB")
+    wait_for(lambda: len(candles(mongo, window)) == 5, 120, "the 5 candles in btc.prices")
+    print(f"\nairflow backfill create, 5 windows: {time.monotonic() - started:.1f}s until all in MongoDB")
     assert_exact_once(mongo, window)
     # no tick for old windows; every run recorded, with no minute without trades
     assert (
@@ -237,7 +238,7 @@ def test_airflow_backfill_create_through_make_airflow_fills_a_10_minute_window(
         == 0
     )
     recorded = list(mongo["btc"]["pipeline_runs"].find({"run_id": {"$in": [r["dag_run_id"] for r in runs]}}))
-    assert len(recorded) == 10 and all(doc["empty_minutes"] == [] and doc["candles"] == 1 for doc in recorded)
+    assert len(recorded) == 5 and all(doc["empty_minutes"] == [] and doc["candles"] == 1 for doc in recorded)
 
 
 def print_runs_and_task_instances(airflow: AirflowAPI, query: str) -> None:
