@@ -179,15 +179,30 @@ def chart(data: Chart) -> None:
         data.bars, title=title, sma_periods=sma_periods, ema_periods=ema_periods, uirevision=uirevision
     )
     st.plotly_chart(figure, key="candles")
-    name = f"btc-usd_{source}_{data.interval}_{data.window.start:%Y%m%dT%H%M}"
-    cols = st.columns(len(FORMATS) + 1)
-    cols[0].caption(f"{len(data.bars):,} bars of {data.interval}")
+    st.caption(f"{len(data.bars):,} bars of {data.interval}; export them with the buttons at the top")
+
+
+def export_file(db: Store, chart_range: str, chart_source: str, fmt: str) -> bytes:
+    """The chart's range and bar size as a file, read when the button is clicked (not on every refresh)."""
+    data = load_chart(db, chart_range, chart_source, False, list(SETTINGS.exchanges), datetime.now(UTC))
+    return to_bytes(data.bars, fmt)
+
+
+def export_buttons() -> None:
+    """CSV / Parquet / Excel of what the candle chart shows. Outside the auto-refreshing fragment on
+    purpose: Streamlit gives a made-on-click download a new id on every run of its code, and a click
+    that lands while the fragment re-runs (every refresh) would fetch the old id and download nothing."""
+    if compare:
+        return
+    cols = st.columns([2] + [1] * len(FORMATS) + [6], vertical_alignment="center")  # the last one: space
+    cols[0].caption("Export this chart:")
     labels = {"csv": "CSV", "parquet": "Parquet", "xlsx": "Excel"}
-    for col, (fmt, (mime, ext)) in zip(cols[1:], FORMATS.items(), strict=True):
+    db = store(SETTINGS.mongo_uri, SETTINGS.mongo_db)
+    for col, (fmt, (mime, ext)) in zip(cols[1:-1], FORMATS.items(), strict=True):
         col.download_button(
             labels[fmt],
-            partial(to_bytes, data.bars, fmt),  # made on click, not on every refresh (Excel: ~0.3 s)
-            f"{name}.{ext}",
+            partial(export_file, db, range_name, source, fmt),
+            f"btc-usd_{source}_{range_name}.{ext}",
             mime,
             key=f"export-{fmt}",
             on_click="ignore",
@@ -260,4 +275,5 @@ def live_page() -> None:
     st.caption(f"Refreshed {now:%H:%M:%S} UTC, every {REFRESH_S} s · database `{SETTINGS.mongo_db}`")
 
 
+export_buttons()
 live_page()
