@@ -26,7 +26,7 @@ ARGS ?=
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS)
 
-.PHONY: help setup up demo down status airflow test test-unit test-integration lint format bench tools browser clean
+.PHONY: help setup up demo down status airflow test test-unit test-integration lint format bench tools browser plotly-bundle clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -99,6 +99,9 @@ test: setup tools browser lint ## everything: lint, unit and integration tests (
 
 bench: setup ## benchmarks under bench/ (print figures against an in-run baseline)
 	$(PY) bench/run.py
+
+plotly-bundle: $(VENV)/.synced ## maintainers: refresh dashboard/static's Plotly bundle from npm (after upgrading plotly)
+	$(PY) tools/plotly_bundle.py
 
 clean: down ## remove state/ (data, logs, jars, binaries) and .venv
 	rm -rf $(STATE) $(VENV)

@@ -1,6 +1,6 @@
 """Time to the first chart in Chromium on a running stack (``make demo``), against Streamlit's own floor.
 
-    .venv/bin/python bench/first_chart.py [--loads 5] [--url http://127.0.0.1:8501]
+    .venv/bin/python bench/first_chart.py [--loads 5] [--url http://127.0.0.1:8501] [--against URL]
 
 A load opens headless Chromium (Debian's ``chromium`` + ``chromedriver``, as the browser test
 uses) that opens the dashboard and waits until
@@ -12,12 +12,17 @@ uses) that opens the dashboard and waits until
 Both are measured in the page's own clock from the navigation's start (a script installed before
 the page's own records when each appeared), so "chart - shell" is what the dashboard's reads and
 rendering add; each load also prints when the header's price appeared, when the largest script
-(Plotly, 4.7 MB) was requested and received, and how long the main thread was blocked.
+(the chart library: ``dashboard/static``'s 1.2 MB Plotly bundle, or Streamlit's 4.7 MB Plotly chunk
+for a dashboard that uses ``st.plotly_chart``) was requested and received, and how long the main
+thread was blocked.
 
 Cold loads use a new browser profile each (a first visit); warm loads reuse one browser, as a
-trader's open tab or a returning visitor does (the scripts come from the HTTP cache). The issue's
-target: first chart <= 3 s after navigation on the demo stack. Not part of ``make bench`` (it needs
-the stack up), like ``freshness.py``.
+trader's open tab or a returning visitor does (the scripts come from the HTTP cache). ``--against``
+names a second dashboard to compare with in the same run, e.g. an older commit's served on another
+port (``git archive <commit> dashboard | tar -x -C /tmp/old`` and ``streamlit run app.py
+--server.port 8503`` in ``/tmp/old/dashboard``): cold loads of the two alternate, so both meet the
+same load on the stack. The issue's target: first chart <= 3 s after navigation on the demo stack.
+Not part of ``make bench`` (it needs the stack up), like ``freshness.py``.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ new MutationObserver(() => {
 }).observe(document, {childList: true, subtree: true, characterData: true});
 """
 
-#: The page's largest script (Streamlit's Plotly chunk), from the browser's resource timings.
+#: The page's largest script (the chart library), from the browser's resource timings.
 BUNDLE_TIMING = """
 const scripts = performance.getEntriesByType('resource').filter(e => e.name.endsWith('.js'));
 const big = scripts.reduce((a, b) => (b.decodedBodySize > a.decodedBodySize ? b : a));
@@ -119,9 +124,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:8501")
     parser.add_argument("--loads", type=int, default=5)
+    parser.add_argument(
+        "--against",
+        metavar="URL",
+        help="another dashboard to compare with (e.g. an older checkout on another port): its cold loads "
+        "alternate with these, so both meet the same load on the stack",
+    )
     args = parser.parse_args()
+    if args.against:
+        ours: list[tuple[float, float]] = []
+        theirs: list[tuple[float, float]] = []
+        for _ in range(args.loads):
+            print(f"{args.url}:")
+            ours.append(cold_load(args.url))
+            print(f"{args.against}:")
+            theirs.append(cold_load(args.against))
+        report(f"cold {args.against}", theirs)
+        report(f"cold {args.url}", ours)
+        return
     report("cold", [cold_load(args.url) for _ in range(args.loads)])
-    # a returning visitor: one browser, its HTTP cache warm (Plotly's 4.7 MB bundle among it)
+    # a returning visitor: one browser, its HTTP cache warm (the chart library among it)
     with tempfile.TemporaryDirectory(prefix="first-chart-") as profile:
         driver = new_browser(Path(profile))
         try:

@@ -17,6 +17,7 @@ from btc_pipeline.export import FORMATS, to_bytes
 from btc_pipeline.store import CONSENSUS, Store, StoreError
 from btc_pipeline.timeutil import format_ts
 from charts import candles_figure, comparison_figure
+from plot import plotly_figure, preload
 from view import RANGES, Chart, Health, Live, load_chart, load_health, load_live, series_choices
 
 st.set_page_config(
@@ -25,6 +26,7 @@ st.set_page_config(
     layout="wide",
     initial_sidebar_state="collapsed",  # moving averages and page alerts; the main controls are on the page
 )
+preload()  # the chart's JavaScript loads while the page reads its data
 
 try:
     SETTINGS = load_settings()
@@ -163,7 +165,7 @@ def chart(data: Chart) -> None:
             st.info("No ticker readings in this range yet.")
             return
         st.markdown(f"**Exchanges compared**: {data.interval} bars of their ticker readings, and their spread (UTC)")
-        st.plotly_chart(comparison_figure(data.lines, title="", uirevision=uirevision), key="compare")
+        plotly_figure(comparison_figure(data.lines, title="", uirevision=uirevision), key="compare")
         return
     if data.bars.empty:
         hint = (
@@ -178,7 +180,7 @@ def chart(data: Chart) -> None:
     figure = candles_figure(
         data.bars, title=title, sma_periods=sma_periods, ema_periods=ema_periods, uirevision=uirevision
     )
-    st.plotly_chart(figure, key="candles")
+    plotly_figure(figure, key="candles")
     st.caption(f"{len(data.bars):,} bars of {data.interval}; export them with the buttons at the top")
 
 

@@ -5,6 +5,7 @@ selectors, an export downloaded and read back, screenshots at two widths."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from btc_pipeline.schema import Observation
 from btc_pipeline.store import CONSENSUS, Store
 from btc_pipeline.timeutil import floor_minute
 from btc_pipeline.window import MINUTE, Window
+from dashboard.plot import BUNDLE
 from devstack import Stack
 from devstack.processes import http_ok
 
@@ -150,6 +152,36 @@ def page_text(driver: Any) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
 
+def zoom_survives_the_refresh(driver: Any) -> None:
+    """Drag-zoom into the candles as a user does; two auto-refreshes later (new data drawn into the
+    same chart element) the zoomed range is still the one shown."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    area = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot .nsewdrag")  # the candles' plot area
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", area)
+    driver.execute_script("document.querySelector('.js-plotly-plot').__probe = 'the chart zoomed into'")
+    width = area.size["width"]
+    drag = ActionChains(driver).move_to_element_with_offset(area, -width // 4, 0).click_and_hold()
+    drag.move_by_offset(width // 8, 0).move_by_offset(width // 8, 0).release().perform()
+    shown = (
+        "const g = document.querySelector('.js-plotly-plot'); "
+        "return [g.__probe, g._fullLayout.xaxis.autorange, g._fullLayout.xaxis.range];"
+    )
+    probe, _, zoomed = wait_for(
+        lambda: (view := driver.execute_script(shown))[1] is False and view, 10, "the zoomed range", interval_s=0.2
+    )
+
+    def refreshed() -> str:
+        return re.search(r"Refreshed (\S+) UTC", page_text(driver)).group(1)  # type: ignore[union-attr]
+
+    for _ in range(2):
+        before = refreshed()
+        wait_for(lambda before=before: refreshed() != before, 30, "an auto-refresh", interval_s=0.5)
+    time.sleep(0.5)  # the redraw follows the refresh's message
+    assert driver.execute_script(shown) == [probe, False, zoomed], "the refresh lost the zoom or drew a new chart"
+
+
 def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     stack: Stack, browser: Any, mongo: MongoClient[Any]
 ):
@@ -178,6 +210,10 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     browser.save_screenshot(str(ARTIFACTS / "dashboard-1400.png"))
     for exchange in ("coinbase", "kraken", "bitstamp", "binance"):
         assert exchange in page_text(browser), f"{exchange} missing from the exchanges table"
+    scripts = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+    assert any(s.endswith(f"/app/static/{BUNDLE}") for s in scripts), scripts
+    assert not any("/PlotlyChart." in s for s in scripts), "Streamlit's 4.7 MB Plotly chunk was loaded"
+    zoom_survives_the_refresh(browser)
 
     click(browser, "30d")
     wait_for(lambda: "1h candles" in page_text(browser), 30, "the 30-day chart at 1-hour bars", interval_s=0.5)

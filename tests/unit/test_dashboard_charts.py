@@ -1,0 +1,85 @@
+"""The dashboard's figures, built from the real Bitstamp minute series, and the Plotly bundle that
+draws them in the page (``dashboard/static/``, a partial bundle: it draws only the trace types it
+was built with, so a figure that uses another one would be a blank chart in the browser)."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import plotly
+import pytest
+
+from dashboard import plot
+from dashboard.charts import candles_figure, comparison_figure
+
+STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
+
+
+@pytest.fixture(scope="module")
+def bars(realdata) -> pd.DataFrame:
+    with (realdata / "series/bitstamp_btcusd_1min_2025-01-07_slice.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    return pd.DataFrame(
+        {
+            "ts": pd.to_datetime([int(r["timestamp"]) for r in rows], unit="s", utc=True),
+            **{k: [float(r[k]) for r in rows] for k in ("open", "high", "low", "close", "volume")},
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def bundle() -> str:
+    return (STATIC / plot.BUNDLE).read_text(encoding="utf-8")
+
+
+def bundle_trace_types(bundle: str) -> set[str]:
+    """The trace types the bundle registers (each trace module says ``moduleType:"trace",name:"..."``)."""
+    return set(re.findall(r'moduleType:"trace",name:"(\w+)"', bundle))
+
+
+def figures(bars: pd.DataFrame) -> list:
+    three = {
+        "bitstamp": bars,
+        "coinbase": bars.assign(close=bars["close"] * 1.0004),
+        "kraken": bars.assign(close=bars["close"] * 0.9997),
+    }
+    return [
+        candles_figure(bars, title="", sma_periods=[20, 50], ema_periods=[12], uirevision="1h|consensus|candles"),
+        comparison_figure(three, title="", uirevision="1h|consensus|compare"),
+    ]
+
+
+def test_the_bundle_is_the_plotly_js_of_the_python_package(bundle):
+    version = plotly.offline.get_plotlyjs_version()
+    assert f"plotly-finance-{version}.min.js" == plot.BUNDLE
+    assert f"plotly.js (finance - minified) v{version}" in bundle[:200]
+    assert "window.Plotly = Plotly" in bundle  # the page's loader waits for this global
+
+
+def test_the_bundle_matches_its_recorded_checksum(bundle):
+    readme = (STATIC / "README.md").read_text(encoding="utf-8")
+    digest = hashlib.sha256((STATIC / plot.BUNDLE).read_bytes()).hexdigest()
+    assert f"sha256 {digest}" in readme, "static/README.md must record the bundle's checksum (make plotly-bundle)"
+
+
+def test_every_trace_the_dashboard_draws_is_in_the_bundle(bars, bundle):
+    available = bundle_trace_types(bundle)
+    assert {"candlestick", "scatter", "bar"} <= available  # the regex still reads the bundle
+    used = {trace.type for fig in figures(bars) for trace in fig.data}
+    assert used == {"candlestick", "scatter", "bar"}
+    assert used <= available
+
+
+def test_the_figures_follow_the_page_theme_and_keep_their_view(bars):
+    for fig in figures(bars):
+        layout = json.loads(plot.themed(fig).to_json())["layout"]
+        assert not layout.get("template")  # no white template painted over the dark theme
+        assert layout["paper_bgcolor"] == layout["plot_bgcolor"] == "rgba(0,0,0,0)"
+        assert "color" not in layout.get("font", {})  # the page sets it, from its theme
+        assert layout["uirevision"].startswith("1h|consensus|")
+        assert layout["yaxis"]["automargin"] and layout["xaxis2"]["automargin"]
