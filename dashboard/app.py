@@ -196,12 +196,12 @@ def export_buttons() -> None:
     that lands while the fragment re-runs (every refresh) would fetch the old id and download nothing."""
     if compare:
         return
-    cols = st.columns([2] + [1] * len(FORMATS) + [6], vertical_alignment="center")  # the last one: space
-    cols[0].caption("Export this chart:")
+    row = st.container(horizontal=True, vertical_alignment="center")  # each button as wide as its label
+    row.caption("Export this chart:", width="content")
     labels = {"csv": "CSV", "parquet": "Parquet", "xlsx": "Excel"}
     db = store(SETTINGS.mongo_uri, SETTINGS.mongo_db)
-    for col, (fmt, (mime, ext)) in zip(cols[1:-1], FORMATS.items(), strict=True):
-        col.download_button(
+    for fmt, (mime, ext) in FORMATS.items():
+        row.download_button(
             labels[fmt],
             partial(export_file, db, range_name, source, fmt),
             f"btc-usd_{source}_{range_name}.{ext}",

@@ -111,7 +111,12 @@ def comparison_figure(
     gap = spread(lines)
     fig.add_trace(
         go.Scatter(
-            x=gap["ts"], y=gap["spread_pct"], name="spread %", mode="lines", fill="tozeroy", line={"color": "#64748b"}
+            x=gap["ts"],
+            y=gap["spread_pct"],
+            name="spread %",
+            mode="lines" if len(gap) > 30 else "lines+markers",
+            fill="tozeroy",
+            line={"color": "#64748b"},
         ),
         row=2,
         col=1,

@@ -37,7 +37,7 @@ MODULE_SECONDS = {
     "test_backfill.py": 530,
     "test_realtime.py": 330,
     "test_api_stack.py": 145,
-    "test_dashboard.py": 110,
+    "test_dashboard.py": 125,
     "test_read_model.py": 85,
     "test_kafka_to_mongo.py": 50,
     "test_ingest_failover.py": 30,

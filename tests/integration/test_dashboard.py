@@ -152,6 +152,20 @@ def page_text(driver: Any) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
 
+def screenshots(driver: Any, name: str) -> None:
+    """``name.png``: the top of the page (header, controls); ``name-chart.png``: scrolled to the chart."""
+    from selenium.webdriver.common.by import By
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    driver.execute_script("window.scrollTo(0, 0); document.querySelector('[data-testid=stMain]')?.scrollTo(0, 0)")
+    time.sleep(0.3)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
+    chart = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
+    time.sleep(0.3)
+    driver.save_screenshot(str(ARTIFACTS / f"{name}-chart.png"))
+
+
 def zoom_survives_the_refresh(driver: Any) -> None:
     """Drag-zoom into the candles as a user does; two auto-refreshes later (new data drawn into the
     same chart element) the zoomed range is still the one shown."""
@@ -206,8 +220,7 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
 
     wait_for(chart_drawn, 60, "the chart and the consensus price", interval_s=0.2)
     print(f"\nfirst chart {time.monotonic() - started:.1f} s after navigation")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS / "dashboard-1400.png"))
+    screenshots(browser, "dashboard-1400")
     for exchange in ("coinbase", "kraken", "bitstamp", "binance"):
         assert exchange in page_text(browser), f"{exchange} missing from the exchanges table"
     scripts = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
@@ -248,10 +261,10 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     click(browser, "1h")
     wait_for(lambda: "1m bars of their ticker" in page_text(browser), 30, "the 1-hour comparison", interval_s=0.5)
     time.sleep(1)
-    browser.save_screenshot(str(ARTIFACTS / "dashboard-compare-1400.png"))
+    screenshots(browser, "dashboard-compare-1400")
     browser.set_window_size(800, 1000)
     click(browser, "Candles")
     wait_for(chart_drawn, 30, "the candles again", interval_s=0.5)
     time.sleep(1)
-    browser.save_screenshot(str(ARTIFACTS / "dashboard-800.png"))
+    screenshots(browser, "dashboard-800")
     assert "Traceback" not in page_text(browser)
