@@ -141,8 +141,8 @@ def main() -> None:
             theirs.append(cold_load(args.against))
         report(f"cold {args.against}", theirs)
         report(f"cold {args.url}", ours)
-        return
-    report("cold", [cold_load(args.url) for _ in range(args.loads)])
+    else:
+        report("cold", [cold_load(args.url) for _ in range(args.loads)])
     # a returning visitor: one browser, its HTTP cache warm (the chart library among it)
     with tempfile.TemporaryDirectory(prefix="first-chart-") as profile:
         driver = new_browser(Path(profile))

@@ -51,8 +51,31 @@ function pageColours(element) {
   return { text: style.color, family: style.fontFamily };
 }
 
+function showProblem(parentElement, text) {
+  let note = parentElement.querySelector(":scope > div.btc-plotly-problem");
+  if (!note) {
+    note = document.createElement("div");
+    note.className = "btc-plotly-problem";
+    note.setAttribute("role", "alert");
+    note.style.cssText = "padding: 0.75rem 1rem; border-radius: 0.5rem; background: rgba(250, 202, 43, 0.2);";
+    parentElement.appendChild(note);
+  }
+  note.textContent = text;
+}
+
 export default async function ({ data, parentElement }) {
-  const Plotly = await loadPlotly(data.bundle);
+  let Plotly;
+  try {
+    Plotly = await loadPlotly(data.bundle);
+  } catch (error) {
+    if (data.figure) {
+      showProblem(parentElement, `The chart cannot be drawn: ${error.message}. The dashboard must be started in ` +
+        "its folder (dashboard/.streamlit/config.toml turns on static file serving) with the bundle that " +
+        "dashboard/plot.py names in dashboard/static/ (make plotly-bundle). The page tries again on a later refresh.");
+    }
+    return;
+  }
+  parentElement.querySelector(":scope > div.btc-plotly-problem")?.remove();
   if (!data.figure) return;  // preload: the bundle only
   let chart = parentElement.querySelector(":scope > div.btc-plotly");
   if (!chart) {
