@@ -15,8 +15,9 @@ is what lets ``layout.uirevision`` keep a user's zoom and hidden traces across t
 bundle downloads and compiles while the page's reads run, not after the data arrived.
 
 The page's light or dark theme: the figures carry no colours of their own for paper, plot area and
-text (transparent backgrounds, grey grid lines); the component sets the text colour to the page's
-own, read from the element the chart sits in, on every draw and when the theme changes.
+text (transparent backgrounds, grey grid lines); the component sets the text's colour and font to
+the page's own, read from the element the chart sits in on every draw. Streamlit runs a component
+again when the viewer switches the theme, so the chart follows at once (the browser test checks it).
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ function loadPlotly(src) {
   return loading[src];
 }
 
-function pageColours(element) {
+function pageFont(element) {
   const style = getComputedStyle(element);
-  return { text: style.color, family: style.fontFamily };
+  return { color: style.color, family: style.fontFamily };
 }
 
 function showProblem(parentElement, text) {
@@ -85,25 +86,9 @@ export default async function ({ data, parentElement }) {
     parentElement.appendChild(chart);
   }
   const figure = JSON.parse(data.figure);
-  const draw = () => {
-    const { text, family } = pageColours(parentElement);
-    const layout = { ...figure.layout, font: { ...(figure.layout.font || {}), color: text, family } };
-    return Plotly.react(chart, figure.data, layout, data.config);
-  };
-  await draw();
-  // Follow a theme switch (Streamlit restyles the app) without waiting for the next refresh.
-  const app = document.querySelector("[data-testid='stApp']");
-  let observer;
-  if (app) {
-    let last = pageColours(parentElement).text;
-    observer = new MutationObserver(() => {
-      const now = pageColours(parentElement).text;
-      if (now !== last && chart.isConnected) { last = now; Plotly.relayout(chart, { "font.color": now }); }
-    });
-    observer.observe(app, { attributes: true, attributeFilter: ["class", "style"] });
-  }
+  const layout = { ...figure.layout, font: { ...(figure.layout.font || {}), ...pageFont(parentElement) } };
+  await Plotly.react(chart, figure.data, layout, data.config);
   return () => {
-    if (observer) observer.disconnect();
     // The same element is drawn again on the next refresh (keeps the zoom); free it only when the
     // chart left the page (another view was chosen).
     setTimeout(() => { if (!chart.isConnected) Plotly.purge(chart); }, 0);

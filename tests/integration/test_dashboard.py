@@ -166,6 +166,28 @@ def screenshots(driver: Any, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}-chart.png"))
 
 
+def the_chart_follows_the_theme(driver: Any) -> None:
+    """Dark from the page's menu: the chart's text takes the page's new colour without a reload."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    colours = (
+        "return [getComputedStyle(document.querySelector('[data-testid=stApp]')).color, "
+        "document.querySelector('.js-plotly-plot')._fullLayout.font.color];"
+    )
+    light_page, light_chart = driver.execute_script(colours)
+    assert light_chart == light_page
+    press(driver, driver.find_element(By.CSS_SELECTOR, "[data-testid='stMainMenu'] button"))
+    dark = "[data-testid='stMainMenuItem-theme-Dark']"
+    press(driver, wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, dark), 10, "the theme menu", 0.2)[0])
+    dark_page, dark_chart = wait_for(
+        lambda: (c := driver.execute_script(colours))[0] != light_page and c[1] == c[0] and c, 3, "the dark chart", 0.2
+    )
+    # at once (within 3 s), not at the next refresh's redraw (every 10 s)
+    assert dark_chart == dark_page != light_page
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)  # closes the menu
+
+
 def zoom_survives_the_refresh(driver: Any) -> None:
     """Drag-zoom into the candles as a user does; two auto-refreshes later (new data drawn into the
     same chart element) the zoomed range is still the one shown."""
@@ -268,3 +290,5 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     time.sleep(1)
     screenshots(browser, "dashboard-800")
     assert "Traceback" not in page_text(browser)
+    the_chart_follows_the_theme(browser)
+    screenshots(browser, "dashboard-800-dark")
