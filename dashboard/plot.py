@@ -40,7 +40,7 @@ function loadPlotly(src) {
       script.src = src;
       script.async = true;
       script.onload = () => window.Plotly ? resolve(window.Plotly) : reject(new Error(`no Plotly in ${src}`));
-      script.onerror = () => { delete loading[src]; reject(new Error(`could not load ${src}`)); };
+      script.onerror = () => { delete loading[src]; script.remove(); reject(new Error(`could not load ${src}`)); };
       document.head.appendChild(script);
     });
   }
@@ -85,13 +85,31 @@ export default async function ({ data, parentElement }) {
     chart.setAttribute("data-testid", "btc-plotly-chart");
     parentElement.appendChild(chart);
   }
-  const figure = JSON.parse(data.figure);
-  const layout = { ...figure.layout, font: { ...(figure.layout.font || {}), ...pageFont(parentElement) } };
-  await Plotly.react(chart, figure.data, layout, data.config);
+  // Plotly's "responsive" follows the window only: follow the page's own layout too (the sidebar)
+  if (!chart.resizer) {
+    chart.resizer = new ResizeObserver(() => {
+      if (chart.isConnected && chart._fullLayout) Plotly.Plots.resize(chart);
+    });
+    chart.resizer.observe(parentElement instanceof ShadowRoot ? parentElement.host : parentElement);
+  }
+  const release = () => {
+    chart.resizer?.disconnect();
+    Plotly.purge(chart);
+  };
+  try {
+    const figure = JSON.parse(data.figure);
+    const layout = { ...figure.layout, font: { ...(figure.layout.font || {}), ...pageFont(parentElement) } };
+    await Plotly.react(chart, figure.data, layout, data.config);
+  } catch (error) {
+    release();
+    chart.remove();
+    showProblem(parentElement, `The chart could not be drawn: ${error.message}. It is drawn again on a later refresh.`);
+    return;
+  }
+  // Streamlit calls this function again, on the same element, when the data or the theme change
+  // (the zoom is kept); this cleanup runs when the chart leaves the page (another view was chosen).
   return () => {
-    // The same element is drawn again on the next refresh (keeps the zoom); free it only when the
-    // chart left the page (another view was chosen).
-    setTimeout(() => { if (!chart.isConnected) Plotly.purge(chart); }, 0);
+    setTimeout(() => { if (!chart.isConnected) release(); }, 0);
   };
 }
 """
