@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -47,6 +48,16 @@ def watcher_stack() -> Iterator[Stack]:
         stack.down(timeout_s=5)
 
 
+def wait_for_quietly(predicate: Any, timeout_s: float) -> Any:
+    """``predicate()``'s first true value within ``timeout_s``, or None."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.5)
+    return None
+
+
 def pause(airflow: AirflowAPI, dag_id: str) -> bool:
     """Pause ``dag_id``; False while the dag-processor has not parsed it yet (404), or while it holds
     the SQLite metadata database (500 "Database error": locked)."""
@@ -78,21 +89,41 @@ def test_a_message_produced_outside_airflow_fires_the_watcher_and_is_drained(wat
     schedule = json.dumps(airflow.call("GET", "/dags/btc_drain/details")["asset_expression"])
     assert watched in schedule, schedule
 
-    minute = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=int(datetime.now(UTC).timestamp()) % 500_000)
-    candle = Observation(
-        "coinbase", "BTC-USD", "candle_1m", minute, 7200.0, datetime.now(UTC), "outside-airflow",
-        7190.0, 7210.0, 7180.0, 7200.0, 0.5,
-    )  # fmt: skip
-    produced_at = datetime.now(UTC)
-    produce_all(new_producer(watcher_stack), settings.topic, [Record(*candle.encode())])
+    producer = new_producer(watcher_stack)
+    first = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=int(datetime.now(UTC).timestamp()) % 500_000)
 
-    def watcher_events() -> list[dict[str, Any]]:
-        """Asset events of the watched topic since the message: the triggerer's watcher saw it."""
-        since = urllib.parse.quote(produced_at.isoformat())
+    def outside_candle(i: int) -> Observation:
+        """A valid candle of a minute of 2020 nobody else writes, from no task of Airflow's."""
+        minute = first + timedelta(minutes=i)
+        return Observation(
+            "coinbase", "BTC-USD", "candle_1m", minute, 7200.0, datetime.now(UTC), "outside-airflow",
+            7190.0, 7210.0, 7180.0, 7200.0, 0.5,
+        )  # fmt: skip
+
+    def watched_events_since(moment: datetime) -> list[dict[str, Any]]:
+        since = urllib.parse.quote(moment.isoformat())
         events = airflow.call("GET", f"/assets/events?timestamp_gte={since}&limit=50")["asset_events"]
         return [e for e in events if e["uri"] == watched]
 
-    (event, *_) = wait_for(watcher_events, 30, f"an asset event of {watched} after the message", 0.5)
+    # The watcher's consumer starts at the topic's end when its group first joins (what came before
+    # is the drain's timer's): warm it up until it has noticed a message, as a running stack has.
+    warm_up = iter(range(1, 100))
+
+    def noticed() -> list[dict[str, Any]]:
+        sent = datetime.now(UTC)
+        produce_all(producer, settings.topic, [Record(*outside_candle(next(warm_up)).encode())])
+        return wait_for_quietly(lambda: watched_events_since(sent), 5)
+
+    wait_for(noticed, 120, "the triggerer's watcher to notice a first message", 0)
+    time.sleep(3)  # past the trigger's quiet period (2 s: a burst fires once, its drain run reads the rest)
+
+    candle = outside_candle(0)
+    produced_at = datetime.now(UTC)
+    produce_all(producer, settings.topic, [Record(*candle.encode())])
+
+    (event, *_) = wait_for(
+        lambda: watched_events_since(produced_at), 30, f"an asset event of {watched} after the message", 0.5
+    )
     assert event["source_dag_id"] is None and event["extra"]["from_trigger"], event  # the triggerer's, no task's
     store = Store.connect(watcher_stack.mongo_uri, settings.mongo_db)
     try:

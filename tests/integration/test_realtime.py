@@ -126,10 +126,18 @@ def test_a_produced_chunk_starts_the_drain_at_once(stack: Stack, airflow: Airflo
         return [r for r in recorded if to_utc(r["started_at"]) <= first_stored <= to_utc(r["finished_at"])]
 
     storing = wait_for(storing_runs, 90, "the record of the drain run that stored the chunk")
+
+    def due_with_the_chunk(run_id: str) -> bool:
+        """A run of the 30 s timetable that came due as the chunk ended (within the seconds a run takes
+        to be scheduled anyway): it started first by coincidence, nothing waited for it. Seen under load."""
+        kind, _, due = run_id.partition("__")
+        return kind == "scheduled" and parse(due) <= produced_at + timedelta(seconds=5)
+
     assert any(
         r["run_id"] == drain.get("dag_run_id")
         or to_utc(r["started_at"]) <= produced_at
         or r["run_id"].startswith("asset_triggered__")
+        or due_with_the_chunk(r["run_id"])
         for r in storing
     ), f"stored by {[r['run_id'] for r in storing]} only, started by the timetable after the chunk"
 
