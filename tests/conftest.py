@@ -37,7 +37,7 @@ MODULE_SECONDS = {
     "test_backfill.py": 530,
     "test_realtime.py": 330,
     "test_api_stack.py": 145,
-    "test_dashboard.py": 160,
+    "test_dashboard.py": 130,
     "test_drain_watcher.py": 90,
     "test_read_model.py": 85,
     "test_kafka_to_mongo.py": 50,
