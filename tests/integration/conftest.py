@@ -55,6 +55,13 @@ TEST_ENV = {
 OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
 
 
+def stack_ports() -> dict[str, int]:
+    """Free ports for every service of a test stack."""
+    return {
+        name: free_port() for name in ("airflow", "dashboard", "api", "kafka", "kafka_controller", "mongo", "simex")
+    }
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     # BTC_TEST_STATE_DIR lets two test sessions (e.g. two developers' checkouts) run side by side;
@@ -62,9 +69,7 @@ def stack() -> Iterator[Stack]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     base = Path(os.environ.get("BTC_TEST_STATE_DIR", ROOT / "state" / "test-stack"))
     state = (base.with_name(f"{base.name}-{worker}") if worker else base).resolve()
-    ports = {
-        name: free_port() for name in ("airflow", "dashboard", "api", "kafka", "kafka_controller", "mongo", "simex")
-    }
+    ports = stack_ports()
     # a clean slate each session: the assertions count documents
     probe = Stack("test", state_dir=state, ports=ports, env=TEST_ENV)
     probe.down()

@@ -23,9 +23,8 @@ from btc_pipeline.stream import Record, produce_all
 from btc_pipeline.tasks.arrival import arrivals_asset
 from btc_pipeline.timeutil import parse_iso
 from devstack import Stack
-from devstack.processes import free_port
 
-from .conftest import ROOT, TEST_ENV, AirflowAPI, new_producer, wait_for
+from .conftest import ROOT, TEST_ENV, AirflowAPI, new_producer, stack_ports, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -35,9 +34,7 @@ NOT_NEEDED = ("dashboard", "api")
 
 @pytest.fixture(scope="module")
 def watcher_stack() -> Iterator[Stack]:
-    ports = {
-        name: free_port() for name in ("airflow", "dashboard", "api", "kafka", "kafka_controller", "mongo", "simex")
-    }
+    ports = stack_ports()
     state = (ROOT / "state" / "test-stack-watcher").resolve()
     shutil.rmtree(state, ignore_errors=True)
     stack = Stack("test", state_dir=state, ports=ports, env={**TEST_ENV, "BTC_DRAIN_TRIGGER": "watcher"})
@@ -46,16 +43,6 @@ def watcher_stack() -> Iterator[Stack]:
         yield stack
     finally:
         stack.down(timeout_s=5)
-
-
-def wait_for_quietly(predicate: Any, timeout_s: float) -> Any:
-    """``predicate()``'s first true value within ``timeout_s``, or None."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.5)
-    return None
 
 
 def pause(airflow: AirflowAPI, dag_id: str) -> bool:
@@ -112,7 +99,10 @@ def test_a_message_produced_outside_airflow_fires_the_watcher_and_is_drained(wat
     def noticed() -> list[dict[str, Any]]:
         sent = datetime.now(UTC)
         produce_all(producer, settings.topic, [Record(*outside_candle(next(warm_up)).encode())])
-        return wait_for_quietly(lambda: watched_events_since(sent), 5)
+        try:
+            return wait_for(lambda: watched_events_since(sent), 5, "its asset event", 0.5)
+        except AssertionError:
+            return None  # not yet: produce another
 
     wait_for(noticed, 120, "the triggerer's watcher to notice a first message", 0)
     time.sleep(3)  # past the trigger's quiet period (2 s: a burst fires once, its drain run reads the rest)
