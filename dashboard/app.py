@@ -12,6 +12,7 @@ from functools import partial
 
 import streamlit as st
 
+from btc_pipeline.bars import BAR_LENGTH
 from btc_pipeline.config import ConfigError, load_settings
 from btc_pipeline.export import FORMATS, to_bytes
 from btc_pipeline.store import CONSENSUS, Store, StoreError
@@ -165,7 +166,9 @@ def chart(data: Chart) -> None:
             st.info("No ticker readings in this range yet.")
             return
         st.markdown(f"**Exchanges compared**: {data.interval} bars of their ticker readings, and their spread (UTC)")
-        plotly_figure(comparison_figure(data.lines, title="", uirevision=uirevision), key="compare")
+        plotly_figure(
+            comparison_figure(data.lines, title="", uirevision=uirevision, bar=BAR_LENGTH[data.interval]), key="compare"
+        )
         return
     if data.bars.empty:
         hint = (
@@ -178,10 +181,16 @@ def chart(data: Chart) -> None:
     st.markdown(f"**BTC-USD {data.interval} candles**, {source}, {format_ts(data.window.start)} → now (UTC)")
     title = ""
     figure = candles_figure(
-        data.bars, title=title, sma_periods=sma_periods, ema_periods=ema_periods, uirevision=uirevision
+        data.bars,
+        title=title,
+        sma_periods=sma_periods,
+        ema_periods=ema_periods,
+        uirevision=uirevision,
+        bar=BAR_LENGTH[data.interval],
     )
     plotly_figure(figure, key="candles")
-    st.caption(f"{len(data.bars):,} bars of {data.interval}; export them with the buttons at the top")
+    count = len(data.bars)
+    st.caption(f"{count:,} bar{'' if count == 1 else 's'} of {data.interval}; export them with the buttons at the top")
 
 
 def export_file(db: Store, chart_range: str, chart_source: str, fmt: str) -> bytes:

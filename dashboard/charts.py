@@ -9,6 +9,7 @@ the view of a chart whose ``uirevision`` did not change, so it is set from what 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -18,6 +19,8 @@ from btc_pipeline.indicators import ema, sma, spread
 
 UP, DOWN = "#16a34a", "#dc2626"
 AVERAGE_COLOURS = ("#2563eb", "#9333ea", "#ea580c", "#0891b2", "#ca8a04")
+#: The bars' time a chart's x axis spans at least, when all it has is one bar.
+SHORT_AXIS_BARS = 6
 EXCHANGE_COLOURS = {"coinbase": "#2563eb", "kraken": "#7c3aed", "bitstamp": "#16a34a", "binance": "#ca8a04"}
 
 
@@ -28,6 +31,7 @@ def candles_figure(
     sma_periods: Sequence[int],
     ema_periods: Sequence[int],
     uirevision: str,
+    bar: timedelta,
     height: int = 560,
 ) -> go.Figure:
     """Candlesticks over a volume pane sharing the time axis, with SMA and EMA lines of the close.
@@ -38,16 +42,21 @@ def candles_figure(
         sma_periods: Simple moving averages to draw, in bars.
         ema_periods: Exponential moving averages to draw, in bars.
         uirevision: Keeps zoom and legend clicks across refreshes while it stays the same.
+        bar: The time one bar spans.
         height: Pixels.
     """
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.76, 0.24], vertical_spacing=0.03)
+    candles = bars
+    if len(bars) == 1:  # Plotly makes a candle as wide as the smallest step between candles: 1 ms for a lone one
+        at = bars["ts"].iloc[0]
+        candles = pd.concat([pd.DataFrame({"ts": [at - bar]}), bars, pd.DataFrame({"ts": [at + bar]})])
     fig.add_trace(
         go.Candlestick(
-            x=bars["ts"],
-            open=bars["open"],
-            high=bars["high"],
-            low=bars["low"],
-            close=bars["close"],
+            x=candles["ts"],
+            open=candles["open"],
+            high=candles["high"],
+            low=candles["low"],
+            close=candles["close"],
             name="BTC-USD",
             increasing_line_color=UP,
             decreasing_line_color=DOWN,
@@ -70,19 +79,22 @@ def candles_figure(
             y=bars["volume"],
             name="volume (BTC)",
             marker_color=[UP if r else DOWN for r in rising],
+            width=bar / timedelta(milliseconds=1) * 0.8,  # Plotly's own is 1 ms when there is one bar
             opacity=0.6,
             showlegend=False,
         ),
         row=2,
         col=1,
     )
-    _finish(fig, title=title, height=height, uirevision=uirevision, lower_axis="volume")
+    _finish(
+        fig, title=title, height=height, uirevision=uirevision, lower_axis="volume", bar=bar, instants=set(bars["ts"])
+    )
     fig.update_layout(xaxis_rangeslider_visible=False)
     return fig
 
 
 def comparison_figure(
-    lines: Mapping[str, pd.DataFrame], *, title: str, uirevision: str, height: int = 560
+    lines: Mapping[str, pd.DataFrame], *, title: str, uirevision: str, bar: timedelta, height: int = 560
 ) -> go.Figure:
     """A close line per exchange, and below it their spread (``(max - min) / median``, in percent).
 
@@ -90,6 +102,7 @@ def comparison_figure(
         lines: Per exchange, its bars (``ts``, ``close``); empty frames are left out.
         title: The chart's title.
         uirevision: Keeps zoom and legend clicks across refreshes while it stays the same.
+        bar: The time one bar spans.
         height: Pixels.
     """
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.04)
@@ -121,12 +134,27 @@ def comparison_figure(
         row=2,
         col=1,
     )
-    _finish(fig, title=title, height=height, uirevision=uirevision, lower_axis="spread %")
+    instants = set(gap["ts"]).union(*(set(b["ts"]) for b in lines.values()))
+    _finish(fig, title=title, height=height, uirevision=uirevision, lower_axis="spread %", bar=bar, instants=instants)
     return fig
 
 
-def _finish(fig: go.Figure, *, title: str, height: int, uirevision: str, lower_axis: str) -> None:
-    """The layout both charts share: price above, ``lower_axis`` below, the legend under them."""
+def _finish(
+    fig: go.Figure,
+    *,
+    title: str,
+    height: int,
+    uirevision: str,
+    lower_axis: str,
+    bar: timedelta,
+    instants: set[pd.Timestamp],
+) -> None:
+    """The layout both charts share: price above, ``lower_axis`` below, the legend under them.
+
+    ``instants`` are the times of the bars shown. When there is only one (the first bar of a fresh
+    pipeline), Plotly's own range would span a fraction of a second with ticks like
+    ``12:00:00.0005``: the axis then shows ``SHORT_AXIS_BARS`` bars' time around it instead.
+    """
     fig.update_layout(
         title=title,
         height=height,
@@ -136,3 +164,7 @@ def _finish(fig: go.Figure, *, title: str, height: int, uirevision: str, lower_a
     )
     fig.update_yaxes(title_text="USD", row=1, col=1)
     fig.update_yaxes(title_text=lower_axis, row=2, col=1)
+    if len(instants) == 1:
+        (at,) = instants
+        half = bar * SHORT_AXIS_BARS / 2
+        fig.update_xaxes(range=[at - half, at + half])

@@ -18,8 +18,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
-#: Bar sizes of the read model, and the chart ranges they keep to a few hundred bars.
-INTERVALS = ("1m", "5m", "1h", "1d")
+#: Bar sizes of the read model and the time each bar spans (see :func:`interval_for` for the chart
+#: ranges they keep to a few hundred bars).
+BAR_LENGTH: dict[str, timedelta] = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "1h": timedelta(hours=1),
+    "1d": timedelta(days=1),
+}
+INTERVALS = tuple(BAR_LENGTH)
 
 
 @dataclass(frozen=True)

@@ -290,10 +290,11 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     wait_for(lambda: "Exchanges compared" in page_text(browser), 30, "the comparison view", interval_s=0.5)
     click(browser, "1h")
     wait_for(lambda: "1m bars of their ticker" in page_text(browser), 30, "the 1-hour comparison", interval_s=0.5)
-    # the exchanges' ticker bars change with every tick round (10 s): a redraw with new data soon
-    zoom_survives_the_refresh(browser)
+    wait_for(chart_drawn, 30, "the comparison chart", interval_s=0.5)
     time.sleep(1)
     screenshots(browser, "dashboard-compare-1400")
+    # the exchanges' ticker bars change with every tick round (10 s): a redraw with new data soon
+    zoom_survives_the_refresh(browser)
     browser.set_window_size(800, 1000)
     click(browser, "Candles")
     wait_for(chart_drawn, 30, "the candles again", interval_s=0.5)

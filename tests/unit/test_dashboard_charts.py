@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -42,6 +43,9 @@ def bundle_trace_types(bundle: str) -> set[str]:
     return set(re.findall(r'moduleType:"trace",name:"(\w+)"', bundle))
 
 
+MINUTE = timedelta(minutes=1)
+
+
 def figures(bars: pd.DataFrame) -> list:
     three = {
         "bitstamp": bars,
@@ -49,8 +53,10 @@ def figures(bars: pd.DataFrame) -> list:
         "kraken": bars.assign(close=bars["close"] * 0.9997),
     }
     return [
-        candles_figure(bars, title="", sma_periods=[20, 50], ema_periods=[12], uirevision="1h|consensus|candles"),
-        comparison_figure(three, title="", uirevision="1h|consensus|compare"),
+        candles_figure(
+            bars, title="", sma_periods=[20, 50], ema_periods=[12], uirevision="1h|consensus|candles", bar=MINUTE
+        ),
+        comparison_figure(three, title="", uirevision="1h|consensus|compare", bar=MINUTE),
     ]
 
 
@@ -83,3 +89,35 @@ def test_the_figures_follow_the_page_theme_and_keep_their_view(bars):
         assert "color" not in layout.get("font", {})  # the page sets it, from its theme
         assert layout["uirevision"].startswith("1h|consensus|")
         assert layout["yaxis"]["automargin"] and layout["xaxis2"]["automargin"]
+
+
+def x_range(fig) -> list[pd.Timestamp] | None:
+    layout = json.loads(fig.to_json())["layout"]
+    ranges = [layout[axis].get("range") for axis in ("xaxis", "xaxis2")]
+    assert ranges[0] == ranges[1], "the two panes share their time axis"
+    return None if ranges[0] is None else [pd.Timestamp(t, tz="UTC") for t in ranges[0]]
+
+
+def test_one_bar_gets_an_axis_of_a_few_bars_around_it(bars):
+    """A fresh pipeline's first candle: Plotly alone would span a fraction of a second."""
+    one = bars.head(1)
+    at = one["ts"].iloc[0]
+    for fig in (
+        candles_figure(one, title="", sma_periods=[20], ema_periods=[12], uirevision="u", bar=MINUTE),
+        comparison_figure({"bitstamp": one, "kraken": one}, title="", uirevision="u", bar=MINUTE),
+    ):
+        start, end = x_range(fig)
+        assert start < at < end and end - start == 6 * MINUTE
+    hourly = candles_figure(one, title="", sma_periods=[], ema_periods=[], uirevision="u", bar=timedelta(hours=1))
+    start, end = x_range(hourly)
+    assert end - start == timedelta(hours=6)
+    candle = next(trace for trace in hourly.data if trace.type == "candlestick")
+    assert list(pd.to_datetime(candle.x, utc=True) - at) == [-timedelta(hours=1), timedelta(0), timedelta(hours=1)]
+    assert pd.isna(candle.open[0]) and pd.isna(candle.close[2])  # empty neighbours: the candle is a bar wide
+    volume = next(trace for trace in hourly.data if trace.type == "bar")
+    assert volume.width == 0.8 * 3_600_000  # ms: Plotly alone draws a lone bar 1 ms wide
+
+
+def test_more_bars_keep_plotlys_own_range(bars):
+    for fig in figures(bars) + figures(bars.head(2)):
+        assert x_range(fig) is None

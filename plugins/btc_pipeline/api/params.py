@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from btc_pipeline.bars import INTERVALS
+from btc_pipeline.bars import BAR_LENGTH, INTERVALS
 from btc_pipeline.config import KNOWN_EXCHANGES
 from btc_pipeline.store import CONSENSUS, tick_series
 from btc_pipeline.timeutil import TIME_HELP, floor_minute, format_ts, parse_time
@@ -22,7 +22,6 @@ FORMATS = ("json", "csv", "parquet")
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
 
 HOUR = timedelta(hours=1)
-BAR = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(days=1)}
 #: The longest ``[from, to)`` of one candles request, per interval (pages of it follow ``next``).
 MAX_RANGE = {
     "1m": timedelta(days=31),
@@ -165,7 +164,7 @@ def candle_query(
         longest=MAX_RANGE[interval],
         hint=f" at interval={interval}: narrow the range or use a coarser interval",
     )
-    step = BAR[interval] * limit
+    step = BAR_LENGTH[interval] * limit
     page_end = window.end if window.end - window.start <= step else window.start + step
     return CandleQuery(source, interval, window, Window(window.start, page_end), limit, fmt)
 

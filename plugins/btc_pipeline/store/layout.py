@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from btc_pipeline.bars import BAR_LENGTH
 from btc_pipeline.timeutil import to_utc
 
 CONSENSUS = "consensus"
@@ -117,12 +118,12 @@ class Level:
             bucket = self.bucket_end(bucket)
 
 
-M1 = Level("1m", timedelta(minutes=1), _hour, lambda b: b + timedelta(hours=1), lambda b: f"{b:%Y-%m-%d}")
-M5 = Level("5m", timedelta(minutes=5), _day, lambda b: b + timedelta(days=1), lambda b: f"{b:%Y-%m}")
-H1 = Level("1h", timedelta(hours=1), _month, _next_month, lambda b: f"{b:%Y}")
+M1 = Level("1m", BAR_LENGTH["1m"], _hour, lambda b: b + timedelta(hours=1), lambda b: f"{b:%Y-%m-%d}")
+M5 = Level("5m", BAR_LENGTH["5m"], _day, lambda b: b + timedelta(days=1), lambda b: f"{b:%Y-%m}")
+H1 = Level("1h", BAR_LENGTH["1h"], _month, _next_month, lambda b: f"{b:%Y}")
 D1 = Level(
     "1d",
-    timedelta(days=1),
+    BAR_LENGTH["1d"],
     _year,
     lambda b: b.replace(year=b.year + 1),
     lambda b: None,
