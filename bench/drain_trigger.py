@@ -30,6 +30,7 @@ from confluent_kafka import Producer
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools")]
 
+from _stats import percentile  # noqa: E402
 from btc_pipeline.cli.airflow_client import AirflowClient  # noqa: E402
 from btc_pipeline.config import ApiSettings  # noqa: E402
 from btc_pipeline.schema import Observation  # noqa: E402
@@ -52,11 +53,6 @@ def probe_candle(minute: datetime) -> Observation:
 def asset_events_since(client: AirflowClient, since: datetime) -> int:
     query = urllib.parse.urlencode({"timestamp_gte": format_ts(since), "limit": 1})
     return int(client.call("GET", f"/assets/events?{query}")["total_entries"])
-
-
-def pct(values: list[float], q: int) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -98,8 +94,8 @@ def main() -> None:
         "drain_idle_s": settings.drain_idle_s,
         "probes": len(latencies),
         "produced_to_stored_s": {
-            "p50": round(pct(latencies, 50), 1),
-            "p95": round(pct(latencies, 95), 1),
+            "p50": round(percentile(latencies, 50), 1),
+            "p95": round(percentile(latencies, 95), 1),
             "max": round(max(latencies), 1),
         },
         "asset_events": asset_events_since(client, started_at),

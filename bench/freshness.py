@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -40,19 +39,12 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools")]
 
+from _stats import percentile, spread  # noqa: E402
 from btc_pipeline.cli.airflow_client import AirflowClient  # noqa: E402
 from btc_pipeline.config import ApiSettings  # noqa: E402
 from btc_pipeline.store import Store  # noqa: E402
 from btc_pipeline.timeutil import floor_minute, format_ts, to_utc  # noqa: E402
 from devstack import Stack  # noqa: E402
-
-
-def pct(values: list[float], q: int) -> float:
-    if not values:
-        return float("nan")
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def stack_processes(stack: Stack) -> list[psutil.Process]:
@@ -168,13 +160,13 @@ def main() -> None:
     result: dict[str, Any] = {
         "drain_trigger": stack.settings.drain_trigger,
         "minutes": round(elapsed / 60, 1),
-        "candle_close_to_stored_s": {"n": len(candles), "p50": pct(candles, 50), "p95": pct(candles, 95)},
-        "tick_read_to_stored_s": {"n": len(ticks), "p50": pct(ticks, 50), "p95": pct(ticks, 95)},
-        "tick_trade_time_to_stored_s": {"n": len(trades), "p50": pct(trades, 50), "p95": pct(trades, 95)},
-        "dashboard_price_age_s": {"n": len(price_ages), "p50": pct(price_ages, 50), "p95": pct(price_ages, 95)},
+        "candle_close_to_stored_s": spread(candles),
+        "tick_read_to_stored_s": spread(ticks),
+        "tick_trade_time_to_stored_s": spread(trades),
+        "dashboard_price_age_s": spread(price_ages),
         "stack_cpu_cores": round((cpu1 - cpu0) / elapsed, 3),
         "machine_cpu_cores": round(busy / elapsed, 3),
-        "memory_mb": {"p50": round(pct(memory, 50)), "max": round(max(memory, default=0))},
+        "memory_mb": {"p50": round(percentile(memory, 50)), "max": round(max(memory, default=0))},
         "per_day": {name: round(n * scale) for name, n in runs.items()},
     }
     if args.backfill:

@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools"), str(ROOT / "dashboard")]
 
 import view  # noqa: E402  (the dashboard's loaders: what one refresh reads)
+from _stats import percentile  # noqa: E402
 from btc_pipeline.bars import interval_for  # noqa: E402
 from btc_pipeline.config import load_settings  # noqa: E402
 from btc_pipeline.schema import Observation  # noqa: E402
@@ -162,8 +163,7 @@ def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
         started = time.perf_counter()
         fn()
         samples.append((time.perf_counter() - started) * 1000)
-    samples.sort()
-    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+    return statistics.median(samples), percentile(samples, 95)
 
 
 def redelivered(now: datetime, n: int = 500) -> list[Observation]:
