@@ -226,12 +226,13 @@ def health_panel(health: Health) -> None:
         st.caption("Newest candle and tick of each exchange")
         st.dataframe(health.exchanges, hide_index=True)
         lag = (
-            "unknown (no drain run recorded yet)"
+            f"unknown until the first btc_drain run ends (a run stays while messages arrive, up to "
+            f"{SETTINGS.drain_max_seconds:g} s: BTC_DRAIN_MAX_SECONDS)"
             if health.consumer_lag is None
             else f"{health.consumer_lag:,} message(s)"
         )
         st.write(f"**Consumer lag** (after the last btc_drain run): {lag}")
-        st.caption("Last run of each DAG (failed runs are recorded by a failure callback)")
+        st.caption("Last finished run of each DAG (recorded as a run ends; a failed run by its failure callback)")
         st.dataframe(health.runs, hide_index=True)
         if health.rejects_24h:
             listing = ", ".join(f"{reason}: {n}" for reason, n in sorted(health.rejects_24h.items()))

@@ -258,6 +258,17 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     assert any(s.endswith(f"/app/static/{BUNDLE}") for s in scripts), scripts
     assert not any("/PlotlyChart." in s for s in scripts), "Streamlit's 4.7 MB Plotly chunk was loaded"
 
+    # the operator's view: the pipeline's health, below the chart
+    click(browser, "Pipeline health")
+    wait_for(lambda: "Consumer lag" in page_text(browser), 30, "the health panel", interval_s=0.5)
+    text = page_text(browser)
+    assert "Last finished run of each DAG" in text and "Rejected messages" in text and "Traceback" not in text
+    lag = browser.find_element(By.XPATH, "//*[starts-with(normalize-space(.), 'Consumer lag')]")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", lag)
+    time.sleep(0.5)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-health-1400.png"))
+    click(browser, "Pipeline health")
+
     click(browser, "30d")
     wait_for(lambda: "1h candles" in page_text(browser), 30, "the 30-day chart at 1-hour bars", interval_s=0.5)
     click(browser, "CSV")
