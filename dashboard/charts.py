@@ -64,7 +64,9 @@ def candles_figure(
         row=1,
         col=1,
     )
-    averages = [(f"SMA {p}", sma(bars, p)) for p in sma_periods] + [(f"EMA {p}", ema(bars, p)) for p in ema_periods]
+    averages = [(f"SMA {p}", sma(bars, p, bar)) for p in sma_periods] + [
+        (f"EMA {p}", ema(bars, p, bar)) for p in ema_periods
+    ]
     for (name, values), colour in zip(averages, AVERAGE_COLOURS * 4, strict=False):
         if values.notna().any():
             fig.add_trace(

@@ -90,6 +90,16 @@ def realdata() -> Path:
     return REALDATA
 
 
+@pytest.fixture(scope="session")
+def bitstamp_minutes(realdata: Path) -> Any:
+    """The real Bitstamp minute series as a frame of bars: ``ts`` (UTC), open, high, low, close, volume."""
+    import pandas as pd
+
+    frame = pd.read_csv(realdata / "series/bitstamp_btcusd_1min_2025-01-07_slice.csv")
+    frame.insert(0, "ts", pd.to_datetime(frame.pop("timestamp"), unit="s", utc=True))
+    return frame.astype(dict.fromkeys(("open", "high", "low", "close", "volume"), float))
+
+
 @contextmanager
 def simulated_exchange(seed: int = 42) -> Iterator[str]:
     """The project's simulated exchange, in-process on a free port; yields its base URL."""

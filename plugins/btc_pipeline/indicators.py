@@ -4,18 +4,33 @@ and the spread between exchanges. Pure pandas, no I/O."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 import pandas as pd
 
 
-def sma(bars: pd.DataFrame, period: int) -> pd.Series:
-    """The simple moving average of the close over ``period`` bars (NaN until there are enough)."""
-    return bars["close"].rolling(window=period, min_periods=period).mean()
+def sma(bars: pd.DataFrame, period: int, bar: timedelta) -> pd.Series:
+    """The simple moving average of the close over ``period`` bars (NaN until there are enough).
+
+    A hole in the bars longer than ``period`` bars (bars of ``bar`` each) starts the average over:
+    the bars before it are older than the average's window, so they are left out.
+    """
+    close = bars["close"]
+    return close.groupby(_runs(bars, period, bar)).transform(lambda s: s.rolling(period, min_periods=period).mean())
 
 
-def ema(bars: pd.DataFrame, period: int) -> pd.Series:
-    """The exponential moving average of the close (span ``period``; NaN until ``period`` bars)."""
-    return bars["close"].ewm(span=period, adjust=False, min_periods=period).mean()
+def ema(bars: pd.DataFrame, period: int, bar: timedelta) -> pd.Series:
+    """The exponential moving average of the close (span ``period``; NaN until ``period`` bars),
+    started over after a hole longer than ``period`` bars, like :func:`sma`."""
+    close = bars["close"]
+    return close.groupby(_runs(bars, period, bar)).transform(
+        lambda s: s.ewm(span=period, adjust=False, min_periods=period).mean()
+    )
+
+
+def _runs(bars: pd.DataFrame, period: int, bar: timedelta) -> pd.Series:
+    """A number per bar that changes after every hole longer than ``period`` bars."""
+    return (bars["ts"].diff() > period * bar).cumsum()
 
 
 def spread(closes: Mapping[str, pd.DataFrame]) -> pd.DataFrame:

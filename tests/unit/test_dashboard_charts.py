@@ -4,7 +4,6 @@ was built with, so a figure that uses another one would be a blank chart in the 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import re
@@ -22,15 +21,8 @@ STATIC = Path(__file__).resolve().parents[2] / "dashboard" / "static"
 
 
 @pytest.fixture(scope="module")
-def bars(realdata) -> pd.DataFrame:
-    with (realdata / "series/bitstamp_btcusd_1min_2025-01-07_slice.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    return pd.DataFrame(
-        {
-            "ts": pd.to_datetime([int(r["timestamp"]) for r in rows], unit="s", utc=True),
-            **{k: [float(r[k]) for r in rows] for k in ("open", "high", "low", "close", "volume")},
-        }
-    )
+def bars(bitstamp_minutes) -> pd.DataFrame:
+    return bitstamp_minutes
 
 
 @pytest.fixture(scope="module")
