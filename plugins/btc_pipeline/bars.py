@@ -13,6 +13,7 @@ that make its maintenance idempotent, whatever order or how many times observati
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -27,6 +28,8 @@ BAR_LENGTH: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 INTERVALS = tuple(BAR_LENGTH)
+#: Exchanges state BTC volumes to the satoshi; sums are rounded there (no ``30.430274569999995``).
+VOLUME_DECIMALS = 8
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,7 @@ def aggregate(bars: Iterable[Bar | None], *, of_minutes: bool) -> Bar | None:
         high=max(b.high for b in present),
         low=min(b.low for b in present),
         close=present[-1].close,
-        volume=sum(volumes) if volumes else None,
+        volume=total_volume(volumes),
         n=len(present) if of_minutes else sum(b.n for b in present),
         first=min(firsts) if firsts else None,
         last=max(lasts) if lasts else None,
@@ -145,9 +148,14 @@ def median_bar(bars: Sequence[Bar]) -> Bar | None:
         high=statistics.median(b.high for b in bars),
         low=statistics.median(b.low for b in bars),
         close=statistics.median(b.close for b in bars),
-        volume=sum(volumes) if volumes else None,
+        volume=total_volume(volumes),
         n=len(bars),
     )
+
+
+def total_volume(volumes: Sequence[float]) -> float | None:
+    """The sum of ``volumes`` to the satoshi (``VOLUME_DECIMALS``); ``None`` when there are none."""
+    return round(math.fsum(volumes), VOLUME_DECIMALS) if volumes else None
 
 
 def without_provenance(bar: Bar | None) -> Bar | None:

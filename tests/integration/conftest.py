@@ -23,6 +23,7 @@ from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from btc_pipeline.bars import BAR_LENGTH
 from btc_pipeline.cli.airflow_client import AirflowClient
 from btc_pipeline.config import ApiSettings, Settings, load_settings
 from btc_pipeline.steps.drain import DrainStats, drain
@@ -254,14 +255,6 @@ def recompute(store: Store, window: Window) -> dict[tuple[str, str], pd.DataFram
     return out
 
 
-BAR = {
-    "1m": pd.Timedelta(minutes=1),
-    "5m": pd.Timedelta(minutes=5),
-    "1h": pd.Timedelta(hours=1),
-    "1d": pd.Timedelta(days=1),
-}
-
-
 def assert_read_model_matches(store: Store, window: Window) -> int:
     """Every series and level of the read model equals the recompute, for the bars that lie wholly
     inside ``window`` (a bar that sticks out also holds minutes the recompute did not read).
@@ -273,10 +266,10 @@ def assert_read_model_matches(store: Store, window: Window) -> int:
     compared = 0
     assert {s for s, _ in expected} - {CONSENSUS} <= set(store.series())
     for (series, interval), whole in expected.items():
-        inside = (whole.index >= pd.Timestamp(window.start)) & (whole.index + BAR[interval] <= pd.Timestamp(window.end))
-        want = whole[inside]
+        bar = BAR_LENGTH[interval]
+        want = whole[(whole.index >= pd.Timestamp(window.start)) & (whole.index + bar <= pd.Timestamp(window.end))]
         got = store.bars(series, interval, window).set_index("ts")
-        got = got[got.index + BAR[interval] <= pd.Timestamp(window.end)]
+        got = got[got.index + bar <= pd.Timestamp(window.end)]
         assert list(got.index) == list(want.index), f"{series} {interval}: other bars than btc.prices has"
         for column in ("open", "high", "low", "close"):
             assert got[column].tolist() == pytest.approx(want[column].tolist()), f"{series} {interval} {column}"

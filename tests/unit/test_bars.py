@@ -3,10 +3,10 @@ rules that make maintenance idempotent (checked as properties with hypothesis)."
 
 from __future__ import annotations
 
-import csv
 import itertools
 import random
 from datetime import timedelta
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -17,16 +17,8 @@ from btc_pipeline.bars import Bar, aggregate, candle_wins, interval_for, median_
 
 
 @pytest.fixture(scope="module")
-def bitstamp(realdata) -> pd.DataFrame:
-    with (realdata / "series/bitstamp_btcusd_1min_2025-01-07_slice.csv").open() as f:
-        rows = list(csv.DictReader(f))
-    frame = pd.DataFrame(
-        {
-            "ts": pd.to_datetime([int(r["timestamp"]) for r in rows], unit="s", utc=True),
-            **{k: [float(r[k]) for r in rows] for k in ("open", "high", "low", "close", "volume")},
-        }
-    )
-    return frame.set_index("ts")
+def bitstamp(bitstamp_minutes) -> pd.DataFrame:
+    return bitstamp_minutes.set_index("ts")
 
 
 def test_coarser_bars_of_the_real_series_match_pandas_resampling(bitstamp):
@@ -40,6 +32,18 @@ def test_coarser_bars_of_the_real_series_match_pandas_resampling(bitstamp):
         assert got is not None
         assert (got.open, got.high, got.low, got.close) == (row.open, row.high, row.low, row.close)
         assert got.volume == pytest.approx(row.volume) and got.n == len(bars)
+
+
+def test_summed_volumes_are_exact_to_the_satoshi(bitstamp):
+    """An hour of real minute volumes (8 decimals each) sums to their decimal sum, not to a float
+    with noise in the 15th digit; the consensus of several exchanges' volumes too."""
+    minutes = [Bar(r.open, r.high, r.low, r.close, r.volume) for r in bitstamp.iloc[:60].itertuples()]
+    exact = float(sum(Decimal(repr(b.volume)) for b in minutes))
+    hour = aggregate(minutes, of_minutes=True)
+    assert hour is not None and hour.volume == exact
+    assert sum(b.volume for b in minutes if b.volume is not None) != exact  # what a plain float sum gives
+    consensus = median_bar(minutes[:3])
+    assert consensus is not None and consensus.volume == float(sum(Decimal(repr(b.volume)) for b in minutes[:3]))
 
 
 def test_empty_slots_are_skipped_and_a_coarser_n_sums_the_minutes():
