@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import random
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -47,15 +48,21 @@ class PricePath:
     def __init__(self, seed: int = 42) -> None:
         self.seed = seed
         self._deviation: list[float] = [0.0]
+        #: The daily walk is extended in order, one day after the other: two threads extending it
+        #: at once (a fresh server's first concurrent requests) would each append a day, shifting
+        #: every later day's anchor, and the server would quote another path than the tests expect.
+        self._extending = threading.Lock()
 
     def _log_anchor(self, day: int) -> float:
         if day < 0:
             raise ValueError(f"the simulated history starts on {EPOCH_DAY.date()}")
-        while len(self._deviation) <= day:
-            d = len(self._deviation)
-            shock = _rng(self.seed, "day", d).gauss(0.0, DAILY_SIGMA)
-            self._deviation.append(self._deviation[-1] * (1 - MEAN_REVERSION_PER_DAY) + shock)
-        return math.log(EPOCH_PRICE) + TREND_PER_DAY * day + self._deviation[day]
+        with self._extending:
+            while len(self._deviation) <= day:
+                d = len(self._deviation)
+                shock = _rng(self.seed, "day", d).gauss(0.0, DAILY_SIGMA)
+                self._deviation.append(self._deviation[-1] * (1 - MEAN_REVERSION_PER_DAY) + shock)
+            deviation = self._deviation[day]
+        return math.log(EPOCH_PRICE) + TREND_PER_DAY * day + deviation
 
     @lru_cache(maxsize=64)  # noqa: B019 - a bounded per-instance day cache is what we want
     def _day(self, day: int) -> tuple[SimCandle, ...]:
