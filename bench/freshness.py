@@ -166,7 +166,7 @@ def main() -> None:
         "dashboard_price_age_s": spread(price_ages),
         "stack_cpu_cores": round((cpu1 - cpu0) / elapsed, 3),
         "machine_cpu_cores": round(busy / elapsed, 3),
-        "memory_mb": {"p50": round(percentile(memory, 50)), "max": round(max(memory, default=0))},
+        "memory_mb": {"p50": round(percentile(memory, 50)), "max": round(max(memory))} if memory else None,
         "per_day": {name: round(n * scale) for name, n in runs.items()},
     }
     if args.backfill:

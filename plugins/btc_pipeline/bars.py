@@ -158,9 +158,12 @@ def total_volume(volumes: Sequence[float]) -> float | None:
     return round(math.fsum(volumes), VOLUME_DECIMALS) if volumes else None
 
 
-def without_provenance(bar: Bar | None) -> Bar | None:
-    """``bar`` as readers see it (fetch and tick times are the maintenance's business)."""
-    return None if bar is None else replace(bar, fetched=None, first=None, last=None)
+def as_read(bar: Bar) -> Bar:
+    """``bar`` as readers (API, dashboard, alerts) see it: its volume to the satoshi (a coarser bar
+    derived before sums were rounded keeps its float noise in the read model until one of its
+    minutes changes), without the fetch and tick times (the maintenance's business)."""
+    volume = None if bar.volume is None else round(bar.volume, VOLUME_DECIMALS)
+    return replace(bar, volume=volume, fetched=None, first=None, last=None)
 
 
 def interval_for(span: timedelta) -> str:

@@ -12,8 +12,8 @@ import pandas as pd
 def sma(bars: pd.DataFrame, period: int, bar: timedelta) -> pd.Series:
     """The simple moving average of the close over ``period`` bars (NaN until there are enough).
 
-    A hole in the bars longer than ``period`` bars (bars of ``bar`` each) starts the average over:
-    the bars before it are older than the average's window, so they are left out.
+    When ``period`` bars or more are missing in a row (bars of ``bar`` each), the average starts
+    over after the hole: the bars before it are older than the average's window, so they are left out.
     """
     close = bars["close"]
     return close.groupby(_runs(bars, period, bar)).transform(lambda s: s.rolling(period, min_periods=period).mean())
@@ -21,7 +21,7 @@ def sma(bars: pd.DataFrame, period: int, bar: timedelta) -> pd.Series:
 
 def ema(bars: pd.DataFrame, period: int, bar: timedelta) -> pd.Series:
     """The exponential moving average of the close (span ``period``; NaN until ``period`` bars),
-    started over after a hole longer than ``period`` bars, like :func:`sma`."""
+    started over after a hole of ``period`` bars or more, like :func:`sma`."""
     close = bars["close"]
     return close.groupby(_runs(bars, period, bar)).transform(
         lambda s: s.ewm(span=period, adjust=False, min_periods=period).mean()
@@ -29,7 +29,8 @@ def ema(bars: pd.DataFrame, period: int, bar: timedelta) -> pd.Series:
 
 
 def _runs(bars: pd.DataFrame, period: int, bar: timedelta) -> pd.Series:
-    """A number per bar that changes after every hole longer than ``period`` bars."""
+    """A number per bar that changes after every hole of ``period`` bars or more (the starts of two
+    neighbouring bars more than ``period`` bars apart)."""
     return (bars["ts"].diff() > period * bar).cumsum()
 
 

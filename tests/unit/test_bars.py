@@ -13,7 +13,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from btc_pipeline.bars import Bar, aggregate, candle_wins, interval_for, median_bar, merge_ticks, tick_bar
+from btc_pipeline.bars import (
+    BAR_LENGTH,
+    Bar,
+    aggregate,
+    as_read,
+    candle_wins,
+    interval_for,
+    median_bar,
+    merge_ticks,
+    tick_bar,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +54,14 @@ def test_summed_volumes_are_exact_to_the_satoshi(bitstamp):
     assert sum(b.volume for b in minutes if b.volume is not None) != exact  # what a plain float sum gives
     consensus = median_bar(minutes[:3])
     assert consensus is not None and consensus.volume == float(sum(Decimal(repr(b.volume)) for b in minutes[:3]))
+
+
+def test_readers_see_volumes_to_the_satoshi_even_from_a_bar_summed_before_rounding():
+    stored = Bar(105_000.0, 105_100.0, 104_900.0, 105_050.0, 30.430274569999995, n=60, fetched=1, first=2, last=3)
+    shown = as_read(stored)
+    assert shown.volume == 30.43027457 and (shown.fetched, shown.first, shown.last) == (None, None, None)
+    assert (shown.open, shown.high, shown.low, shown.close, shown.n) == (105_000.0, 105_100.0, 104_900.0, 105_050.0, 60)
+    assert as_read(Bar(1.0, 1.0, 1.0, 1.0, None)).volume is None
 
 
 def test_empty_slots_are_skipped_and_a_coarser_n_sums_the_minutes():
@@ -119,13 +137,7 @@ def test_the_consensus_of_one_exchange_is_its_candle_and_of_three_the_middle_one
 )
 def test_the_bar_size_keeps_a_chart_to_a_few_hundred_bars(span, interval):
     assert interval_for(span) == interval
-    bars = (
-        span
-        / {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "1h": timedelta(hours=1), "1d": timedelta(days=1)}[
-            interval
-        ]
-    )
-    assert bars <= 720
+    assert span / BAR_LENGTH[interval] <= 720
 
 
 def test_pairs_of_the_real_series_are_ordered(bitstamp):

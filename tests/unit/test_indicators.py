@@ -83,3 +83,11 @@ def test_the_spread_is_max_minus_min_over_the_median_of_the_bars_two_exchanges_h
 
 def test_one_exchange_has_no_spread(bitstamp_minutes):
     assert spread({"bitstamp": bitstamp_minutes, "kraken": bitstamp_minutes.iloc[:0]}).empty
+
+
+@pytest.mark.parametrize(("missing", "starts_over"), [(19, False), (20, True)])
+def test_the_boundary_is_a_hole_of_period_bars(bitstamp_minutes, missing, starts_over):
+    holed = bitstamp_minutes.drop(index=range(100, 100 + missing)).reset_index(drop=True)
+    closes = holed["close"].tolist()
+    expected = by_hand_sma(closes[:100], 20) + by_hand_sma(closes[100:], 20) if starts_over else by_hand_sma(closes, 20)
+    assert same(sma(holed, 20, MINUTE), expected)

@@ -20,7 +20,7 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from btc_pipeline.alerts import Alert, AlertState
-from btc_pipeline.bars import Bar
+from btc_pipeline.bars import Bar, as_read
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import alerts, locks, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
@@ -237,7 +237,8 @@ class Store:
 
     @_read
     def bar_list(self, series: str, interval: str, window: Window) -> list[tuple[datetime, Bar]]:
-        """The bars of :meth:`bars` as ``(start, bar)`` pairs, for readers that need no frame.
+        """The bars of :meth:`bars` as ``(start, bar)`` pairs, for readers that need no frame (volumes
+        to the satoshi, see :func:`~btc_pipeline.bars.as_read`).
 
         Raises:
             ValueError: Unknown interval.
@@ -245,7 +246,10 @@ class Store:
         level = LEVELS.get(interval)
         if level is None:
             raise ValueError(f"interval {interval!r} is not one of {', '.join(LEVELS)}")
-        return reads.read_bars(self.db, level, series, window.start, window.end, self.cache)
+        return [
+            (ts, as_read(bar))
+            for ts, bar in reads.read_bars(self.db, level, series, window.start, window.end, self.cache)
+        ]
 
     @_read
     def series(self) -> list[str]:
