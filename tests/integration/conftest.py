@@ -82,7 +82,7 @@ def stack() -> Iterator[Stack]:
     finally:
         # the stack is wiped at the next session: its running tasks need not finish (the scheduler
         # would wait for a lingering drain or a minute of ticks)
-        stopped = stack.down(timeout_s=5)
+        stopped = stack.down(timeout_s=5, at_once=True)
         leftover = [name for name, port in ports.items() if port_is_open(port)]
         assert not leftover, f"ports still open after down(): {leftover} (stopped {stopped})"
 

@@ -42,7 +42,7 @@ def watcher_stack() -> Iterator[Stack]:
         stack.up([s.name for s in stack.services() if s.name not in NOT_NEEDED])
         yield stack
     finally:
-        stack.down(timeout_s=5)
+        stack.down(timeout_s=5, at_once=True)
 
 
 def pause(airflow: AirflowAPI, dag_id: str) -> bool:

@@ -222,3 +222,33 @@ def test_a_kafka_cluster_id_never_looks_like_an_option(monkeypatch):
     monkeypatch.setattr(stack_module.uuid, "uuid4", lambda: next(ids))
     cluster_id = stack_module.kafka_cluster_id()
     assert not cluster_id.startswith("-") and len(cluster_id) == 22
+
+
+def test_down_at_once_signals_every_service_before_killing_any(tmp_path):
+    """A test stack's teardown: every service gets its SIGTERM at once, so services that ignore it
+    cost the timeout once, not once each. Each of these two ignores SIGTERM and, when it gets one,
+    watches for the other's: one after the other, the first is killed before the second is signalled."""
+    stack = stack_at(tmp_path)
+    script = (
+        "import os, signal, sys, time\n"
+        f"me, other, d = sys.argv[1], sys.argv[2], {str(tmp_path)!r}\n"
+        "def term(*_):\n"
+        "    open(os.path.join(d, 'term-' + me), 'w').close()\n"
+        "    deadline = time.monotonic() + 2.5\n"
+        "    while time.monotonic() < deadline:\n"
+        "        if os.path.exists(os.path.join(d, 'term-' + other)):\n"
+        "            open(os.path.join(d, 'saw-' + me), 'w').close()\n"
+        "            return\n"
+        "        time.sleep(0.02)\n"
+        "signal.signal(signal.SIGTERM, term)\n"
+        "open(os.path.join(d, 'up-' + me), 'w').close()\n"
+        "while True:\n"
+        "    time.sleep(1)\n"
+    )
+    for me, other in (("a", "b"), ("b", "a")):
+        up = tmp_path / f"up-{me}"
+        stack.start(Service(name=me, argv=[sys.executable, "-c", script, me, other], ready=up.exists, timeout_s=20))
+    pids = [stack.pid_of(name) for name in ("a", "b")]
+    assert stack.down(timeout_s=3, at_once=True) == ["b", "a"]  # reverse start order, both were running
+    assert (tmp_path / "saw-a").exists() and (tmp_path / "saw-b").exists(), "one was killed before the other's SIGTERM"
+    assert not any(pid is not None and _alive(pid) for pid in pids)

@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -701,17 +702,24 @@ class Stack:
                 raise StackError(f"could not start the first backfill: {proc.stderr.strip()[-500:]}")
             time.sleep(3)
 
-    def down(self, *, timeout_s: float = 30.0) -> list[str]:
+    def down(self, *, timeout_s: float = 30.0, at_once: bool = False) -> list[str]:
         """Stop every service this stack started, in reverse order; returns the names stopped.
 
         Args:
             timeout_s: How long each service gets after SIGTERM before it is killed (the scheduler
                 waits for its running tasks; a test stack about to be wiped need not).
+            at_once: Stop them all at the same time, not one after the other (a test stack about
+                to be wiped needs no orderly shutdown; one after the other takes 15-20 s).
         """
         names = [s.name for s in self.services()]
         if self.pids.exists():  # also whatever an earlier mode of this state dir started
             names += [p.stem for p in self.pids.glob("*.pid") if p.stem not in names]
-        return [name for name in reversed(names) if self.stop(name, timeout_s=timeout_s)]
+        order = list(reversed(names))
+        if not at_once:
+            return [name for name in order if self.stop(name, timeout_s=timeout_s)]
+        with ThreadPoolExecutor(max_workers=max(len(order), 1)) as pool:
+            stopped = list(pool.map(lambda name: self.stop(name, timeout_s=timeout_s), order))
+        return [name for name, was_running in zip(order, stopped, strict=True) if was_running]
 
     def status(self) -> dict[str, str]:
         result = {}
