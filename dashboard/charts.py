@@ -155,7 +155,7 @@ def _finish(
 
     ``instants`` are the times of the bars shown. When there is only one (the first bar of a fresh
     pipeline), Plotly's own range would span a fraction of a second with ticks like
-    ``12:00:00.0005``: the axis then shows ``SHORT_AXIS_BARS`` bars' time around it instead.
+    ``12:00:00.0005``: the axis then spans at least ``SHORT_AXIS_BARS`` bars' time around it.
     """
     fig.update_layout(
         title=title,
@@ -167,6 +167,8 @@ def _finish(
     fig.update_yaxes(title_text="USD", row=1, col=1)
     fig.update_yaxes(title_text=lower_axis, row=2, col=1)
     if len(instants) == 1:
+        # what autorange includes, not a fixed range: uirevision keeps a user's zoom only while the
+        # figure's own range setting stays the same, so a fixed range would end it at the second bar
         (at,) = instants
         half = bar * SHORT_AXIS_BARS / 2
-        fig.update_xaxes(range=[at - half, at + half])
+        fig.update_xaxes(autorangeoptions={"include": [at - half, at + half]})

@@ -260,9 +260,10 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
 
     # the operator's view: the pipeline's health, below the chart
     click(browser, "Pipeline health")
-    wait_for(lambda: "Consumer lag" in page_text(browser), 30, "the health panel", interval_s=0.5)
-    text = page_text(browser)
-    assert "Last finished run of each DAG" in text and "Rejected messages" in text and "Traceback" not in text
+    parts = ("Consumer lag", "Last finished run of each DAG", "Rejected messages", "Missing minutes in the last 24 h")
+    # the panel's lines arrive one after the other
+    wait_for(lambda: all(p in page_text(browser) for p in parts), 30, "the whole health panel", interval_s=0.5)
+    assert "Traceback" not in page_text(browser)
     lag = browser.find_element(By.XPATH, "//*[starts-with(normalize-space(.), 'Consumer lag')]")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", lag)
     time.sleep(0.5)

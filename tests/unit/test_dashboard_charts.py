@@ -84,8 +84,11 @@ def test_the_figures_follow_the_page_theme_and_keep_their_view(bars):
 
 
 def x_range(fig) -> list[pd.Timestamp] | None:
+    """What the time axis is made to include (never a fixed range: that would end a user's zoom when
+    the figure's range changes, see uirevision)."""
     layout = json.loads(fig.to_json())["layout"]
-    ranges = [layout[axis].get("range") for axis in ("xaxis", "xaxis2")]
+    assert not any("range" in layout[axis] for axis in ("xaxis", "xaxis2"))
+    ranges = [layout[axis].get("autorangeoptions", {}).get("include") for axis in ("xaxis", "xaxis2")]
     assert ranges[0] == ranges[1], "the two panes share their time axis"
     return None if ranges[0] is None else [pd.Timestamp(t, tz="UTC") for t in ranges[0]]
 
