@@ -32,8 +32,9 @@ BUNDLE = "plotly-finance-3.7.0.min.js"
 _JS = """
 const loading = {};
 
-function loadPlotly(src) {
+function loadPlotly(relative) {
   if (window.Plotly) return Promise.resolve(window.Plotly);
+  const src = new URL(relative, document.baseURI).href;  // the page's address, whatever its prefix
   if (!loading[src]) {
     loading[src] = new Promise((resolve, reject) => {
       const script = document.createElement("script");
@@ -121,9 +122,10 @@ _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": [
 
 
 def _bundle_url() -> str:
-    """Where Streamlit serves ``static/`` (``/app/static/``), under ``server.baseUrlPath`` if set."""
-    base = str(st.get_option("server.baseUrlPath") or "").strip("/")
-    return f"/{base}/app/static/{BUNDLE}" if base else f"/app/static/{BUNDLE}"
+    """Where Streamlit serves ``static/``, relative to the page (``app/static/``): the page resolves
+    it against its own address, as Streamlit's own scripts are, so it holds under
+    ``server.baseUrlPath`` and behind a proxy that serves the dashboard under a path of its own."""
+    return f"app/static/{BUNDLE}"
 
 
 def themed(fig: go.Figure) -> go.Figure:
