@@ -8,6 +8,7 @@ JWT as a bearer token. Every failure is an :class:`AirflowApiError` that says wh
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +19,12 @@ from btc_pipeline.config import ApiSettings
 
 TERMINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+#: Requests that may be sent again: reading, and setting a field to a value (Airflow's PATCH with
+#: ``update_mask``). A POST that creates a run is never repeated.
+IDEMPOTENT = frozenset({"GET", "PATCH", "PUT", "DELETE"})
+#: Waits before the retries of an idempotent request that met a busy metadata database: with SQLite
+#: (the local stack) Airflow answers 500 "Database error" while its scheduler holds the write lock.
+BUSY_RETRY_S = (0.5, 1.0, 2.0, 4.0)
 
 
 class AirflowApiError(RuntimeError):
@@ -95,7 +102,15 @@ class AirflowClient:
         url = f"{self.base}/api/v2{path}"
         if query:
             url += "?" + urllib.parse.urlencode(query, doseq=True)
-        return self._request(method, url, body, {"Authorization": f"Bearer {self._token}"})
+        waits = iter(BUSY_RETRY_S if method.upper() in IDEMPOTENT else ())
+        while True:
+            try:
+                return self._request(method, url, body, {"Authorization": f"Bearer {self._token}"})
+            except AirflowApiError as exc:
+                wait = next(waits, None) if _database_busy(exc) else None
+                if wait is None:
+                    raise
+                time.sleep(wait)
 
     def dag(self, dag_id: str) -> dict[str, Any]:
         """The DAG's details (``is_paused`` ...).
@@ -160,3 +175,8 @@ class AirflowClient:
 
 def _quote(part: str) -> str:
     return urllib.parse.quote(part, safe="")
+
+
+def _database_busy(exc: AirflowApiError) -> bool:
+    """Airflow's answer while its metadata database is busy (SQLite locked), or while it restarts."""
+    return exc.status == 503 or (exc.status == 500 and "Database error" in str(exc))

@@ -1,0 +1,101 @@
+"""The CLI's Airflow REST client against a small real HTTP server that answers like Airflow's API
+server: a login, and 500 "Database error" while the (SQLite) metadata database is locked."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from btc_pipeline.cli import airflow_client
+from btc_pipeline.cli.airflow_client import AirflowApiError, AirflowClient
+from btc_pipeline.config import ApiSettings
+
+#: What Airflow 3's API server answered in a test run while the scheduler held SQLite's lock.
+LOCKED = {"detail": {"reason": "Database error", "statement": "hidden", "orig_error": "hidden", "message": "..."}}
+
+
+class FakeAirflow(BaseHTTPRequestHandler):
+    """Answers the first ``busy`` API requests with ``status``/``answer``, then 200."""
+
+    busy = 0
+    status = 500
+    answer: ClassVar[dict[str, Any]] = LOCKED
+    seen: ClassVar[list[str]] = []
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        raw = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _handle(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/auth/token":
+            self._reply(201, {"access_token": "jwt"})
+            return
+        type(self).seen.append(f"{self.command} {self.path}")
+        if type(self).busy > 0:
+            type(self).busy -= 1
+            self._reply(type(self).status, type(self).answer)
+            return
+        self._reply(200, {"dag_id": "btc_heal", "is_paused": False})
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_PATCH(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def airflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[AirflowClient]:
+    monkeypatch.setattr(airflow_client, "BUSY_RETRY_S", (0.01, 0.01, 0.01))
+    FakeAirflow.busy, FakeAirflow.status, FakeAirflow.answer, FakeAirflow.seen = 0, 500, LOCKED, []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAirflow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield AirflowClient(ApiSettings(f"http://127.0.0.1:{server.server_port}", "admin", "admin"))
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_busy_database_is_waited_out_for_an_idempotent_request(airflow):
+    FakeAirflow.busy = 2
+    assert airflow.call("PATCH", "/dags/btc_heal", {"is_paused": False})["is_paused"] is False
+    assert FakeAirflow.seen == ["PATCH /api/v2/dags/btc_heal"] * 3
+
+
+def test_a_database_busy_for_longer_is_the_error_it_was(airflow):
+    FakeAirflow.busy = 10
+    with pytest.raises(AirflowApiError, match=r"HTTP 500.*Database error") as caught:
+        airflow.call("GET", "/dags/btc_heal")
+    assert caught.value.status == 500 and len(FakeAirflow.seen) == 4  # the request and its 3 retries
+
+
+def test_a_request_that_creates_a_run_is_never_repeated(airflow):
+    FakeAirflow.busy = 1
+    with pytest.raises(AirflowApiError, match="HTTP 500"):
+        airflow.call("POST", "/dags/btc_backfill/dagRuns", {"logical_date": None})
+    assert FakeAirflow.seen == ["POST /api/v2/dags/btc_backfill/dagRuns"]
+
+
+def test_other_server_errors_are_not_retried(airflow):
+    FakeAirflow.busy, FakeAirflow.answer = 1, {"detail": "Internal Server Error"}
+    with pytest.raises(AirflowApiError, match="HTTP 500"):
+        airflow.call("GET", "/dags/btc_heal")
+    assert len(FakeAirflow.seen) == 1
