@@ -14,9 +14,11 @@ def percentile(values: Sequence[float], q: int) -> float:
         return float("nan")
     if len(values) == 1:
         return float(values[0])
-    if q == 100:
+    if q <= 0:
+        return float(min(values))
+    if q >= 100:
         return float(max(values))
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if q else float(min(values))
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:

@@ -28,6 +28,10 @@ import streamlit as st
 #: The vendored bundle under ``static/``: keep the version in step with the Python ``plotly``
 #: package's plotly.js (``plotly.offline.get_plotlyjs_version()``), as ``tests/unit`` checks.
 BUNDLE = "plotly-finance-3.7.0.min.js"
+#: Where Streamlit serves ``static/``, relative to the page (``app/static/``): the page resolves it
+#: against its own address, as Streamlit's own scripts are, so it holds under ``server.baseUrlPath``
+#: and behind a proxy that serves the dashboard under a path of its own.
+BUNDLE_URL = f"app/static/{BUNDLE}"
 
 _JS = """
 const loading = {};
@@ -121,13 +125,6 @@ _component = st.components.v2.component("btc_plotly", js=_JS, isolate_styles=Fal
 _CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
 
-def _bundle_url() -> str:
-    """Where Streamlit serves ``static/``, relative to the page (``app/static/``): the page resolves
-    it against its own address, as Streamlit's own scripts are, so it holds under
-    ``server.baseUrlPath`` and behind a proxy that serves the dashboard under a path of its own."""
-    return f"app/static/{BUNDLE}"
-
-
 def themed(fig: go.Figure) -> go.Figure:
     """The figure without Plotly's default white template: transparent backgrounds and grey grid
     lines read on both the light and the dark theme (the page sets the text's colour and font)."""
@@ -147,7 +144,7 @@ def themed(fig: go.Figure) -> go.Figure:
 def preload() -> None:
     """Start loading the bundle now (call it first thing on the page): it compiles while the page
     reads its data. Draws nothing."""
-    _component(key="plotly-preload", data={"bundle": _bundle_url()}, height=0)
+    _component(key="plotly-preload", data={"bundle": BUNDLE_URL}, height=0)
 
 
 def plotly_figure(fig: go.Figure, *, key: str) -> None:
@@ -159,6 +156,6 @@ def plotly_figure(fig: go.Figure, *, key: str) -> None:
     """
     _component(
         key=key,
-        data={"bundle": _bundle_url(), "figure": themed(fig).to_json(), "config": _CONFIG},
+        data={"bundle": BUNDLE_URL, "figure": themed(fig).to_json(), "config": _CONFIG},
         height="content",
     )

@@ -154,15 +154,20 @@ def median_bar(bars: Sequence[Bar]) -> Bar | None:
 
 
 def total_volume(volumes: Sequence[float]) -> float | None:
-    """The sum of ``volumes`` to the satoshi (``VOLUME_DECIMALS``); ``None`` when there are none."""
-    return round(math.fsum(volumes), VOLUME_DECIMALS) if volumes else None
+    """The sum of ``volumes`` to the satoshi; ``None`` when there are none."""
+    return to_satoshi(math.fsum(volumes)) if volumes else None
+
+
+def to_satoshi(volume: float) -> float:
+    """``volume`` rounded to ``VOLUME_DECIMALS``."""
+    return round(volume, VOLUME_DECIMALS)
 
 
 def as_read(bar: Bar) -> Bar:
     """``bar`` as readers (API, dashboard, alerts) see it: its volume to the satoshi (a coarser bar
     derived before sums were rounded keeps its float noise in the read model until one of its
     minutes changes), without the fetch and tick times (the maintenance's business)."""
-    volume = None if bar.volume is None else round(bar.volume, VOLUME_DECIMALS)
+    volume = None if bar.volume is None else to_satoshi(bar.volume)
     return replace(bar, volume=volume, fetched=None, first=None, last=None)
 
 

@@ -46,12 +46,12 @@ def watcher_stack() -> Iterator[Stack]:
 
 
 def pause(airflow: AirflowAPI, dag_id: str) -> bool:
-    """Pause ``dag_id``; False while the dag-processor has not parsed it yet (404), or while it holds
-    the SQLite metadata database (500 "Database error": locked)."""
+    """Pause ``dag_id``; False while the dag-processor has not parsed it yet (404). A locked SQLite
+    metadata database (500 "Database error") is waited out by the client."""
     try:
         airflow.call("PATCH", f"/dags/{dag_id}", {"is_paused": True})
     except AirflowApiError as exc:
-        if exc.status in (404, 500):
+        if exc.status == 404:
             return False
         raise
     return True
