@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from btc_pipeline.alerts import AlertRules
+from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,9 @@ class Settings:
     base_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
     http_timeout_s: float = 10.0
     http_retries: int = 3
+    http_deadline_s: float = 30.0
+    http_max_body_bytes: int = 4 * 1024 * 1024
+    max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
     topic: str = "btc-metrics"
     dlq_topic: str = "btc-metrics-dlq"
     kafka_conn_id: str = "btc_kafka"
@@ -192,6 +196,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         base_urls=base_urls,
         http_timeout_s=_float(env, "BTC_HTTP_TIMEOUT_S", 10.0, minimum=0.1, maximum=120),
         http_retries=_int(env, "BTC_HTTP_RETRIES", 3, minimum=0, maximum=10),
+        http_deadline_s=_float(env, "BTC_HTTP_DEADLINE_S", 30.0, minimum=0.5, maximum=600),
+        http_max_body_bytes=_int(
+            env, "BTC_HTTP_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024, maximum=256 * 1024 * 1024
+        ),
+        max_clock_skew_s=_float(env, "BTC_MAX_CLOCK_SKEW_S", DEFAULT_MAX_CLOCK_SKEW_S, minimum=0, maximum=86_400),
         topic=_get(env, "BTC_TOPIC", "btc-metrics"),
         dlq_topic=_get(env, "BTC_DLQ_TOPIC", "btc-metrics-dlq"),
         kafka_conn_id=_get(env, "BTC_KAFKA_CONN_ID", "btc_kafka"),

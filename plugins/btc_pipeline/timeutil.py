@@ -12,6 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 #: Nothing BTC is older than the genesis block.
 EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)
+#: How far ahead of our clock a time may be and still be believed (``BTC_MAX_CLOCK_SKEW_S``):
+#: exchanges' clocks and ours are never exactly in step.
+DEFAULT_MAX_CLOCK_SKEW_S = 300.0
 
 RELATIVE = re.compile(r"(\d+)\s*([mhdw])")
 UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
@@ -63,10 +66,10 @@ def parse_iso(text: str, what: str = "time") -> datetime:
         ValueError: ``text`` is not ISO-8601; the message names ``what``.
     """
     try:
-        parsed = datetime.fromisoformat(text.strip())
-    except (ValueError, AttributeError):
+        # year 1 or 9999 with an offset is a valid text but no UTC datetime: OverflowError
+        return to_utc(datetime.fromisoformat(text.strip()))
+    except (ValueError, AttributeError, TypeError, OverflowError):
         raise ValueError(f"{what}={text!r} is not an ISO-8601 time such as 2026-11-24T10:00:00Z") from None
-    return to_utc(parsed)
 
 
 def parse_time(text: str, *, now: datetime) -> datetime:
@@ -103,3 +106,52 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     if ts < EARLIEST:
         raise ValueError(f"{text!r} is before 2009-01-03: BTC did not trade then")
     return floor_minute(ts)
+
+
+class ImplausibleTimeError(ValueError):
+    """A time outside [2009-01-03, now + the allowed clock skew].
+
+    ``reason`` is ``future_ts`` for a time ahead of the clock, ``bad_ts`` for one before BTC existed.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def check_plausible(
+    ts: datetime, what: str, *, now: datetime, max_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
+) -> datetime:
+    """The one rule for a believable observation time: between the genesis block (2009-01-03) and
+    ``now`` plus ``max_skew_s`` (``BTC_MAX_CLOCK_SKEW_S``). Parsers, the producer and the drain all
+    ask this function.
+
+    Args:
+        ts: The time (aware; a naive one is taken as UTC).
+        what: What it is, for the message (a field name).
+        now: The checker's own clock.
+        max_skew_s: How far ahead of ``now`` a time may be.
+
+    Returns:
+        ``ts`` in UTC.
+
+    Raises:
+        ImplausibleTimeError: ``future_ts`` when ``ts`` is ahead of ``now + max_skew_s``, ``bad_ts``
+            when it is before 2009-01-03.
+    """
+    try:
+        utc = to_utc(ts)
+        latest = to_utc(now) + timedelta(seconds=max_skew_s)
+    except (OverflowError, ValueError):  # a datetime at the edge of year 1 or 9999
+        raise ImplausibleTimeError("bad_ts", f"{what}={ts!r} is not a representable UTC time") from None
+    if utc < EARLIEST:
+        raise ImplausibleTimeError("bad_ts", f"{what}={format_ts(utc)} is before 2009-01-03, when BTC began")
+    if utc > latest:
+        ahead = (utc - to_utc(now)).total_seconds()
+        raise ImplausibleTimeError(
+            "future_ts",
+            f"{what}={format_ts(utc)} is {ahead:.0f} s ahead of this clock ({format_ts(to_utc(now))}); "
+            f"at most {max_skew_s:g} s allowed (BTC_MAX_CLOCK_SKEW_S)",
+        )
+    return utc
