@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from btc_pipeline.timeutil import to_utc
+from btc_pipeline.timeutil import plausible_at, to_utc
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,8 @@ def quote(latest: Iterable[Mapping[str, Any]], now: datetime, *, max_age_s: floa
         latest: The hot set's entries (``source``, ``kind``, ``ts``, ``price``).
         now: The current time.
         max_age_s: Leave out readings older than this (an exchange that stopped answering must
-            not pull the consensus); ``None`` keeps all.
+            not pull the consensus); ``None`` keeps all. Readings from the future (beyond the
+            allowed clock skew) are always left out: they would freeze the quote.
 
     Returns:
         The consensus and the readings, by price.
@@ -57,7 +58,7 @@ def quote(latest: Iterable[Mapping[str, Any]], now: datetime, *, max_age_s: floa
     for doc in ticks:
         ts = to_utc(doc["ts"])
         age = (now - ts).total_seconds()
-        if max_age_s is None or age <= max_age_s:
+        if plausible_at(ts, now) and (max_age_s is None or age <= max_age_s):
             readings.append((str(doc["source"]), float(doc["price"]), ts, age))
     if not readings:
         return Quote(consensus=None)

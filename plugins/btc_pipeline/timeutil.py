@@ -142,9 +142,12 @@ def check_plausible(
     """
     try:
         utc = to_utc(ts)
+    except (OverflowError, ValueError):  # year 1 or 9999 with an offset has no UTC form
+        raise ImplausibleTimeError("bad_ts", f"{what}={ts.isoformat()} is not a representable UTC time") from None
+    try:
         latest = to_utc(now) + timedelta(seconds=max_skew_s)
-    except (OverflowError, ValueError):  # a datetime at the edge of year 1 or 9999
-        raise ImplausibleTimeError("bad_ts", f"{what}={ts!r} is not a representable UTC time") from None
+    except OverflowError:
+        latest = datetime.max.replace(tzinfo=UTC)
     if utc < EARLIEST:
         raise ImplausibleTimeError("bad_ts", f"{what}={format_ts(utc)} is before 2009-01-03, when BTC began")
     if utc > latest:
@@ -155,3 +158,12 @@ def check_plausible(
             f"at most {max_skew_s:g} s allowed (BTC_MAX_CLOCK_SKEW_S)",
         )
     return utc
+
+
+def plausible_at(ts: datetime, now: datetime, max_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S) -> bool:
+    """Whether ``ts`` passes :func:`check_plausible` at ``now`` (for readers that skip, not refuse)."""
+    try:
+        check_plausible(ts, "ts", now=now, max_skew_s=max_skew_s)
+    except ImplausibleTimeError:
+        return False
+    return True

@@ -146,3 +146,36 @@ def test_rounds_the_broker_did_not_acknowledge_fail_the_stream_at_its_end(sim: s
             window, settings, [build_exchange("coinbase", settings)], producer, "r", clock=clock, sleep=clock.sleep
         )
     assert len(producer.sent) == 5  # every round was still read and sent
+
+
+class FixedTicker:
+    """An exchange whose ticker says what it is told (the parsers' own checks are tested elsewhere)."""
+
+    limits = None
+
+    def __init__(self, name: str, tick: Any) -> None:
+        self.name, self.tick = name, tick
+
+    def fetch_candles(self, window: Window) -> list[Any]:
+        return []
+
+    def fetch_ticker(self) -> Any:
+        return self.tick
+
+
+def test_a_reading_the_drain_would_refuse_is_listed_as_failed_and_the_round_goes_on():
+    from btc_pipeline.exchanges import Tick
+    from btc_pipeline.steps.ticks import read_tickers
+
+    now = datetime(2026, 12, 6, 12, 0, 5, tzinfo=UTC)
+    exchanges = [
+        FixedTicker("coinbase", Tick(ts=now, price=97_000.0, volume=0.5)),
+        FixedTicker("kraken", Tick(ts=now, price=97_010.0, volume=-1.0)),
+        FixedTicker("bitstamp", Tick(ts=datetime(2096, 1, 1, tzinfo=UTC), price=97_020.0)),
+        FixedTicker("binance", Tick(ts=now, price=97_005.0)),
+    ]
+    reading = read_tickers(exchanges, load_settings({}), "r", clock=lambda: now)
+    assert [obs.source for obs in reading.observations] == ["coinbase", "binance"]
+    assert reading.prices == {"coinbase": 97_000.0, "binance": 97_005.0}
+    assert "bad_volume" in reading.failed["kraken:ticker"]
+    assert "future_ts" in reading.failed["bitstamp:ticker"]

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from btc_pipeline.api.models import DagRun, ExchangeFreshness, Health, Reading
-from btc_pipeline.timeutil import format_ts, to_utc
+from btc_pipeline.timeutil import format_ts, plausible_at, to_utc
 from btc_pipeline.window import MINUTE
 
 KINDS = {"tick": "tick", "candle_1m": "candle"}
@@ -38,13 +38,14 @@ class Observed:
 
 
 def observed(latest: Iterable[Mapping[str, Any]], now: datetime) -> list[Observed]:
-    """The hot set's entries with their ages (unknown kinds are left out), by source and kind."""
+    """The hot set's entries with their ages, by source and kind (unknown kinds, and times from the
+    future that no clock skew explains, are left out: they would make the data look fresh forever)."""
     out = []
     for doc in latest:
         kind = str(doc.get("kind"))
-        if kind not in KINDS:
-            continue
         ts = to_utc(doc["ts"])
+        if kind not in KINDS or not plausible_at(ts, now):
+            continue
         as_of = ts + MINUTE if kind == "candle_1m" else ts
         out.append(Observed(str(doc["source"]), kind, ts, float(doc["price"]), as_of, (now - as_of).total_seconds()))
     return sorted(out, key=lambda o: (o.source, o.kind))

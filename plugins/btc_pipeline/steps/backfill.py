@@ -421,7 +421,8 @@ def backfill_chunk(
         wanted = [c for c in candles if c.ts not in present]
         already = len(candles) - len(wanted)
     observations = candle_observations(served_by.name, settings.symbol, wanted, fetched_at, run_id)
-    produced = produce_all(producer, settings.topic, (Record(*obs.encode()) for obs in observations))
+    records = (Record(*obs.encode(max_skew_s=settings.max_clock_skew_s)) for obs in observations)
+    produced = produce_all(producer, settings.topic, records)
     recorded = store.record_no_trade_minutes(served_by.name, settings.symbol, no_trades, run_id, reported_at=now)
     log.info(
         "chunk %s: %d candle(s) from %s, %d produced to %s, %d already present, %d minute(s) without trades "

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 from btc_pipeline.config import Settings
 from btc_pipeline.schema import Observation, SchemaError, decode
 from btc_pipeline.steps.alerts import check_alerts
-from btc_pipeline.stream import BatchConsumer, ConsumedBatch, dead_letter, produce_all
+from btc_pipeline.store import Store, WriteResult, write_failure
+from btc_pipeline.stream import BatchConsumer, ConsumedBatch, Record, dead_letter, produce_all
 from btc_pipeline.stream.consume import Consumed
+from btc_pipeline.timeutil import format_ts
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
-
-    from btc_pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -60,17 +60,40 @@ class DrainStats:
         return asdict(self)
 
 
-def reject_document(message: Consumed, error: SchemaError, rejected_at: datetime, run_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Rejection:
+    """Why a consumed message could not be stored: a reason code, a detail, and the exception class
+    when our code (the decoder, the store) raised rather than judged."""
+
+    message: Consumed
+    reason: str
+    detail: str
+    exception: str | None = None
+
+    @classmethod
+    def of_exception(cls, message: Consumed, reason: str, exc: Exception) -> Rejection:
+        kind = type(exc)
+        name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+        return cls(message, reason, f"{name}: {str(exc)[:500]}", exception=name)
+
+    def dead_letter(self) -> Record:
+        """The record for the dead-letter topic (original key and value, ``dlq.*`` headers)."""
+        return dead_letter(self.message, self.reason, self.detail, exception=self.exception)
+
+
+def reject_document(rejection: Rejection, rejected_at: datetime, run_id: str) -> dict[str, Any]:
     """The ``btc.rejects`` document of a bad message: where it was, why, and (the start of) what it said."""
+    message = rejection.message
     value = message.value or b""
     return {
         "_id": message.where,
-        "reason": error.reason,
-        "detail": error.detail,
+        "reason": rejection.reason,
+        "detail": rejection.detail,
+        "exception": rejection.exception,
         "topic": message.topic,
         "partition": message.partition,
         "offset": message.offset,
-        "key": (message.key or b"").decode("utf-8", "replace"),
+        "key": (message.key or b"")[:1024].decode("utf-8", "replace"),
         # keep the evidence, but not megabytes of it (the DLQ has the whole value)
         "value": value[:4096].decode("utf-8", "replace"),
         "value_bytes": len(value),
@@ -128,6 +151,62 @@ def drain(
     return stats
 
 
+def decode_batch(
+    messages: Sequence[Consumed], now: datetime, max_skew_s: float
+) -> tuple[list[tuple[Consumed, Observation]], list[Rejection]]:
+    """Decode every message of a batch: the observations, and the messages refused with their reason.
+
+    Whatever a message holds ends on one side or the other: a decoder that breaks on it (a bug the
+    property tests did not find) refuses it as ``internal_error`` instead of stopping the drain.
+    """
+    valid: list[tuple[Consumed, Observation]] = []
+    refused: list[Rejection] = []
+    for message in messages:
+        try:
+            valid.append((message, decode(message.value, now=now, max_skew_s=max_skew_s)))
+        except SchemaError as exc:
+            refused.append(Rejection(message, exc.reason, exc.detail))
+        except Exception as exc:  # noqa: BLE001 - the message's content broke our code: isolate it
+            refused.append(Rejection.of_exception(message, "internal_error", exc))
+    return valid, refused
+
+
+def store_isolating(
+    store: Store, items: Sequence[tuple[Consumed, Observation]], now: datetime
+) -> tuple[WriteResult, list[Rejection]]:
+    """Write observations; when the write fails because of what it holds, find the messages to blame.
+
+    A failure that says the store is out (:func:`~btc_pipeline.store.write_failure`) is raised:
+    the run fails without a commit and the batch is read again later. Any other failure is caused by
+    a message's content (the server refused a document, or our code broke on a value): the batch is
+    written again in halves, down to the single messages that fail, which are returned as rejections
+    (``store_refused`` when the server refused, ``internal_error`` when our code raised). Writes are
+    idempotent, so the halves written again change nothing twice.
+
+    Returns:
+        The counts of what was written, and the messages that could not be.
+
+    Raises:
+        Exception: The store is out (see above).
+    """
+    if not items:
+        return WriteResult(), []
+    try:
+        return store.write_observations([obs for _, obs in items], now=now), []
+    except Exception as exc:  # sorted below: an outage is raised, a bad message isolated
+        reason = write_failure(exc)
+        if reason == "outage":
+            raise
+        if len(items) == 1:
+            log.error("cannot store %s (%s): %r", items[0][0].where, reason, exc)
+            return WriteResult(), [Rejection.of_exception(items[0][0], reason, exc)]
+        log.warning("a batch of %d failed to store (%r): writing it in halves to isolate the cause", len(items), exc)
+    half = len(items) // 2
+    first, refused_first = store_isolating(store, items[:half], now)
+    second, refused_second = store_isolating(store, items[half:], now)
+    return first + second, refused_first + refused_second
+
+
 def _drain_batch(
     batch: ConsumedBatch,
     source: BatchConsumer,
@@ -139,21 +218,18 @@ def _drain_batch(
     clock: Callable[[], datetime],
 ) -> None:
     started = time.monotonic()
-    valid: list[Observation] = []
-    rejects: list[tuple[Consumed, SchemaError]] = []
     now = clock()
-    for message in batch.messages:
-        try:
-            valid.append(decode(message.value))
-        except SchemaError as exc:
-            log.warning("rejecting %s: %s", message.where, exc)
-            rejects.append((message, exc))
+    valid, rejects = decode_batch(batch.messages, now, settings.max_clock_skew_s)
     if stats.batches == 0:
         store.ensure_indexes()  # idempotent; once per run, and only when there is something to write
-    result = store.write_observations(valid, now=now)
+    result, refused = store_isolating(store, valid, now)
+    rejects += refused
+    for rejection in rejects:
+        log.warning("rejecting %s: %s: %s", rejection.message.where, rejection.reason, rejection.detail)
     if rejects:
-        produce_all(dlq_producer, settings.dlq_topic, (dead_letter(m, e.reason, e.detail) for m, e in rejects))
-        store.record_rejects((reject_document(m, e, now, run_id) for m, e in rejects), day=f"{now:%Y-%m-%d}")
+        produce_all(dlq_producer, settings.dlq_topic, (r.dead_letter() for r in rejects))
+        store.record_rejects((reject_document(r, now, run_id) for r in rejects), day=f"{now:%Y-%m-%d}")
+    # every message of the batch is now stored or dead-lettered: only then move past it
     source.commit(batch)
     stats.consumed += len(batch)
     stats.upserted += result.inserted
@@ -164,6 +240,8 @@ def _drain_batch(
     stats.rejected += len(rejects)
     stats.batches += 1
     stats.batch_ms.append(round((time.monotonic() - started) * 1000, 1))
-    if valid:
-        newest = max(obs.ts for obs in valid).isoformat()
+    refused_at = {r.message.where for r in refused}
+    stored = [obs.ts for message, obs in valid if message.where not in refused_at]
+    if stored:
+        newest = format_ts(max(stored))
         stats.newest_ts = max(stats.newest_ts or newest, newest)

@@ -194,7 +194,7 @@ def ingest_window(
     fetch_ms = (time.monotonic() - started) * 1000
     # the window's candles first: the tickers must not delay them
     candle_records = (
-        Record(*obs.encode())
+        Record(*obs.encode(max_skew_s=settings.max_clock_skew_s))
         for obs in candle_observations(served_by.name, settings.symbol, candles, fetched_at, run_id)
     )
     produced = produce_all(producer, settings.topic, candle_records, timeout_s=settings.ingest_delivery_timeout_s)
@@ -204,7 +204,7 @@ def ingest_window(
     if now - window.end <= timedelta(seconds=settings.live_tick_horizon_s):
         # a ticker that fails is listed in the run, not fatal: the candles are the primary data
         reading = read_tickers(exchanges, settings, run_id, clock=clock)
-        ticks = (Record(*obs.encode()) for obs in reading.observations)
+        ticks = (Record(*obs.encode(max_skew_s=settings.max_clock_skew_s)) for obs in reading.observations)
         produced += produce_all(producer, settings.topic, ticks, timeout_s=settings.ingest_delivery_timeout_s)
         failed.update(reading.failed)
         tick_prices, spread_pct, flagged = reading.prices, reading.check.spread_pct, reading.check.flagged

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from btc_pipeline.config import Settings
 from btc_pipeline.exchanges import Exchange, ExchangeError, Tick
-from btc_pipeline.schema import Observation
+from btc_pipeline.schema import Observation, SchemaError
 from btc_pipeline.stream import DeliveryError, Record, produce_all
 from btc_pipeline.window import MINUTE, Window
 
@@ -146,12 +146,20 @@ def read_tickers(
     """
     ticks, errors = fetch_tickers(exchanges)
     fetched_at = clock()
+    observations = []
+    for name, tick in ticks.items():
+        obs = tick_observation(name, settings.symbol, tick, fetched_at, run_id)
+        try:  # the drain's rules: never produce what it would refuse
+            obs.encode(now=fetched_at, max_skew_s=settings.max_clock_skew_s)
+        except SchemaError as exc:
+            errors[name] = f"reading refused ({exc})"
+            continue
+        observations.append(obs)
     failed = {}
     for name, reason in errors.items():
         failed[f"{name}:ticker"] = reason
         log.error("ticker of %s failed, going on without it: %s", name, reason)
-    observations = [tick_observation(name, settings.symbol, tick, fetched_at, run_id) for name, tick in ticks.items()]
-    prices = {name: tick.price for name, tick in ticks.items()}
+    prices = {obs.source: obs.price for obs in observations}
     check = cross_check(prices, settings.max_deviation_pct)
     for name, deviation in check.flagged.items():
         log.warning(
@@ -244,7 +252,7 @@ def stream_ticks(
             result.max_spread_pct = max(reading.check.spread_pct, result.max_spread_pct or 0.0)
         try:
             # a round must not hold up the next one: wait for the broker at most an interval
-            records = (Record(*obs.encode()) for obs in reading.observations)
+            records = (Record(*obs.encode(max_skew_s=settings.max_clock_skew_s)) for obs in reading.observations)
             result.produced += produce_all(producer, settings.topic, records, timeout_s=settings.tick_interval_s)
         except DeliveryError as exc:
             result.undelivered_rounds += 1

@@ -22,7 +22,7 @@ from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRIC
 from btc_pipeline.store.layout import CONSENSUS, tick_series
 from btc_pipeline.store.prices import to_document
 from btc_pipeline.store.reads import BucketCache
-from btc_pipeline.store.store import Store, StoreError, WriteResult
+from btc_pipeline.store.store import Store, StoreError, WriteResult, write_failure
 
 __all__ = [
     "CONSENSUS",
@@ -36,4 +36,5 @@ __all__ = [
     "WriteResult",
     "tick_series",
     "to_document",
+    "write_failure",
 ]

@@ -16,7 +16,7 @@ from pymongo.errors import DuplicateKeyError
 from btc_pipeline.schema import Observation
 from btc_pipeline.store.locks import locked
 from btc_pipeline.store.prices import to_document
-from btc_pipeline.timeutil import to_utc
+from btc_pipeline.timeutil import plausible_at, to_utc
 
 LATEST = "latest"
 
@@ -60,7 +60,9 @@ def _update(latest: Collection[Any], candidates: dict[str, Observation], stored_
             except DuplicateKeyError:
                 current = latest.find_one({"_id": key}, {"ts": 1})
                 old = to_utc(current["ts"]) if current else None
-        if old is not None and obs.ts > old:
+        if old is not None and (obs.ts > old or not plausible_at(old, stored_at)):
+            # an entry from the future (stored before the drain refused such times) would hold the
+            # live price forever: a plausible observation replaces it
             changed += latest.replace_one({"_id": key, "ts": old}, doc).matched_count
     return changed
 

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from btc_pipeline.bars import BAR_LENGTH
+from btc_pipeline.schema import SOURCE_PATTERN
 from btc_pipeline.timeutil import to_utc
 
 CONSENSUS = "consensus"
 TICKS_SUFFIX = "-ticks"
 #: What a series name may be: it becomes part of collection names.
-SERIES_NAME = re.compile(r"[a-z0-9][a-z0-9_]{0,31}(-ticks)?")
+SERIES_NAME = re.compile(rf"{SOURCE_PATTERN}(-ticks)?")
 PREFIX = "bars"
 
 

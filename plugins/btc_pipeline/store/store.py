@@ -10,19 +10,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import pandas as pd
+from bson.errors import BSONError
 from pymongo import MongoClient
 from pymongo.database import Database
-from pymongo.errors import PyMongoError
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError, WTimeoutError
 
 from btc_pipeline.alerts import Alert, AlertState
 from btc_pipeline.bars import Bar, as_read
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import alerts, locks, notrades, prices, reads, rebuild, records
+from btc_pipeline.store.buckets import BucketConflictError
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
 from btc_pipeline.store.layout import LEVELS
@@ -38,15 +40,41 @@ class StoreError(RuntimeError):
     """MongoDB could not be reached or refused a read; the message says where and what to check."""
 
 
+#: Server error codes that blame the server or our access to it, never a document: unauthorized,
+#: authentication failed, shutting down, interrupted, not primary, stepped down, ...
+_OUTAGE_CODES = frozenset({6, 7, 13, 18, 89, 91, 189, 262, 8000, 9001, 10107, 11600, 11602, 13435, 13436})
+
+
+def write_failure(exc: BaseException) -> Literal["outage", "store_refused", "internal_error"]:
+    """What a failed write says: ``outage``, the store cannot be written *now* (read the batch again
+    later); ``store_refused``, the server refused what was written; ``internal_error``, our code broke
+    on a value. The last two blame a message (isolate it and dead-letter it).
+
+    Outages: a server that does not answer or times out, refused credentials, a server shutting down
+    or not primary, a writer lock held too long, the read model changing under the writer.
+    """
+    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WTimeoutError | OSError | MemoryError):
+        return "outage"
+    if isinstance(exc, locks.LockTimeoutError | BucketConflictError):
+        return "outage"
+    if isinstance(exc, OperationFailure) and (exc.code in _OUTAGE_CODES or exc.has_error_label("RetryableWriteError")):
+        return "outage"
+    return "store_refused" if isinstance(exc, PyMongoError | BSONError) else "internal_error"
+
+
 @dataclass(frozen=True)
 class WriteResult:
     """What a batch did: to ``btc.prices`` (new, corrected, unchanged) and to the read model."""
 
-    inserted: int
-    modified: int
-    unchanged: int
+    inserted: int = 0
+    modified: int = 0
+    unchanged: int = 0
     minutes_changed: int = 0
     buckets_written: int = 0
+
+    def __add__(self, other: WriteResult) -> WriteResult:
+        """The counts of two writes together (a batch written in parts)."""
+        return WriteResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 def _read(method: Callable[P, R]) -> Callable[P, R]:

@@ -221,13 +221,17 @@ def _consumed(msg: Message) -> Consumed:
     )
 
 
-def dead_letter(message: Consumed, reason: str, detail: str) -> Record:
-    """The dead-letter record of a bad message: its original key and value, the reason in headers."""
-    headers = (
+def dead_letter(message: Consumed, reason: str, detail: str, *, exception: str | None = None) -> Record:
+    """The dead-letter record of a bad message: its original key and value, the reason in headers
+    (``dlq.reason``, ``dlq.detail``, ``dlq.topic``, ``dlq.partition``, ``dlq.offset``, and
+    ``dlq.exception``, the exception class, when our code raised)."""
+    headers: tuple[tuple[str, bytes], ...] = (
         ("dlq.reason", reason.encode()),
         ("dlq.detail", detail.encode()[:1000]),
         ("dlq.topic", message.topic.encode()),
         ("dlq.partition", str(message.partition).encode()),
         ("dlq.offset", str(message.offset).encode()),
     )
+    if exception is not None:
+        headers += (("dlq.exception", exception.encode()),)
     return Record(key=message.key or b"", value=message.value or b"", headers=headers)
