@@ -8,10 +8,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
 from btc_pipeline.alerts import Alert, AlertState
 from btc_pipeline.store.inserts import insert_new
+from btc_pipeline.store.versioned import write_version
 from btc_pipeline.timeutil import to_utc
 
 STATE = "alerts.state"
@@ -34,20 +34,8 @@ def load_state(db: Database[Any]) -> tuple[AlertState, int]:
 
 def save_state(db: Database[Any], state: AlertState, version: int) -> bool:
     """Store ``state`` if it is still at ``version`` (compare-and-set); False when another run won."""
-    doc = {
-        "_id": "consensus",
-        "v": version + 1,
-        "last_price": state.last_price,
-        "last_ts": state.last_ts,
-        "move_fired": dict(state.move_fired),
-    }
-    if version == 0:
-        try:
-            db[STATE].insert_one(doc)
-            return True
-        except DuplicateKeyError:
-            return False
-    return db[STATE].replace_one({"_id": "consensus", "v": version}, doc).matched_count == 1
+    fields = {"last_price": state.last_price, "last_ts": state.last_ts, "move_fired": dict(state.move_fired)}
+    return write_version(db[STATE], "consensus", version, fields)
 
 
 def record_alerts(db: Database[Any], alerts: Sequence[Alert]) -> int:

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
 from btc_pipeline.bars import Bar
 from btc_pipeline.store.layout import LEVELS, Level
+from btc_pipeline.store.versioned import VersionConflictError, write_version
 from btc_pipeline.timeutil import format_ts, to_utc
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ PRICE_FIELDS = ("open", "high", "low", "close", "volume", "n")
 PROVENANCE_FIELDS = ("fetched", "first", "last")
 
 
-class BucketConflictError(RuntimeError):
+class BucketConflictError(VersionConflictError):
     """Another writer changed a bucket since it was read; the write was not made."""
 
 
@@ -100,7 +100,6 @@ class Bucket:
             "series": self.series,
             "level": self.level.name,
             "start": self.start,
-            "v": self.version + 1,
             "updated_at": datetime.now(UTC),
         }
         for name in PRICE_FIELDS:
@@ -166,14 +165,7 @@ class BucketStore:
         """
         if not bucket.dirty:
             return
-        doc = bucket.to_doc()
-        collection = self.db[bucket.collection]
-        if bucket.version == 0:
-            try:
-                collection.insert_one(doc)
-            except DuplicateKeyError:
-                raise BucketConflictError(f"{bucket.collection} {bucket.id} was created meanwhile") from None
-        elif collection.replace_one({"_id": bucket.id, "v": bucket.version}, doc).matched_count != 1:
+        if not write_version(self.db[bucket.collection], bucket.id, bucket.version, bucket.to_doc()):
             raise BucketConflictError(f"{bucket.collection} {bucket.id} changed since version {bucket.version}")
         bucket.version += 1
         bucket.dirty = False

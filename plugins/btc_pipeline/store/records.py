@@ -13,10 +13,10 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.collection import Collection
-from pymongo.errors import DuplicateKeyError
 
 from btc_pipeline.store.inserts import insert_new, insert_or_replace
 from btc_pipeline.store.locks import locked
+from btc_pipeline.store.versioned import update_versioned
 from btc_pipeline.timeutil import to_utc
 
 RUNS_LATEST = "runs.latest"
@@ -62,10 +62,12 @@ def count_rejects(summary: Collection[Any], docs: Iterable[Mapping[str, Any]], d
 
 
 def _count(summary: Collection[Any], rejects: list[Mapping[str, Any]], day: str) -> int:
-    for _ in range(5):  # compare-and-set: one drain at a time, but a retry may race its predecessor
-        current = summary.find_one({"_id": "summary"}) or {"_id": "summary", "v": 0, "seen": {}, "days": {}}
-        seen: dict[str, int] = dict(current.get("seen", {}))
-        days: dict[str, dict[str, int]] = {d: dict(c) for d, c in current.get("days", {}).items()}
+    counted = 0
+
+    def add(current: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        nonlocal counted
+        seen: dict[str, int] = dict((current or {}).get("seen", {}))
+        days: dict[str, dict[str, int]] = {d: dict(c) for d, c in (current or {}).get("days", {}).items()}
         counted = 0
         for doc in sorted(rejects, key=lambda d: (d["topic"], d["partition"], d["offset"])):
             where = f"{doc['topic']}|{doc['partition']}"
@@ -75,20 +77,10 @@ def _count(summary: Collection[Any], rejects: list[Mapping[str, Any]], day: str)
             day_counts = days.setdefault(day, {})
             day_counts[doc["reason"]] = day_counts.get(doc["reason"], 0) + 1
             counted += 1
-        if not counted:
-            return 0
-        days = dict(sorted(days.items())[-KEEP_REJECT_DAYS:])
-        version = int(current.get("v", 0))
-        new = {"_id": "summary", "v": version + 1, "seen": seen, "days": days}
-        if version == 0:
-            try:
-                summary.insert_one(new)
-                return counted
-            except DuplicateKeyError:
-                continue
-        if summary.replace_one({"_id": "summary", "v": version}, new).matched_count == 1:
-            return counted
-    return 0
+        return {"seen": seen, "days": dict(sorted(days.items())[-KEEP_REJECT_DAYS:])} if counted else None
+
+    # one drain at a time holds the lock, but a retry may race its predecessor
+    return counted if update_versioned(summary, "summary", add) else 0
 
 
 def reject_counts(summary: Collection[Any]) -> dict[str, dict[str, int]]:
@@ -121,20 +113,11 @@ def record_run(runs: Collection[Any], hot: Collection[Any], run: Mapping[str, An
 
 
 def _push_run(hot: Collection[Any], run: Mapping[str, Any], summary: dict[str, Any]) -> None:
-    for _ in range(5):  # compare-and-set on the DAG's document: runs of one DAG may finish together
-        current = hot.find_one({"_id": run["dag_id"]})
+    def push(current: Mapping[str, Any] | None) -> dict[str, Any]:
         kept = [r for r in (current or {}).get("runs", []) if r.get("run_id") != run["run_id"]]
-        latest = sorted([summary, *kept], key=lambda r: to_utc(r["started_at"]), reverse=True)[:KEEP_RUNS]
-        version = int((current or {}).get("v", 0))
-        doc = {"_id": run["dag_id"], "v": version + 1, "runs": latest}
-        if current is None:
-            try:
-                hot.insert_one(doc)
-                return
-            except DuplicateKeyError:
-                continue
-        if hot.replace_one({"_id": run["dag_id"], "v": version}, doc).matched_count == 1:
-            return
+        return {"runs": sorted([summary, *kept], key=lambda r: to_utc(r["started_at"]), reverse=True)[:KEEP_RUNS]}
+
+    update_versioned(hot, run["dag_id"], push)  # runs of one DAG may finish together
 
 
 def latest_runs(hot: Collection[Any]) -> list[dict[str, Any]]:
