@@ -66,3 +66,26 @@ def test_series_names_that_cannot(name):
 
 def test_tick_series_names():
     assert tick_series("kraken") == "kraken-ticks" and exchange_of("kraken-ticks") == "kraken"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "names"),
+    [
+        (
+            datetime(2026, 11, 30, 23, 0, tzinfo=UTC),
+            datetime(2027, 2, 1, tzinfo=UTC),
+            ["x.2026-11", "x.2026-12", "x.2027-01"],
+        ),
+        (
+            datetime(2026, 1, 31, tzinfo=UTC),
+            datetime(2026, 3, 1, 0, 1, tzinfo=UTC),
+            ["x.2026-01", "x.2026-02", "x.2026-03"],
+        ),
+        (datetime(2026, 5, 5, tzinfo=UTC), datetime(2026, 5, 6, tzinfo=UTC), ["x.2026-05"]),
+        (datetime(2026, 5, 5, tzinfo=UTC), datetime(2026, 5, 5, tzinfo=UTC), []),
+    ],
+)
+def test_month_partitions_hold_every_month_of_a_range_once(start, end, names):
+    from btc_pipeline.store.layout import month_partitions
+
+    assert month_partitions("x", start, end) == names

@@ -11,15 +11,19 @@ from pymongo.database import Database
 
 from btc_pipeline.alerts import Alert, AlertState
 from btc_pipeline.store.inserts import insert_new
+from btc_pipeline.store.layout import month_partition, month_partitions
 from btc_pipeline.store.versioned import write_version
 from btc_pipeline.timeutil import to_utc
 
 STATE = "alerts.state"
 
 
+PARTITION_PREFIX = "alerts"
+
+
 def partition(ts: datetime) -> str:
     """The collection of the alerts of ``ts``' month."""
-    return f"alerts.{to_utc(ts):%Y-%m}"
+    return month_partition(PARTITION_PREFIX, ts)
 
 
 def load_state(db: Database[Any]) -> tuple[AlertState, int]:
@@ -50,8 +54,8 @@ def record_alerts(db: Database[Any], alerts: Sequence[Alert]) -> int:
 
 
 def recent_alerts(db: Database[Any], now: datetime, within: timedelta) -> list[dict[str, Any]]:
-    """The alerts of the last ``within`` (at most two month partitions are read), newest first."""
+    """The alerts of the last ``within`` (only the months it spans are read), newest first."""
     since = now - within
-    names = sorted({partition(since), partition(now)})
+    names = month_partitions(PARTITION_PREFIX, since, now + timedelta(microseconds=1))
     alerts = [doc for name in names for doc in db[name].find({}) if to_utc(doc["ts"]) >= since]
     return sorted(alerts, key=lambda d: to_utc(d["ts"]), reverse=True)

@@ -22,11 +22,10 @@ of the exchanges' candles, minute by minute), or an exchange's ticker readings t
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from btc_pipeline.bars import BAR_LENGTH
 from btc_pipeline.schema import SOURCE_PATTERN
@@ -76,6 +75,21 @@ def _year(ts: datetime) -> datetime:
 
 def _next_month(ts: datetime) -> datetime:
     return (ts.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def month_partition(prefix: str, ts: datetime) -> str:
+    """The collection ``<prefix>.<YYYY-MM>`` of ``ts``' month (small records kept per month)."""
+    return f"{prefix}.{to_utc(ts):%Y-%m}"
+
+
+def month_partitions(prefix: str, start: datetime, end: datetime) -> list[str]:
+    """The month partitions that hold ``[start, end)``, oldest first."""
+    names: list[str] = []
+    month = _month(to_utc(start))
+    while month < end and start < end:
+        names.append(month_partition(prefix, month))
+        month = _next_month(month)
+    return names
 
 
 @dataclass(frozen=True)
@@ -132,13 +146,5 @@ D1 = Level(
 LEVELS: dict[str, Level] = {level.name: level for level in (M1, M5, H1, D1)}
 
 
-def days_in_year(year: int) -> int:
-    return 366 if calendar.isleap(year) else 365
-
-
 def epoch_ms(ts: datetime) -> int:
     return int(to_utc(ts).timestamp() * 1000)
-
-
-def from_epoch_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)

@@ -15,6 +15,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 
 from btc_pipeline.store.inserts import insert_new
+from btc_pipeline.store.layout import month_partition, month_partitions
 from btc_pipeline.timeutil import format_ts, to_utc
 from btc_pipeline.window import Window
 
@@ -23,17 +24,12 @@ PARTITION_PREFIX = "no_trades"
 
 def partition(ts: datetime) -> str:
     """The collection of the no-trade reports of ``ts``' month."""
-    return f"{PARTITION_PREFIX}.{to_utc(ts):%Y-%m}"
+    return month_partition(PARTITION_PREFIX, ts)
 
 
 def months(window: Window) -> list[str]:
     """The partitions ``window`` touches, oldest first."""
-    names: list[str] = []
-    ts = window.start.replace(day=1, hour=0, minute=0)
-    while ts < window.end:
-        names.append(partition(ts))
-        ts = (ts.replace(day=28) + (ts.replace(day=28) - ts.replace(day=24)) * 2).replace(day=1)
-    return names
+    return month_partitions(PARTITION_PREFIX, window.start, window.end)
 
 
 def no_trade_documents(

@@ -39,8 +39,6 @@ from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRIC
 from btc_pipeline.store.inserts import insert_new
 from btc_pipeline.store.layout import epoch_ms
 
-CANDLE_VALUES = ("open", "high", "low", "close", "price", "volume")
-
 
 def ensure_indexes(db: Database[Any]) -> None:
     """Create the indexes of the records; safe to call on every run (the read model's collections

@@ -50,7 +50,3 @@ class SeriesRegistry:
     def candle_series(self) -> list[str]:
         """The exchanges whose candles the read model holds."""
         return sorted(s for s in self.known() if not is_tick_series(s))
-
-    def tick_series(self) -> list[str]:
-        """The exchanges whose ticker readings the read model holds, as their tick series."""
-        return sorted(s for s in self.known() if is_tick_series(s))
