@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
@@ -41,6 +42,13 @@ class FakeAirflow(BaseHTTPRequestHandler):
             self._reply(201, {"access_token": "jwt"})
             return
         type(self).seen.append(f"{self.command} {self.path}")
+        url = urllib.parse.urlsplit(self.path)
+        if url.path.endswith("/taskInstances"):  # 250 mapped instances, at most 100 a page, like Airflow
+            query = urllib.parse.parse_qs(url.query)
+            offset, limit = int(query["offset"][0]), min(int(query["limit"][0]), 100)
+            page = [{"task_id": query["task_id"][0], "map_index": i} for i in range(offset, min(offset + limit, 250))]
+            self._reply(200, {"task_instances": page, "total_entries": 250})
+            return
         if type(self).busy > 0:
             type(self).busy -= 1
             self._reply(type(self).status, type(self).answer)
@@ -62,7 +70,8 @@ class FakeAirflow(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def airflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[AirflowClient]:
-    monkeypatch.setattr(airflow_client, "BUSY_RETRY_S", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(airflow_client, "BUSY_RETRIES", 3)
+    monkeypatch.setattr(airflow_client, "BUSY_WAIT_S", 0.01)
     FakeAirflow.busy, FakeAirflow.status, FakeAirflow.answer, FakeAirflow.seen = 0, 500, LOCKED, []
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAirflow)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -99,3 +108,9 @@ def test_other_server_errors_are_not_retried(airflow):
     with pytest.raises(AirflowApiError, match="HTTP 500"):
         airflow.call("GET", "/dags/btc_heal")
     assert len(FakeAirflow.seen) == 1
+
+
+def test_list_endpoints_are_read_past_airflows_page_of_100(airflow):
+    instances = airflow.task_instances("btc_backfill", "manual__1", "fetch_and_produce")
+    assert [ti["map_index"] for ti in instances] == list(range(250))
+    assert len(FakeAirflow.seen) == 3
