@@ -48,6 +48,22 @@ MODULE_SECONDS = {
 }
 
 
+#: Dates a user can type that Python's ``datetime`` cannot take through window arithmetic (year 1
+#: or 9999 with an offset, a range in year 9999, a far future): the read API answers each with a
+#: 422 naming the parameter (path, query, parameter). Issue 19.
+EXTREME_DATE_QUERIES = [
+    ("/v1/candles", {"from": "0001-01-01T00:00:00+01:00"}, "from"),
+    ("/v1/candles", {"to": "9999-12-31T23:59:00-01:00"}, "to"),
+    ("/v1/candles", {"from": "9999-12-30T00:00Z", "to": "9999-12-31T23:59Z"}, "from"),
+    ("/v1/candles", {"interval": "1d", "from": "9999-12-31T23:59:59.999999Z"}, "from"),
+    ("/v1/candles", {"interval": "1h", "from": "2100-01-01T00:00Z", "to": "2100-01-02T00:00Z"}, "from"),
+    ("/v1/gaps", {"from": "0001-01-01T00:00:00+01:00"}, "from"),
+    ("/v1/gaps", {"to": "9999-12-31T23:59:00-01:00"}, "to"),
+    ("/v1/gaps", {"from": "9999-12-30T00:00Z", "to": "9999-12-31T23:59Z"}, "to"),
+    ("/v1/gaps", {"from": "9999-12-31T23:59Z"}, "from"),
+]
+
+
 def stacks_of_modules(modules: list[str], stacks: int) -> dict[str, int]:
     """Which stack (0 .. ``stacks``-1) runs each integration module: longest first, to the least
     loaded stack (ties: the lower number).
