@@ -157,8 +157,8 @@ def candle_query(
 
     ``to`` defaults to now (every bar that has started), and a later ``to`` is cut back to that:
     there are no candles after it. ``from`` defaults to ``to`` minus :data:`DEFAULT_SPAN` of the
-    interval. A page holds at most ``limit`` bar slots, so it is the
-    first ``limit`` intervals of the range.
+    interval. A page holds at most ``limit`` bar slots, so it is the first ``limit`` intervals of
+    the range.
 
     Raises:
         ParameterError: Unknown interval, source or format; a malformed time; ``from`` not before
