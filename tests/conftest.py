@@ -41,6 +41,7 @@ MODULE_SECONDS = {
     "test_drain_watcher.py": 90,
     "test_read_model.py": 85,
     "test_kafka_to_mongo.py": 50,
+    "test_dlq_cli.py": 45,
     "test_ingest_failover.py": 30,
     "test_drain_recovery.py": 25,
     "test_end_to_end.py": 20,
