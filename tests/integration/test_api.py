@@ -10,12 +10,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import MongoClient
 from schemathesis import GenerationMode
@@ -30,6 +31,7 @@ from devstack import Stack
 from devstack.processes import free_port
 from simexchange.market import PRICE_OFFSET_BPS
 from simexchange.pricepath import PricePath
+from tests.conftest import EXTREME_DATE_QUERIES
 
 pytestmark = pytest.mark.integration
 
@@ -364,19 +366,32 @@ def test_the_cache_is_bounded_by_the_bar_slots_it_holds():
 # --- schemathesis --------------------------------------------------------------------------------
 
 
+#: Dates no generator is likely to hit, tried first in every run: each extreme a 422 naming the
+#: parameter, and a candles ``to`` in year 9999 cut back to now (200).
+EXPLICIT_EXAMPLES = [(path, query) for path, query, _ in EXTREME_DATE_QUERIES] + [
+    ("/v1/candles", {"to": "9999-12-31T23:59:59.999999Z"})
+]
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 def test_every_response_is_documented_and_none_is_a_500(client: TestClient, mode: GenerationMode):
     """Schemathesis over /openapi.json: valid requests (positive) and requests that break the schema
-    (negative) to every operation; each response has a documented status, content type and schema."""
+    (negative) to every operation, and the explicit examples of extreme dates; each response has a
+    documented status, content type and schema."""
     schema = schemathesis.openapi.from_asgi("/openapi.json", client.app)
     # a schema-valid request may still break a rule between parameters (from before to, a range
     # within the limit of its interval): 422 is a right answer to it
     accepted = schema.config.checks.positive_data_acceptance
     accepted.expected_statuses = [*accepted.expected_statuses, "422"]
+    statuses: dict[str, int] = {}
 
-    @given(case=schema.as_strategy(mode))
-    @settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def responds_as_documented(case: Any) -> None:
-        case.call_and_validate()
+        response = case.call_and_validate()
+        statuses[f"{case.path}?{urlencode(case.query or {})}"] = response.status_code
 
-    responds_as_documented()
+    fuzzed = given(case=schema.as_strategy(mode))(responds_as_documented)
+    for path, query in EXPLICIT_EXAMPLES:
+        fuzzed = example(case=schema[path]["GET"].Case(query=query))(fuzzed)
+    settings(max_examples=120, deadline=None, database=None, suppress_health_check=list(HealthCheck))(fuzzed)()
+    explicit = [statuses[f"{path}?{urlencode(query)}"] for path, query in EXPLICIT_EXAMPLES]
+    assert explicit == [422] * len(EXTREME_DATE_QUERIES) + [200]

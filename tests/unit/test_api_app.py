@@ -1,5 +1,6 @@
 """The read API's app without a database: an unexpected error is a clean 500 (logged, no
-traceback in the body), the liveness route and the docs answer, and ``/`` leads to the docs."""
+traceback in the body), extreme dates are a 422 before any read, the liveness route and the docs
+answer, and ``/`` leads to the docs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from btc_pipeline.api import create_app
 from btc_pipeline.config import load_settings
 from btc_pipeline.store import Store
 from devstack.processes import free_port
+from tests.conftest import EXTREME_DATE_QUERIES
 
 
 class BrokenStore(Store):
@@ -46,3 +48,14 @@ def test_liveness_docs_and_the_root(client: TestClient):
     root = client.get("/")
     assert root.status_code == 307 and root.headers["location"] == "/docs"
     assert client.get("/openapi.json").json()["info"]["title"] == "btc-pipeline read API"
+
+
+@pytest.mark.parametrize(("path", "query", "parameter"), EXTREME_DATE_QUERIES)
+def test_an_extreme_date_is_a_422_naming_it_never_a_500(
+    client: TestClient, path: str, query: dict[str, str], parameter: str
+):
+    response = client.get(path, params=query)
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"] == "bad_parameter" and body["parameter"] == parameter
+    assert body["message"].startswith(parameter)

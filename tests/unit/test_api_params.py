@@ -71,6 +71,11 @@ def test_a_long_range_is_cut_into_pages_of_limit_bars():
         ({"start": "2h", "end": "2h"}, "from", "is not before to="),
         ({"start": "32d"}, "from", "spans 32 days, more than the 31 days allowed at interval=1m"),
         ({"interval": "5m", "start": "400d"}, "from", "allowed at interval=5m"),
+        ({"start": "0001-01-01T00:00:00+01:00"}, "from", "is not a time"),
+        ({"end": "9999-12-31T23:59:00-01:00"}, "to", "is not a time"),
+        ({"start": "9999-12-30T00:00Z", "end": "9999-12-31T23:59Z"}, "from", "and end at 2026-06-02T12:01:00Z"),
+        ({"interval": "1d", "start": "9999-12-31T23:59Z"}, "from", "is not before to=2026-06-02T12:01:00Z"),
+        ({"start": "2026-06-02T12:01Z", "end": "2030-01-01T00:00Z"}, "from", "is not before to="),
     ],
 )
 def test_bad_candle_parameters_name_the_parameter(overrides: dict[str, object], parameter: str, words: str):
@@ -78,6 +83,15 @@ def test_bad_candle_parameters_name_the_parameter(overrides: dict[str, object], 
         query(**overrides)
     assert caught.value.parameter == parameter
     assert caught.value.message.startswith(parameter) and words in caught.value.message
+
+
+@pytest.mark.parametrize("end", ["2026-06-02T12:01Z", "2030-01-01T00:00Z", "9999-12-31T23:59:59.999999Z"])
+@pytest.mark.parametrize("interval", ["1m", "1d"])
+def test_a_candles_to_after_now_is_cut_back_to_the_bar_that_has_started(end: str, interval: str):
+    q = query(end=end, interval=interval)
+    assert q.window.end == datetime(2026, 6, 2, 12, 1, tzinfo=UTC)
+    assert q.window.end - q.window.start == params.DEFAULT_SPAN[interval]
+    assert query(start="2026-06-02T11:00Z", end=end).window.end == q.window.end
 
 
 def test_gaps_default_to_the_last_day_of_closed_minutes():
@@ -95,6 +109,10 @@ def test_gaps_default_to_the_last_day_of_closed_minutes():
         ("10m", "20m", None, "from"),
         (None, None, "consensus", "source"),
         ("soon", None, None, "from"),
+        ("0001-01-01T00:00:00+01:00", None, None, "from"),
+        (None, "9999-12-31T23:59:00-01:00", None, "to"),
+        ("9999-12-30T00:00Z", "9999-12-31T23:59Z", None, "to"),
+        ("9999-12-31T23:59Z", None, None, "from"),
     ],
 )
 def test_bad_gap_parameters_name_the_parameter(start: str | None, end: str | None, source: str | None, parameter: str):

@@ -89,6 +89,13 @@ def test_a_range_ends_after_it_starts_and_not_in_the_future() -> None:
         (["backfill", "--from", "2h", "--timeout", "0"], "argument --timeout: 0 is out of range"),
         (["backfill", "--missing"], "one of the arguments --from --since is required"),
         (["backfill", "--from", "2008-01-01T00:00Z"], "before 2009-01-03"),
+        (["gaps", "--from", "0001-01-01T00:00:00+01:00"], "argument --from: '0001-01-01T00:00:00+01:00' is not a time"),
+        (
+            ["gaps", "--from", "1h", "--to", "9999-12-31T23:59:00-01:00"],
+            "argument --to: '9999-12-31T23:59:00-01:00' is",
+        ),
+        (["gaps", "--from", "9999-12-30T00:00Z", "--to", "9999-12-31T23:59Z"], "9999-12-31T23:59:00Z is in the future"),
+        (["rollups", "rebuild", "--since", "9999-12-31T23:59:59.999999Z"], "must be after --from 9999-12-31T23:59:00Z"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
         ([], "the following arguments are required"),
     ],

@@ -91,21 +91,34 @@ def time_range(
     end: str | None,
     now: datetime,
     *,
-    default_to: datetime,
+    latest: datetime,
+    clip: bool,
     default_span: timedelta,
     longest: timedelta,
     hint: str = "",
 ) -> Window:
-    """``[from, to)`` from the ``from`` and ``to`` parameters, or their defaults (``hint``: added to
-    the message of a range too long).
+    """``[from, to)`` from the ``from`` and ``to`` parameters, or their defaults.
+
+    ``to`` defaults to ``latest``, the end of what exists now; a later ``to`` is cut back to it
+    (``clip``) or refused, so no time beyond now (up to year 9999) reaches window arithmetic.
+    ``from`` defaults to ``to`` minus ``default_span``; ``hint`` is added to the message of a range
+    longer than ``longest``.
 
     Raises:
-        ParameterError: A malformed time, ``from`` not before ``to``, or a range longer than ``longest``.
+        ParameterError: A malformed time, ``to`` after ``latest`` (unless ``clip``), ``from`` not
+            before ``to``, or a range longer than ``longest``.
     """
-    to = time_param("to", end, now) if end is not None else default_to
+    to = time_param("to", end, now) if end is not None else latest
+    if to > latest and not clip:
+        raise ParameterError("to", f"to={format_ts(to)} is in the future: the latest possible is {format_ts(latest)}")
+    to = min(to, latest)
     since = time_param("from", start, now) if start is not None else to - default_span
     if since >= to:
-        raise ParameterError("from", f"from={format_ts(since)} is not before to={format_ts(to)}: ranges are [from, to)")
+        raise ParameterError(
+            "from",
+            f"from={format_ts(since)} is not before to={format_ts(to)}: ranges are [from, to), "
+            f"and end at {format_ts(latest)} at the latest",
+        )
     if to - since > longest:
         raise ParameterError(
             "from", f"from..to spans {in_words(to - since)}, more than the {in_words(longest)} allowed{hint}"
@@ -142,9 +155,10 @@ def candle_query(
 ) -> CandleQuery:
     """Check a candles request and cut its first page.
 
-    ``to`` defaults to now (every bar that has started), ``from`` to ``to`` minus
-    :data:`DEFAULT_SPAN` of the interval. A page holds at most ``limit`` bar slots, so it is the
-    first ``limit`` intervals of the range.
+    ``to`` defaults to now (every bar that has started), and a later ``to`` is cut back to that:
+    there are no candles after it. ``from`` defaults to ``to`` minus :data:`DEFAULT_SPAN` of the
+    interval. A page holds at most ``limit`` bar slots, so it is the first ``limit`` intervals of
+    the range.
 
     Raises:
         ParameterError: Unknown interval, source or format; a malformed time; ``from`` not before
@@ -159,7 +173,8 @@ def candle_query(
         start,
         end,
         now,
-        default_to=floor_minute(now) + MINUTE,
+        latest=floor_minute(now) + MINUTE,
+        clip=True,
         default_span=DEFAULT_SPAN[interval],
         longest=MAX_RANGE[interval],
         hint=f" at interval={interval}: narrow the range or use a coarser interval",
@@ -180,10 +195,7 @@ def gap_window(*, start: str | None, end: str | None, source: str | None, now: d
     """
     if source is not None:
         source = choice("source", source, GAP_SOURCES)
-    last = floor_minute(now)
-    if end is not None and (to := time_param("to", end, now)) > last:
-        raise ParameterError(
-            "to", f"to={format_ts(to)} is in the future: the last closed minute ends at {format_ts(last)}"
-        )
-    window = time_range(start, end, now, default_to=last, default_span=DEFAULT_GAP_SPAN, longest=MAX_GAP_RANGE)
+    window = time_range(
+        start, end, now, latest=floor_minute(now), clip=False, default_span=DEFAULT_GAP_SPAN, longest=MAX_GAP_RANGE
+    )
     return window, source

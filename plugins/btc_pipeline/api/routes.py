@@ -150,7 +150,8 @@ def candles(
         str | None,
         time_query(
             "to",
-            "Range end (exclusive). Default: now (every bar that has started). The range may span at most "
+            "Range end (exclusive). Default, and the latest allowed: now (every bar that has started); a later "
+            "`to` is cut back to it. The range may span at most "
             f"{params.per_interval(params.MAX_RANGE)}.",
         ),
     ] = None,

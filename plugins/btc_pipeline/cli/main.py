@@ -4,6 +4,8 @@
     btc-pipeline backfill --from 7d [--to now] [--source coinbase] [--no-wait]
     btc-pipeline backfill --missing --since 24h
     btc-pipeline rollups rebuild --from 30d [--to now]
+    btc-pipeline dlq list [--since 24h] [--reason bad_price]
+    btc-pipeline dlq replay [--reason bad_price] [--since 24h] [--dry-run]
 
 ``backfill`` triggers the ``btc_backfill`` DAG through Airflow's REST API (so every chunk is
 visible, retried and logged in the UI, and the candles go through ``btc-metrics`` and the drain
@@ -76,6 +78,12 @@ def _time_arg(now: datetime) -> Any:
     return parse
 
 
+def _examples(text: str) -> int:
+    if not text.isdigit() or int(text) > 100:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of examples in 0 .. 100")
+    return int(text)
+
+
 def _positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -97,15 +105,16 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="btc-pipeline",
-        description="Find and fill holes in the 1-minute BTC-USD candles stored in MongoDB (btc.prices), and "
-        "maintain the read model.",
+        description="Find and fill holes in the 1-minute BTC-USD candles stored in MongoDB (btc.prices), "
+        "maintain the read model, and inspect and replay dead letters.",
         epilog=(
             "Times: " + TIME_HELP + ". Ranges are [--from, --to): --to is exclusive and at most the end of the "
-            "last closed minute. MongoDB comes from BTC_MONGO_URI / BTC_MONGO_DB; Airflow from AIRFLOW_API_URL "
+            "last closed minute. MongoDB comes from BTC_MONGO_URI / BTC_MONGO_DB; Kafka from BTC_KAFKA_BOOTSTRAP, "
+            "BTC_TOPIC, BTC_DLQ_TOPIC; Airflow from AIRFLOW_API_URL "
             "(default http://127.0.0.1:${AIRFLOW_PORT:-8080}), AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD."
         ),
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{gaps,backfill,rollups}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{gaps,backfill,rollups,dlq}")
     times = _time_arg(now)
 
     def add_range(sub: argparse.ArgumentParser, *, source: bool = True) -> None:
@@ -184,6 +193,46 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
         help="make the range's candle bars exactly what btc.prices holds (bars of deleted candles go too); "
         "pause btc_drain meanwhile",
     )
+
+    dlq = commands.add_parser(
+        "dlq",
+        help="inspect and replay dead letters (messages the drain could not store)",
+        description="Read the dead-letter topic (BTC_DLQ_TOPIC) from its beginning, without a consumer group: it "
+        "holds every message the drain could not store, with its original key and value and the reason in "
+        "headers (btc.rejects holds the same with the start of each value). Exit code 0: done, 1: Kafka did not "
+        "answer or a replayed message was not acknowledged, 2: bad arguments.",
+    )
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, metavar="{list,replay}")
+
+    def add_filters(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--reason", help="only dead letters of this reason (dlq.reason: bad_price, future_ts, ...)")
+        sub.add_argument(
+            "--since", type=times, metavar="T", help="only those dead-lettered at or after T. " + TIME_HELP
+        )
+        sub.add_argument(
+            "--examples", type=_examples, default=3, metavar="N", help="newest examples shown per reason (default 3)"
+        )
+
+    add_filters(
+        dlq_actions.add_parser(
+            "list",
+            help="count the dead letters by reason and show the newest of each",
+            description="Count the dead letters by reason (first and last dead-lettered) and show the newest of "
+            "each: key, where it came from, the detail and the start of its value.",
+            epilog="Times: " + TIME_HELP + ".",
+        )
+    )
+    replay = dlq_actions.add_parser(
+        "replay",
+        help="re-produce dead letters to the data topic after a fix",
+        description="Produce the selected dead letters to BTC_TOPIC with their original key and value (each once), "
+        "confirmed by the broker, and a dlq.replayed_from header naming the dead letter; btc_drain stores them "
+        "at its next run, and one that fails again returns to the DLQ with that header. Safe to repeat: keys "
+        "are natural and the drain upserts on them.",
+        epilog="Times: " + TIME_HELP + ".",
+    )
+    add_filters(replay)
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; produce nothing")
     return parser
 
 
@@ -216,6 +265,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     now = datetime.now(UTC)
     parser = build_parser(now)
     args = parser.parse_args(argv)
+    if args.command == "dlq":
+        return run_dlq(parser, args)
     try:
         window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
     except RangeArgumentError as exc:
@@ -260,6 +311,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for store in opened:
             store.close()
+
+
+def run_dlq(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``btc-pipeline dlq list|replay``: settings, then the command, its failures as exit codes.
+
+    Returns:
+        0 done, 1 Kafka did not answer / a replayed message was not acknowledged, 2 bad
+        configuration, 130 interrupted.
+    """
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        parser.exit(EXIT_USAGE, f"{parser.prog}: configuration error: {exc}\n")
+    from btc_pipeline.cli.dlq import run_list, run_replay
+    from btc_pipeline.stream import DeadLetterReadError, DeliveryError
+
+    try:
+        if args.action == "list":
+            return run_list(settings, sys.stdout, reason=args.reason, since=args.since, examples=args.examples)
+        return run_replay(
+            settings, sys.stdout, reason=args.reason, since=args.since, dry_run=args.dry_run, examples=args.examples
+        )
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return EXIT_INTERRUPTED
+    except DeadLetterReadError as exc:
+        sys.stderr.write(
+            f"{parser.prog} dlq {args.action}: error: {exc} (Kafka at {settings.kafka_bootstrap}, "
+            f"BTC_KAFKA_BOOTSTRAP; DLQ {settings.dlq_topic}, BTC_DLQ_TOPIC): is the broker up?\n"
+        )
+        return EXIT_INCOMPLETE
+    except DeliveryError as exc:
+        sys.stderr.write(f"{parser.prog} dlq replay: error: {exc}; running it again is safe\n")
+        return EXIT_INCOMPLETE
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m btc_pipeline.cli.main`

@@ -1,5 +1,6 @@
 """All Kafka: client settings we never leave to chance, produce with confirmed delivery, bounded
-consumption with commits only when the caller says so, consumer lag, and topics.
+consumption with commits only when the caller says so, consumer lag, topics, and the dead-letter
+topic read back for ``btc-pipeline dlq``.
 
 The functions take plain confluent-kafka clients, so that the Airflow task layer (which builds
 them from the ``btc_kafka`` connection through the provider's hooks), the dev stack and the tests
@@ -9,11 +10,23 @@ share them. No other part of the package calls a Kafka client.
 from btc_pipeline.stream.clients import (
     CONSUMER_GUARANTEES,
     PRODUCER_GUARANTEES,
+    READER_GUARANTEES,
     consumer_config,
+    open_producer,
+    open_reader,
     producer_config,
+    reader_config,
     watcher_config,
 )
-from btc_pipeline.stream.consume import BatchConsumer, ConsumedBatch, consumer_lag, dead_letter
+from btc_pipeline.stream.consume import REPLAYED_FROM, BatchConsumer, ConsumedBatch, consumer_lag, dead_letter
+from btc_pipeline.stream.deadletters import (
+    DeadLetter,
+    DeadLetterReadError,
+    distinct,
+    read_dead_letters,
+    replay_record,
+    selected,
+)
 from btc_pipeline.stream.produce import DeliveryError, Record, produce_all
 from btc_pipeline.stream.topics import MAX_MESSAGE_BYTES, ensure_topics, pipeline_topics
 
@@ -21,16 +34,27 @@ __all__ = [
     "CONSUMER_GUARANTEES",
     "MAX_MESSAGE_BYTES",
     "PRODUCER_GUARANTEES",
+    "READER_GUARANTEES",
+    "REPLAYED_FROM",
     "BatchConsumer",
     "ConsumedBatch",
+    "DeadLetter",
+    "DeadLetterReadError",
     "DeliveryError",
     "Record",
     "consumer_config",
     "consumer_lag",
     "dead_letter",
+    "distinct",
     "ensure_topics",
+    "open_producer",
+    "open_reader",
     "pipeline_topics",
     "produce_all",
     "producer_config",
+    "read_dead_letters",
+    "reader_config",
+    "replay_record",
+    "selected",
     "watcher_config",
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from confluent_kafka import Consumer, Producer
+
 from btc_pipeline.stream.topics import MAX_MESSAGE_BYTES
 
 #: Settings that make a producer safe for this pipeline: idempotent, acknowledged by all in-sync
@@ -34,6 +36,17 @@ CONSUMER_GUARANTEES: dict[str, Any] = {
 }
 
 
+#: Settings of a reader that goes through a topic on its own: partitions assigned with explicit
+#: offsets, never a group member (librdkafka still wants a ``group.id``), nothing ever committed.
+READER_GUARANTEES: dict[str, Any] = {
+    "group.id": "btc-pipeline-reader",
+    "enable.auto.commit": False,
+    "enable.auto.offset.store": False,
+    "isolation.level": "read_committed",
+    "enable.partition.eof": True,  # a bounded read knows at once when a partition is done
+}
+
+
 def producer_config(base: Mapping[str, Any]) -> dict[str, Any]:
     """The connection's client settings with :data:`PRODUCER_GUARANTEES` enforced on top."""
     return {**base, **PRODUCER_GUARANTEES}
@@ -57,3 +70,24 @@ def watcher_config(bootstrap: str, consumer_group: str) -> dict[str, str]:
         "enable.auto.commit": "false",
         "auto.offset.reset": "latest",
     }
+
+
+def reader_config(base: Mapping[str, Any]) -> dict[str, Any]:
+    """The connection's client settings with :data:`READER_GUARANTEES` enforced on top."""
+    return {**base, **READER_GUARANTEES}
+
+
+#: A command-line client's connection settings: librdkafka's own log lines (a failed connection
+#: twenty times a second) stay out of the terminal; the error the command reports says it once.
+QUIET = {"log_level": 2}
+
+
+def open_reader(bootstrap: str) -> Consumer:
+    """A reader (:func:`reader_config`) of the broker at ``bootstrap``: for the CLI, which has no
+    Airflow connection (the tasks build their clients from ``btc_kafka``)."""
+    return Consumer(reader_config({"bootstrap.servers": bootstrap, **QUIET}))
+
+
+def open_producer(bootstrap: str) -> Producer:
+    """An idempotent producer (:func:`producer_config`) to the broker at ``bootstrap``, for the CLI."""
+    return Producer(producer_config({"bootstrap.servers": bootstrap, **QUIET}))

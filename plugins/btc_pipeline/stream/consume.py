@@ -35,6 +35,7 @@ class Consumed:
     offset: int
     key: bytes | None
     value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def where(self) -> str:
@@ -218,19 +219,32 @@ def _consumed(msg: Message) -> Consumed:
         offset=int(msg.offset() or 0),
         key=msg.key(),
         value=msg.value(),
+        headers=message_headers(msg),
     )
+
+
+def message_headers(msg: Message) -> tuple[tuple[str, bytes], ...]:
+    """The headers of ``msg`` as (name, value) pairs, an absent value as empty bytes."""
+    return tuple((name, value or b"") for name, value in msg.headers() or ())
+
+
+#: The header of a message replayed from the DLQ (``btc-pipeline dlq replay``): where its dead
+#: letter was, ``dlq-topic|partition|offset``. A replayed message that fails again keeps it.
+REPLAYED_FROM = "dlq.replayed_from"
 
 
 def dead_letter(message: Consumed, reason: str, detail: str, *, exception: str | None = None) -> Record:
     """The dead-letter record of a bad message: its original key and value, the reason in headers
-    (``dlq.reason``, ``dlq.detail``, ``dlq.topic``, ``dlq.partition``, ``dlq.offset``, and
-    ``dlq.exception``, the exception class, when our code raised)."""
+    (``dlq.reason``, ``dlq.detail``, ``dlq.topic``, ``dlq.partition``, ``dlq.offset``; ``dlq.exception``,
+    the exception class, when our code raised; and :data:`REPLAYED_FROM`, when the message was a replay)."""
+    replayed = tuple((name, value) for name, value in message.headers if name == REPLAYED_FROM)
     headers: tuple[tuple[str, bytes], ...] = (
         ("dlq.reason", reason.encode()),
         ("dlq.detail", detail.encode()[:1000]),
         ("dlq.topic", message.topic.encode()),
         ("dlq.partition", str(message.partition).encode()),
         ("dlq.offset", str(message.offset).encode()),
+        *replayed,
     )
     if exception is not None:
         headers += (("dlq.exception", exception.encode()),)
