@@ -12,7 +12,8 @@ MongoDB by re-running the gap check. Exit codes: 0 complete, 1 still missing or 
 arguments or configuration, 130 interrupted (the Airflow run keeps going).
 
 The CLI never imports Airflow itself (it talks to its REST API), so it starts fast, and ``--help``
-works anywhere.
+works anywhere. Everything it writes to stderr goes through :func:`btc_pipeline.redact.redact_text`:
+a URI's password is never shown.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from btc_pipeline.cli.common import (
     EXIT_USAGE,
     Context,
     RangeArgumentError,
+    redacted,
 )
 from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
+from btc_pipeline.redact import redact_text
 from btc_pipeline.timeutil import TIME_HELP, floor_minute, format_ts, parse_time
 from btc_pipeline.window import Window
 
@@ -216,6 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     now = datetime.now(UTC)
     parser = build_parser(now)
     args = parser.parse_args(argv)
+    err = redacted(sys.stderr)
     try:
         window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
     except RangeArgumentError as exc:
@@ -223,10 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        parser.exit(EXIT_USAGE, f"{parser.prog}: configuration error: {exc}\n")
-    ctx = Context(
-        window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=sys.stderr
-    )
+        parser.exit(EXIT_USAGE, redact_text(f"{parser.prog}: configuration error: {exc}\n"))
+    ctx = Context(window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=err)
     from btc_pipeline.cli.airflow_client import AirflowApiError
     from btc_pipeline.store import Store, StoreError
 
@@ -249,13 +251,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_backfill(ctx, connect, args)
     except ConfigError as exc:
-        sys.stderr.write(f"{parser.prog}: configuration error: {exc}\n")
+        err.write(f"{parser.prog}: configuration error: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted\n")
+        err.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
     except (StoreError, AirflowApiError) as exc:  # unreachable MongoDB / Airflow, refused credentials
-        sys.stderr.write(f"{parser.prog} {args.command}: error: {exc}\n")
+        err.write(f"{parser.prog} {args.command}: error: {exc}\n")
         return EXIT_INCOMPLETE
     finally:
         for store in opened:
