@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from btc_pipeline.alerts import AlertRules
 from btc_pipeline.redact import redact_uri
@@ -43,6 +44,28 @@ DRAIN_TRIGGERS = ("outlets", "watcher")
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message says which and how to fix it."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of a ``.env`` file, read as docker compose and python-dotenv read it
+    (``KEY=VALUE``, ``#`` comments, quotes, ``export``); no file, no variables.
+
+    Raises:
+        ConfigError: A line is not ``KEY=VALUE``; the message names the file and the line number
+            (not the line: it may hold a secret).
+    """
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    if not path.exists():
+        return {}
+    with path.open() as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise ConfigError(
+                    f"{path}:{binding.original.line}: expected KEY=VALUE (the line is not shown: it may hold a secret)"
+                )
+    return {key: value or "" for key, value in dotenv_values(path).items()}
 
 
 def _get(env: Mapping[str, str], key: str, default: str) -> str:

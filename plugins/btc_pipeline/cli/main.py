@@ -4,6 +4,8 @@
     btc-pipeline backfill --from 7d [--to now] [--source coinbase] [--no-wait]
     btc-pipeline backfill --missing --since 24h
     btc-pipeline rollups rebuild --from 30d [--to now]
+    btc-pipeline init-env [--force] [--path .env]      (``make env``: secrets for docker compose)
+    btc-pipeline check-secrets [--env-file .env]
 
 ``backfill`` triggers the ``btc_backfill`` DAG through Airflow's REST API (so every chunk is
 visible, retried and logged in the UI, and the candles go through ``btc-metrics`` and the drain
@@ -33,6 +35,7 @@ from btc_pipeline.cli.common import (
     RangeArgumentError,
     redacted,
 )
+from btc_pipeline.cli.env import SECRET_COMMANDS, add_secret_commands, run_secret_command
 from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
 from btc_pipeline.redact import redact_text
 from btc_pipeline.timeutil import TIME_HELP, floor_minute, format_ts, parse_time
@@ -108,7 +111,9 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
             "(default http://127.0.0.1:${AIRFLOW_PORT:-8080}), AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD."
         ),
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{gaps,backfill,rollups}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{gaps,backfill,rollups,init-env,check-secrets}"
+    )
     times = _time_arg(now)
 
     def add_range(sub: argparse.ArgumentParser, *, source: bool = True) -> None:
@@ -187,6 +192,7 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
         help="make the range's candle bars exactly what btc.prices holds (bars of deleted candles go too); "
         "pause btc_drain meanwhile",
     )
+    add_secret_commands(commands)
     return parser
 
 
@@ -220,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(now)
     args = parser.parse_args(argv)
     err = redacted(sys.stderr)
+    if args.command in SECRET_COMMANDS:
+        return run_secret_command(args, sys.stdout, err)
     try:
         window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
     except RangeArgumentError as exc:
