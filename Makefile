@@ -30,7 +30,7 @@ ARGS ?=
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS)
 
-.PHONY: help setup up demo down status airflow test test-unit test-integration lint format bench tools browser plotly-bundle clean
+.PHONY: help setup env up demo down status airflow test test-unit test-integration lint format bench tools browser plotly-bundle clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -62,6 +62,11 @@ $(COMPOSECHECK): tools/composecheck/main.go tools/composecheck/go.mod tools/comp
 setup: $(VENV)/.synced $(KAFKA_LIBS)/.done $(FERRETDB) ## create .venv, fetch Kafka jars, build FerretDB (idempotent)
 
 tools: $(COMPOSECHECK) ## build test tools (compose file validator)
+
+# FORCE=1: replace an existing .env (the volumes of a deployment keep the passwords they started with)
+FORCE ?=
+env: $(VENV)/.synced ## write .env for docker compose: random passwords and secret keys (never replaces one; FORCE=1 does)
+	$(VENV)/bin/btc-pipeline init-env $(if $(FORCE),--force)
 
 browser: ## install Debian's chromium + chromedriver for the browser tests (needs root or sudo)
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium present"; else \

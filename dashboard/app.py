@@ -15,6 +15,7 @@ import streamlit as st
 from btc_pipeline.bars import BAR_LENGTH
 from btc_pipeline.config import ConfigError, load_settings
 from btc_pipeline.export import FORMATS, to_bytes
+from btc_pipeline.redact import redact_text, redact_uri
 from btc_pipeline.store import CONSENSUS, Store, StoreError
 from btc_pipeline.timeutil import format_ts
 from charts import candles_figure, comparison_figure
@@ -32,7 +33,7 @@ preload()  # the chart's JavaScript loads while the page reads its data
 try:
     SETTINGS = load_settings()
 except ConfigError as exc:
-    st.error(f"Configuration error: {exc}")
+    st.error(redact_text(f"Configuration error: {exc}"))
     st.stop()
 REFRESH_S = SETTINGS.dashboard_refresh_s
 UNREACHABLE = (
@@ -253,7 +254,9 @@ def health_panel(health: Health) -> None:
 
 
 def unreachable(exc: StoreError) -> None:
-    st.error(UNREACHABLE.format(uri=SETTINGS.mongo_uri, db=SETTINGS.mongo_db, every=REFRESH_S, error=exc))
+    """Say that MongoDB does not answer, with the URI's password masked (in Docker it is the reader's)."""
+    uri = redact_uri(SETTINGS.mongo_uri)
+    st.error(redact_text(UNREACHABLE.format(uri=uri, db=SETTINGS.mongo_db, every=REFRESH_S, error=exc)))
 
 
 @st.fragment(run_every=REFRESH_S)

@@ -2,7 +2,8 @@
 
 ``docker-compose.yml``, the two Dockerfiles and ``.env.example`` are read as YAML and text, and
 the compose file is also loaded by the real compose-spec loader (``tools/composecheck``, built
-with ``make tools``), which validates it against the schema and resolves its interpolation.
+with ``make tools``), which validates it against the schema and resolves its interpolation: with
+``.env.example`` (refused: its secrets are empty) and with a ``.env`` that ``make env`` writes.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ CONFIG_MODULE = ROOT / "plugins" / "btc_pipeline" / "config.py"
 UV_LOCK = ROOT / "uv.lock"
 COMPOSECHECK = ROOT / "state" / "bin" / "composecheck"
 
-ONE_SHOT = frozenset({"airflow-init", "topic-init"})
+ONE_SHOT = frozenset({"check-secrets", "airflow-init", "topic-init"})
 BACKENDS = ("postgres", "redpanda", "mongodb")
 AIRFLOW_LONG_RUNNING = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 AIRFLOW_SERVICES = ("airflow-init", *AIRFLOW_LONG_RUNNING)
 EXPECTED_SERVICES = frozenset(
-    {*BACKENDS, "redpanda-console", "topic-init", *AIRFLOW_SERVICES, "dashboard", "api"},
+    {"check-secrets", *BACKENDS, "redpanda-console", "topic-init", *AIRFLOW_SERVICES, "dashboard", "api"},
 )
+#: Services whose ports are for people (published on BIND_ADDRESS); the others stay on 127.0.0.1.
+USER_FACING = ("airflow-apiserver", "dashboard", "api")
 #: Services that only read MongoDB, as the read-only user.
 MONGO_READERS = ("dashboard", "api")
 MONGO_INIT = ROOT / "mongo-init" / "create-readonly-user.js"
@@ -203,6 +206,21 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def env_example() -> dict[str, str]:
     return parse_env_file(ENV_EXAMPLE.read_text())
+
+
+@pytest.fixture(scope="module")
+def generated_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ``.env`` as ``make env`` writes it (``btc-pipeline init-env``'s own function)."""
+    from btc_pipeline.deploy_secrets import write_env
+
+    path = tmp_path_factory.mktemp("env") / ".env"
+    write_env(path, ENV_EXAMPLE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def generated_env(generated_env_file: Path) -> dict[str, str]:
+    return parse_env_file(generated_env_file.read_text())
 
 
 def environment_of(service: Mapping[str, Any]) -> dict[str, str]:
@@ -406,9 +424,10 @@ def test_airflow_services_share_one_build(services: dict[str, Any]) -> None:
     assert len(images) == 1, f"the Airflow services have different images: {images}"
     build = services["airflow-init"]["build"]
     assert (ROOT / build["context"] / build.get("dockerfile", "Dockerfile")).is_file()
-    others = [name for name, s in services.items() if name not in AIRFLOW_SERVICES and s.get("image") in images]
-    assert others == ["api"], f"other services than the read API reuse the Airflow image: {others}"
-    assert services["api"]["build"] == build  # whichever service compose builds first, the image is the same
+    others = {name for name, s in services.items() if name not in AIRFLOW_SERVICES and s.get("image") in images}
+    assert others == {"api", "check-secrets"}, f"other services than the read API and the check reuse it: {others}"
+    for name in others:  # whichever service compose builds first, the image is the same
+        assert services[name]["build"] == build, name
 
 
 def test_dashboard_is_built_from_the_repo_root(services: dict[str, Any]) -> None:
@@ -467,26 +486,28 @@ def test_airflow_components_share_their_settings(services: dict[str, Any]) -> No
 
 
 @pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, *MONGO_READERS])
-def test_containers_use_the_network_addresses(services: dict[str, Any], env_example: dict[str, str], name: str) -> None:
+def test_containers_use_the_network_addresses(
+    services: dict[str, Any], generated_env: dict[str, str], name: str
+) -> None:
     # .env holds the local stack's 127.0.0.1 addresses: compose must not pass them through.
     env = environment_of(services[name])
     assert env["BTC_KAFKA_BOOTSTRAP"] == "redpanda:9092"
-    uri = interpolate(env["BTC_MONGO_URI"], env_example)
+    uri = interpolate(env["BTC_MONGO_URI"], generated_env)
     assert re.fullmatch(r"mongodb://[^:@/]+:[^@/]+@mongodb:27017/\?authSource=admin", uri), uri
 
 
-def test_airflow_connections(services: dict[str, Any], env_example: dict[str, str]) -> None:
+def test_airflow_connections(services: dict[str, Any], generated_env: dict[str, str]) -> None:
     env = environment_of(services["airflow-scheduler"])
-    kafka = json.loads(interpolate(env["AIRFLOW_CONN_BTC_KAFKA"], env_example))
+    kafka = json.loads(interpolate(env["AIRFLOW_CONN_BTC_KAFKA"], generated_env))
     assert kafka == {"conn_type": "kafka", "extra": {"bootstrap.servers": "redpanda:9092"}}
-    mongo = json.loads(interpolate(env["AIRFLOW_CONN_BTC_MONGO"], env_example))
+    mongo = json.loads(interpolate(env["AIRFLOW_CONN_BTC_MONGO"], generated_env))
     assert mongo == {
         "conn_type": "mongo",
         "host": "mongodb",
         "port": 27017,
-        "login": env_example["MONGO_ROOT_USER"],
-        "password": env_example["MONGO_ROOT_PASSWORD"],
-        "schema": env_example["BTC_MONGO_DB"],
+        "login": generated_env["MONGO_ROOT_USER"],
+        "password": generated_env["MONGO_ROOT_PASSWORD"],
+        "schema": generated_env["BTC_MONGO_DB"],
         "extra": {"authSource": "admin"},
     }
 
@@ -497,22 +518,25 @@ def test_the_api_is_uvicorn_serving_the_package_app(services: dict[str, Any]) ->
     # the Airflow image's entrypoint runs a `python ...` command itself (anything else becomes `airflow ...`)
     assert command.startswith("python -m uvicorn --factory btc_pipeline.api.app:create_app")
     assert "--host 0.0.0.0 --port 8000" in command
-    assert api["ports"] == ["${API_PORT:-8000}:8000"]
+    assert api["ports"] == ["${BIND_ADDRESS:-127.0.0.1}:${API_PORT:-8000}:8000"]
     assert environment_of(api)["CONNECTION_CHECK_MAX_COUNT"] == "0"  # no wait for Airflow's metadata database
-    assert api["depends_on"] == {"mongodb": {"condition": "service_healthy"}}
+    assert api["depends_on"] == {
+        "check-secrets": {"condition": "service_completed_successfully"},
+        "mongodb": {"condition": "service_healthy"},
+    }
 
 
 def test_readers_use_the_read_only_user_and_airflow_the_root_user(
-    services: dict[str, Any], env_example: dict[str, str]
+    services: dict[str, Any], generated_env: dict[str, str]
 ) -> None:
     for name in MONGO_READERS:
-        uri = interpolate(environment_of(services[name])["BTC_MONGO_URI"], env_example)
-        user = f"{env_example['MONGO_READER_USER']}:{env_example['MONGO_READER_PASSWORD']}@"
+        uri = interpolate(environment_of(services[name])["BTC_MONGO_URI"], generated_env)
+        user = f"{generated_env['MONGO_READER_USER']}:{generated_env['MONGO_READER_PASSWORD']}@"
         assert uri.startswith(f"mongodb://{user}"), f"{name} does not read as the read-only user"
     for name in AIRFLOW_SERVICES:
-        uri = interpolate(environment_of(services[name])["BTC_MONGO_URI"], env_example)
-        assert uri.startswith(f"mongodb://{env_example['MONGO_ROOT_USER']}:"), name
-    assert env_example["MONGO_READER_USER"] != env_example["MONGO_ROOT_USER"]
+        uri = interpolate(environment_of(services[name])["BTC_MONGO_URI"], generated_env)
+        assert uri.startswith(f"mongodb://{generated_env['MONGO_ROOT_USER']}:"), name
+    assert generated_env["MONGO_READER_USER"] != generated_env["MONGO_ROOT_USER"]
 
 
 def test_mongodb_creates_the_read_only_user_on_first_start(services: dict[str, Any]) -> None:
@@ -585,16 +609,110 @@ def test_env_example_documents_the_config_defaults(env_example: dict[str, str]) 
 # --- the compose-spec loader ------------------------------------------------------------------
 
 
-def test_composecheck_loads_the_compose_file() -> None:
+def composecheck(env_file: Path) -> subprocess.CompletedProcess[str]:
     if not COMPOSECHECK.is_file():
         pytest.fail("run `make tools` to build state/bin/composecheck")
-    result = subprocess.run(
-        [str(COMPOSECHECK), str(COMPOSE_FILE), str(ENV_EXAMPLE)],
+    return subprocess.run(
+        [str(COMPOSECHECK), str(COMPOSE_FILE), str(env_file)],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_composecheck_loads_the_compose_file_with_a_generated_env(generated_env_file: Path) -> None:
+    result = composecheck(generated_env_file)
     assert result.returncode == 0, result.stderr
     assert set(result.stdout.split()) == EXPECTED_SERVICES
+
+
+def test_composecheck_refuses_the_example_env_naming_each_secret_and_make_env() -> None:
+    """``cp .env.example .env && docker compose up`` stops at interpolation, before any container."""
+    from btc_pipeline.deploy_secrets import SECRET_KEYS
+
+    result = composecheck(ENV_EXAMPLE)
+    assert result.returncode != 0
+    for key in SECRET_KEYS:
+        assert f"required variable {key} is missing a value: run make env" in result.stderr, key
+    assert not result.stdout.strip()
+
+
+# --- secure defaults: the secrets and the published addresses --------------------------------
+
+
+def test_the_example_env_leaves_every_secret_empty(env_example: dict[str, str]) -> None:
+    from btc_pipeline.deploy_secrets import SECRET_KEYS, secret_problems
+
+    assert {key: env_example[key] for key in SECRET_KEYS} == dict.fromkeys(SECRET_KEYS, "")
+    refused = secret_problems(env_example)
+    for key in SECRET_KEYS:
+        assert any(line.startswith(f"{key} is empty") and "make env" in line for line in refused), key
+
+
+def test_a_generated_env_passes_the_secret_check(env_example: dict[str, str], generated_env: dict[str, str]) -> None:
+    from btc_pipeline.deploy_secrets import SECRET_KEYS, secret_problems
+
+    assert secret_problems(generated_env) == []
+    # only the secrets differ from the example
+    assert {k for k in env_example if env_example[k] != generated_env[k]} == set(SECRET_KEYS)
+
+
+def test_compose_gives_no_secret_a_default(compose: dict[str, Any]) -> None:
+    """Each secret is ``${KEY:?...make env...}`` wherever it is used: never ``${KEY:-something}``."""
+    from btc_pipeline.deploy_secrets import SECRET_KEYS
+
+    uses: dict[str, list[str]] = {}
+    for value in string_values(compose):
+        for match in _INTERPOLATION.finditer(value):
+            if match["braced"] in SECRET_KEYS:
+                uses.setdefault(match["braced"], []).append(f"{match['op']}{match['arg']}")
+    assert set(uses) == set(SECRET_KEYS), f"secrets compose never reads: {set(SECRET_KEYS) - set(uses)}"
+    wrong = {
+        key: forms for key, forms in uses.items() if any(not f.startswith(":?") or "make env" not in f for f in forms)
+    }
+    assert not wrong, wrong
+
+
+def test_every_service_waits_for_the_secret_check(services: dict[str, Any]) -> None:
+    check = services["check-secrets"]
+    assert "check-secrets" in as_text(check["command"]) and "btc_pipeline.cli" in as_text(check["command"])
+    assert check.get("restart") == "no" and "depends_on" not in check
+    missing = [
+        name
+        for name, service in services.items()
+        if name != "check-secrets"
+        and (service.get("depends_on") or {}).get("check-secrets", {}).get("condition")
+        != "service_completed_successfully"
+    ]
+    assert not missing, f"start without the secret check: {missing}"
+
+
+def test_the_secret_check_gets_each_secret_and_nothing_else(services: dict[str, Any]) -> None:
+    from btc_pipeline.deploy_secrets import SECRETS
+
+    env = environment_of(services["check-secrets"])
+    users = {secret.user_key for secret in SECRETS if secret.user_key}
+    assert set(env) == {secret.key for secret in SECRETS} | users | {"CONNECTION_CHECK_MAX_COUNT"}
+
+
+@pytest.mark.parametrize(
+    ("env", "user_facing", "backends"),
+    [({}, "127.0.0.1", "127.0.0.1"), ({"BIND_ADDRESS": "0.0.0.0"}, "0.0.0.0", "127.0.0.1")],
+    ids=["default", "bind-address-set"],
+)
+def test_every_published_port_binds_to_loopback_unless_bind_address_says_otherwise(
+    services: dict[str, Any], env: dict[str, str], user_facing: str, backends: str
+) -> None:
+    published = {}
+    for name, service in services.items():
+        for entry in service.get("ports", []):
+            assert isinstance(entry, str), f"{name}: use the short syntax HOST_IP:HOST_PORT:CONTAINER_PORT"
+            published.setdefault(name, []).append(interpolate(entry, env).split(":")[0])
+    assert set(USER_FACING) <= set(published)
+    for name, addresses in published.items():
+        expected = user_facing if name in USER_FACING else backends
+        assert addresses == [expected] * len(addresses), f"{name} publishes on {addresses}"
+    for name in USER_FACING:
+        assert all(entry.startswith("${BIND_ADDRESS:-127.0.0.1}:") for entry in services[name]["ports"]), name

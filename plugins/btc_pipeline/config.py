@@ -13,8 +13,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 from btc_pipeline.alerts import AlertRules
+from btc_pipeline.redact import redact_uri
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,28 @@ DRAIN_TRIGGERS = ("outlets", "watcher")
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message says which and how to fix it."""
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The variables of a ``.env`` file, read as docker compose and python-dotenv read it
+    (``KEY=VALUE``, ``#`` comments, quotes, ``export``); no file, no variables.
+
+    Raises:
+        ConfigError: A line is not ``KEY=VALUE``; the message names the file and the line number
+            (not the line: it may hold a secret).
+    """
+    from dotenv import dotenv_values
+    from dotenv.parser import parse_stream
+
+    if not path.exists():
+        return {}
+    with path.open() as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise ConfigError(
+                    f"{path}:{binding.original.line}: expected KEY=VALUE (the line is not shown: it may hold a secret)"
+                )
+    return {key: value or "" for key, value in dotenv_values(path).items()}
 
 
 def _get(env: Mapping[str, str], key: str, default: str) -> str:
@@ -81,7 +105,7 @@ def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, 
 def _url(env: Mapping[str, str], key: str, default: str) -> str:
     value = _get(env, key, default).rstrip("/")
     if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{key}={value!r} is not an http(s) URL, e.g. {default}")
+        raise ConfigError(f"{key}={redact_uri(value)!r} is not an http(s) URL, e.g. {default}")
     return value
 
 
@@ -137,7 +161,8 @@ class Settings:
     kafka_conn_id: str = "btc_kafka"
     mongo_conn_id: str = "btc_mongo"
     kafka_bootstrap: str = "127.0.0.1:9092"
-    mongo_uri: str = "mongodb://127.0.0.1:27017/"
+    #: May hold a password: left out of repr(); show it with :func:`btc_pipeline.redact.redact_uri`.
+    mongo_uri: str = field(default="mongodb://127.0.0.1:27017/", repr=False)
     mongo_db: str = "btc"
     consumer_group: str = "btc-drain"
     drain_max_messages: int = 100_000
@@ -234,7 +259,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if settings.topic == settings.dlq_topic:
         raise ConfigError("BTC_TOPIC and BTC_DLQ_TOPIC must differ, or bad messages would loop")
     if not settings.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
-        raise ConfigError(f"BTC_MONGO_URI={settings.mongo_uri!r} must start with mongodb:// or mongodb+srv://")
+        shown = redact_uri(settings.mongo_uri)
+        raise ConfigError(f"BTC_MONGO_URI={shown!r} must start with mongodb:// or mongodb+srv://")
     return settings
 
 

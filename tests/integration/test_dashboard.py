@@ -5,7 +5,10 @@ selectors, an export downloaded and read back, screenshots at two widths."""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -315,3 +318,51 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     assert "Traceback" not in page_text(browser)
     the_chart_follows_the_theme(browser)
     screenshots(browser, "dashboard-800-dark")
+
+
+# --- no credentials on the page --------------------------------------------------------------
+
+
+@pytest.fixture
+def dashboard_without_database(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A real Streamlit server of the app whose BTC_MONGO_URI holds a known password and points at a
+    port nobody listens on (as in Docker when MongoDB is down: the URI of the read-only user).
+    Yields the page's URL and the password; the server is stopped by its pid, also on failure."""
+    from devstack.processes import free_port, stop_tree
+
+    password = f"pw-{uuid.uuid4().hex}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "BTC_MONGO_URI": f"mongodb://btc_reader:{password}@127.0.0.1:{free_port()}/?authSource=admin",
+        "BTC_DASHBOARD_REFRESH_S": "5",
+        "PYTHONPATH": str(ROOT / "plugins"),
+    }
+    argv = [str(Path(sys.executable).parent / "streamlit"), "run", str(APP), "--server.port", str(port)]
+    argv += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    with (tmp_path / "streamlit.log").open("w") as log:
+        proc = subprocess.Popen(
+            argv, env=env, cwd=ROOT / "dashboard", stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for(lambda: http_ok(f"{url}/_stcore/health") or proc.poll() is not None, 90, "the dashboard", 0.5)
+        assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
+        yield url, password
+        assert password not in (tmp_path / "streamlit.log").read_text(), "the password is in the server's log"
+    finally:
+        stop_tree(proc.pid, timeout_s=10, name="streamlit (test)")
+
+
+def test_the_page_never_shows_the_password_while_mongodb_is_down(
+    dashboard_without_database: tuple[str, str], browser: Any
+) -> None:
+    url, password = dashboard_without_database
+    browser.get(url)
+    message = "MongoDB is not reachable at the configured BTC_MONGO_URI"
+    wait_for(lambda: message in page_text(browser), 60, "the unreachable message", 0.5)
+    shown = page_text(browser)
+    assert "mongodb://btc_reader:***@127.0.0.1:" in shown  # where it tried, as who, without the secret
+    time.sleep(6)  # past one auto-refresh (BTC_DASHBOARD_REFRESH_S=5): the retried message too
+    assert message in page_text(browser)
+    assert password not in page_text(browser) and password not in browser.page_source

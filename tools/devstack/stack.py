@@ -34,10 +34,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from dotenv import dotenv_values
-from dotenv.parser import parse_stream
-
+from btc_pipeline import config
 from btc_pipeline.config import ConfigError, Settings, load_settings
+from btc_pipeline.redact import redact_uri
 from btc_pipeline.stream.clients import watcher_config
 from btc_pipeline.stream.topics import pipeline_topics
 from btc_pipeline.timeutil import format_ts
@@ -84,18 +83,15 @@ class StackError(RuntimeError):
 
 
 def read_env_file(path: Path) -> dict[str, str]:
-    """Read a ``.env`` file with python-dotenv (``KEY=VALUE``, ``#`` comments, quotes, ``export``).
+    """Read a ``.env`` file (:func:`btc_pipeline.config.read_env_file`).
 
     Raises:
         StackError: A line is not ``KEY=VALUE``; the message names the file and the line.
     """
-    if not path.exists():
-        return {}
-    with path.open() as stream:
-        for binding in parse_stream(stream):
-            if binding.error:
-                raise StackError(f"{path}:{binding.original.line}: expected KEY=VALUE, got {binding.original.string!r}")
-    return {key: value or "" for key, value in dotenv_values(path).items()}
+    try:
+        return config.read_env_file(path)
+    except ConfigError as exc:
+        raise StackError(str(exc)) from None
 
 
 @dataclass
@@ -151,8 +147,9 @@ class Stack:
                     raise StackError(f"{key}={self.user_env[key]!r} in .env is not a port number") from None
         self.ports.update(ports or {})
         self.bin = Path(sys.executable).parent
-        self.admin_user = self.user_env.get("AIRFLOW_ADMIN_USER", "admin")
-        self.admin_password = self.user_env.get("AIRFLOW_ADMIN_PASSWORD", "admin")
+        # local-only defaults (the stack listens on 127.0.0.1), also for the empty values of .env.example
+        self.admin_user = self.user_env.get("AIRFLOW_ADMIN_USER") or "admin"
+        self.admin_password = self.user_env.get("AIRFLOW_ADMIN_PASSWORD") or "admin"
 
     # --- paths ----------------------------------------------------------------------------------
     @property
@@ -735,11 +732,11 @@ class Stack:
         lines = [
             f"btc-pipeline local stack ({self.mode}) is up:",
             f"  Airflow UI   {self.airflow_url}   user {self.admin_user!r}, "
-            "password: AIRFLOW_ADMIN_PASSWORD in .env (default 'admin')",
+            "password: AIRFLOW_ADMIN_PASSWORD in .env ('admin' when it is empty)",
             f"  Dashboard    {self.dashboard_url}",
             f"  API          {self.api_url}/docs   (read API: /v1/prices/latest, /v1/candles, /v1/health, /metrics)",
             f"  Kafka        {self.kafka_bootstrap}   topics {', '.join(self.topics)}",
-            f"  MongoDB      {self.mongo_uri}   (FerretDB on SQLite) database {self.settings.mongo_db}",
+            f"  MongoDB      {redact_uri(self.mongo_uri)}   (FerretDB on SQLite) database {self.settings.mongo_db}",
         ]
         if self.mode != "live":
             lines.append(f"  Exchange sim {self.simex_url}   (prices are simulated)")

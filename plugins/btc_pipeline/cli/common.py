@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO, cast
 
 from btc_pipeline.config import Settings
+from btc_pipeline.redact import redact_text
 from btc_pipeline.window import Window
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -28,3 +29,21 @@ class Context:
     settings: Settings
     out: TextIO
     err: TextIO
+
+
+class _RedactedStream:
+    """A text stream that writes what it is given through :func:`~btc_pipeline.redact.redact_text`."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(redact_text(text))
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, ...: the stream's own
+        return getattr(self._stream, name)
+
+
+def redacted(stream: TextIO) -> TextIO:
+    """``stream`` with every URI written to it passed through the redaction helper (the CLI's stderr)."""
+    return cast(TextIO, _RedactedStream(stream))

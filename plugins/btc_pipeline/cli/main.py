@@ -6,6 +6,8 @@
     btc-pipeline rollups rebuild --from 30d [--to now]
     btc-pipeline dlq list [--since 24h] [--reason bad_price]
     btc-pipeline dlq replay [--reason bad_price] [--since 24h] [--dry-run]
+    btc-pipeline init-env [--force] [--path .env]      (``make env``: secrets for docker compose)
+    btc-pipeline check-secrets [--env-file .env]
 
 ``backfill`` triggers the ``btc_backfill`` DAG through Airflow's REST API (so every chunk is
 visible, retried and logged in the UI, and the candles go through ``btc-metrics`` and the drain
@@ -14,7 +16,8 @@ MongoDB by re-running the gap check. Exit codes: 0 complete, 1 still missing or 
 arguments or configuration, 130 interrupted (the Airflow run keeps going).
 
 The CLI never imports Airflow itself (it talks to its REST API), so it starts fast, and ``--help``
-works anywhere.
+works anywhere. Everything it writes to stderr goes through :func:`btc_pipeline.redact.redact_text`:
+a URI's password is never shown.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from btc_pipeline.cli.common import (
     EXIT_INCOMPLETE,
@@ -32,8 +35,11 @@ from btc_pipeline.cli.common import (
     EXIT_USAGE,
     Context,
     RangeArgumentError,
+    redacted,
 )
+from btc_pipeline.cli.env import SECRET_COMMANDS, add_secret_commands, run_secret_command
 from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
+from btc_pipeline.redact import redact_text
 from btc_pipeline.timeutil import TIME_HELP, floor_minute, format_ts, parse_time
 from btc_pipeline.window import Window
 
@@ -114,7 +120,9 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
             "(default http://127.0.0.1:${AIRFLOW_PORT:-8080}), AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD."
         ),
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{gaps,backfill,rollups,dlq}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{gaps,backfill,rollups,dlq,init-env,check-secrets}"
+    )
     times = _time_arg(now)
 
     def add_range(sub: argparse.ArgumentParser, *, source: bool = True) -> None:
@@ -233,6 +241,7 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
     )
     add_filters(replay)
     replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; produce nothing")
+    add_secret_commands(commands)
     return parser
 
 
@@ -265,8 +274,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     now = datetime.now(UTC)
     parser = build_parser(now)
     args = parser.parse_args(argv)
+    err = redacted(sys.stderr)
+    if args.command in SECRET_COMMANDS:
+        return run_secret_command(args, sys.stdout, err)
     if args.command == "dlq":
-        return run_dlq(parser, args)
+        return run_dlq(parser, args, err)
     try:
         window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
     except RangeArgumentError as exc:
@@ -274,10 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        parser.exit(EXIT_USAGE, f"{parser.prog}: configuration error: {exc}\n")
-    ctx = Context(
-        window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=sys.stderr
-    )
+        parser.exit(EXIT_USAGE, redact_text(f"{parser.prog}: configuration error: {exc}\n"))
+    ctx = Context(window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=err)
     from btc_pipeline.cli.airflow_client import AirflowApiError
     from btc_pipeline.store import Store, StoreError
 
@@ -300,20 +310,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_backfill(ctx, connect, args)
     except ConfigError as exc:
-        sys.stderr.write(f"{parser.prog}: configuration error: {exc}\n")
+        err.write(f"{parser.prog}: configuration error: {exc}\n")
         return EXIT_USAGE
     except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted\n")
+        err.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
     except (StoreError, AirflowApiError) as exc:  # unreachable MongoDB / Airflow, refused credentials
-        sys.stderr.write(f"{parser.prog} {args.command}: error: {exc}\n")
+        err.write(f"{parser.prog} {args.command}: error: {exc}\n")
         return EXIT_INCOMPLETE
     finally:
         for store in opened:
             store.close()
 
 
-def run_dlq(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+def run_dlq(parser: argparse.ArgumentParser, args: argparse.Namespace, err: TextIO) -> int:
     """``btc-pipeline dlq list|replay``: settings, then the command, its failures as exit codes.
 
     Returns:
@@ -334,16 +344,16 @@ def run_dlq(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             settings, sys.stdout, reason=args.reason, since=args.since, dry_run=args.dry_run, examples=args.examples
         )
     except KeyboardInterrupt:
-        sys.stderr.write("\ninterrupted\n")
+        err.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
     except DeadLetterReadError as exc:
-        sys.stderr.write(
+        err.write(
             f"{parser.prog} dlq {args.action}: error: {exc} (Kafka at {settings.kafka_bootstrap}, "
             f"BTC_KAFKA_BOOTSTRAP; DLQ {settings.dlq_topic}, BTC_DLQ_TOPIC): is the broker up?\n"
         )
         return EXIT_INCOMPLETE
     except DeliveryError as exc:
-        sys.stderr.write(f"{parser.prog} dlq replay: error: {exc}; running it again is safe\n")
+        err.write(f"{parser.prog} dlq replay: error: {exc}; running it again is safe\n")
         return EXIT_INCOMPLETE
 
 

@@ -22,6 +22,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure
 
 from btc_pipeline.alerts import Alert, AlertState
 from btc_pipeline.bars import Bar, as_read
+from btc_pipeline.redact import redact_text, redact_uri
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import alerts, locks, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.buckets import BucketConflictError
@@ -37,7 +38,20 @@ R = TypeVar("R")
 
 
 class StoreError(RuntimeError):
-    """MongoDB could not be reached or refused a read; the message says where and what to check."""
+    """MongoDB could not be reached or refused a read; the message says where and what to check.
+
+    Its message never holds a password: URIs in it, and in the driver's text it quotes, are redacted.
+    """
+
+
+def _client(uri: str, timeout_ms: int) -> MongoClient[Any]:
+    """A client of ``uri`` (no connection yet); a URI the driver refuses is a :class:`StoreError`."""
+    try:
+        return MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
+    except (PyMongoError, ValueError) as exc:  # InvalidURI / ConfigurationError, or ValueError for a bad port
+        raise StoreError(
+            f"BTC_MONGO_URI is not a MongoDB URI the driver accepts ({redact_uri(uri)}): {redact_text(str(exc))}"
+        ) from None
 
 
 #: Server error codes that blame the server or our access to it, never a document: unauthorized,
@@ -87,7 +101,7 @@ def _read(method: Callable[P, R]) -> Callable[P, R]:
         except PyMongoError as exc:
             store = args[0]
             assert isinstance(store, Store)
-            raise StoreError(f"MongoDB read failed on database {store.db.name!r}: {exc}") from exc
+            raise StoreError(f"MongoDB read failed on database {store.db.name!r}: {redact_text(str(exc))}") from exc
 
     return wrapper
 
@@ -109,9 +123,11 @@ class Store:
             db_name: The database (``BTC_MONGO_DB``).
             timeout_ms: How long a read waits for a server before it fails with :class:`StoreError`.
             cache: Keep the buckets of past spans in this process (bars and gaps reads use it).
+
+        Raises:
+            StoreError: The driver refuses ``uri`` (the message masks its password).
         """
-        client: MongoClient[Any] = MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
-        return cls(client[db_name], cache=cache)
+        return cls(_client(uri, timeout_ms)[db_name], cache=cache)
 
     @classmethod
     def connect(cls, uri: str, db_name: str, *, timeout_ms: int = 5000) -> Store:
@@ -126,15 +142,16 @@ class Store:
             The store.
 
         Raises:
-            StoreError: No server answered at ``uri``; the message says what to set.
+            StoreError: No server answered at ``uri``, or the driver refused it; the message says what to
+                set, with the password masked.
         """
-        client: MongoClient[Any] = MongoClient(uri, tz_aware=True, serverSelectionTimeoutMS=timeout_ms)
+        client = _client(uri, timeout_ms)
         try:
             client.admin.command("ping")
         except PyMongoError as exc:
             client.close()
             raise StoreError(
-                f"cannot reach MongoDB at {uri} ({exc.__class__.__name__}): is the stack up? "
+                f"cannot reach MongoDB at {redact_uri(uri)} ({exc.__class__.__name__}): is the stack up? "
                 "Set BTC_MONGO_URI to its address"
             ) from None
         return cls(client[db_name])

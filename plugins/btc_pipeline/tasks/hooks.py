@@ -16,6 +16,7 @@ from airflow.providers.mongo.hooks.mongo import MongoHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from btc_pipeline.config import Settings, load_settings
+from btc_pipeline.redact import redact_text
 from btc_pipeline.steps.ingest import AllExchangesFailedError
 from btc_pipeline.store import Store
 from btc_pipeline.stream import BatchConsumer, consumer_config, producer_config
@@ -111,7 +112,7 @@ def record_failed_run(context: Mapping[str, Any]) -> None:
         if ti.task_id in RECORD_THEIR_OWN_RUN:
             return
         now = datetime.now(UTC)
-        error = str(context.get("exception") or "")[:500]
+        error = redact_text(str(context.get("exception") or ""))[:500]  # shown by the dashboard and the API
         with store(load_settings()) as s:
             s.record_run(
                 dag_run.dag_id,
