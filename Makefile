@@ -30,7 +30,7 @@ ARGS ?=
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS)
 
-.PHONY: help setup env up demo down status airflow test test-unit test-integration lint format bench tools browser plotly-bundle clean
+.PHONY: help setup env up demo down status airflow test test-unit test-integration compose-check lint format bench tools browser plotly-bundle clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-17s %s\n", $$1, $$2}'
@@ -65,8 +65,10 @@ tools: $(COMPOSECHECK) ## build test tools (compose file validator)
 
 # FORCE=1: replace an existing .env (the volumes of a deployment keep the passwords they started with)
 FORCE ?=
+# ENV_FILE: where to write it (make compose-check writes its own under state/, never your .env)
+ENV_FILE ?= .env
 env: $(VENV)/.synced ## write .env for docker compose: random passwords and secret keys (never replaces one; FORCE=1 does)
-	$(VENV)/bin/btc-pipeline init-env $(if $(FORCE),--force)
+	$(VENV)/bin/btc-pipeline init-env --path $(ENV_FILE) $(if $(FORCE),--force)
 
 browser: ## install Debian's chromium + chromedriver for the browser tests (needs root or sudo)
 	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then echo "chromium present"; else \
@@ -105,6 +107,9 @@ test-integration: setup tools browser ## tests against the real local stack (sta
 
 test: setup tools browser lint ## everything: lint, unit and integration tests (what CI runs)
 	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
+
+compose-check: setup ## build both images and run docker-compose.yml end to end on podman (stand-ins where no registry answers; tools/deploycheck)
+	PYTHONPATH=tools $(PY) -m deploycheck $(ARGS)
 
 bench: setup ## benchmarks under bench/ (print figures against an in-run baseline)
 	$(PY) bench/run.py

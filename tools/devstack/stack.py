@@ -42,6 +42,7 @@ from btc_pipeline.stream.topics import pipeline_topics
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window, floor_minute
 from devstack.processes import PidFile, free_port, group_members, http_ok, port_is_open, stop_tree
+from simexchange.server import base_urls
 
 __all__ = ["MODES", "Service", "Stack", "StackError", "free_port", "http_ok", "port_is_open", "read_env_file"]
 
@@ -225,12 +226,7 @@ class Stack:
         env = {k: v for k, v in self.user_env.items() if k.startswith("BTC_")}
         env.update(BTC_KAFKA_BOOTSTRAP=self.kafka_bootstrap, BTC_MONGO_URI=self.mongo_uri)
         if self.mode in ("demo", "test"):
-            env.update(
-                BTC_COINBASE_URL=f"{self.simex_url}/coinbase",
-                BTC_KRAKEN_URL=f"{self.simex_url}/kraken/0",
-                BTC_BINANCE_URL=f"{self.simex_url}/binance",
-                BTC_BITSTAMP_URL=f"{self.simex_url}/bitstamp/api/v2",
-            )
+            env.update(base_urls(self.simex_url))
         return env
 
     def airflow_env(self) -> dict[str, str]:
