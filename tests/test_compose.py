@@ -329,6 +329,18 @@ def test_long_running_services_have_healthchecks_and_restart(services: dict[str,
     assert not problems, problems
 
 
+def test_healthchecks_run_the_same_on_docker_and_podman(services: dict[str, Any]) -> None:
+    # podman 4.3's Docker API splits each argument of an exec-form test ["CMD", ...] on spaces (the
+    # dashboard's python -c stayed "unhealthy" under make compose-check): a test is either CMD-SHELL
+    # or CMD with arguments free of whitespace, which both engines run alike.
+    problems = []
+    for name, service in services.items():
+        test = (service.get("healthcheck") or {}).get("test")
+        if isinstance(test, list) and test and test[0] == "CMD":
+            problems += [f"{name}: {arg!r}" for arg in test[1:] if any(c.isspace() for c in arg)]
+    assert not problems, f"exec-form health-check arguments with whitespace (use CMD-SHELL): {problems}"
+
+
 @pytest.mark.parametrize("name", sorted(ONE_SHOT))
 def test_one_shot_services_are_not_restarted(services: dict[str, Any], name: str) -> None:
     # restart: unless-stopped on a job that exits 0 would run it again and again.
