@@ -109,7 +109,7 @@ test: setup tools browser lint ## everything: lint, unit and integration tests (
 	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
 
 compose-check: setup ## build both images and run docker-compose.yml end to end on podman (stand-ins where no registry answers; tools/deploycheck)
-	PYTHONPATH=tools $(PY) -m deploycheck $(ARGS)
+	PYTHONPATH=tools $(PY) -m deploycheck
 
 bench: setup ## benchmarks under bench/ (print figures against an in-run baseline)
 	$(PY) bench/run.py

@@ -1,4 +1,4 @@
-"""``python -m deploycheck [--keep]``: ``make compose-check``."""
+"""``python -m deploycheck``: ``make compose-check``."""
 
 import sys
 

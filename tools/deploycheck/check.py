@@ -42,7 +42,6 @@ class Run:
     """State shared by the phases of one check."""
 
     report: Report
-    keep: bool = False
     podman: host.Podman = field(init=False)
     env_file: Path = HOME / "compose.env"
     ports: dict[str, int] = field(default_factory=dict)
@@ -382,7 +381,7 @@ def probe(run: Run, since: datetime | None = None) -> dict[str, Any]:
 def data_path(run: Run) -> None:
     topics = {"btc-metrics": 3, "btc-metrics-dlq": 1}
     seen = wait_for(
-        lambda: (p := probe(run))["candles"] > 0 and p["committed"] > 0 and p["drain_runs"] > 0 and p,
+        lambda: (p := probe(run))["candles"] > 0 and p["committed"] > 0 and p,
         300,
         "candles in FerretDB through Kafka and btc_drain",
         interval_s=10,
@@ -390,7 +389,8 @@ def data_path(run: Run) -> None:
     run.report.note(
         f"Kafka: partitions {seen['partitions']}, {seen['produced']} messages produced to btc-metrics, "
         f"{seen['committed']} committed by the drain's group; MongoDB (FerretDB): {seen['candles']} candles, "
-        f"{seen['ticks']} ticks, {seen['drain_runs']} btc_drain runs recorded ({since_up(run)} after `up`)"
+        f"{seen['ticks']} ticks ({since_up(run)} after `up`; a btc_drain run is recorded when it ends, after "
+        "BTC_DRAIN_IDLE_S without a message or BTC_DRAIN_MAX_SECONDS)"
     )
     if seen["partitions"] != topics:
         raise DeployCheckError(f"topic-init made {seen['partitions']}, expected {topics}")
@@ -445,18 +445,22 @@ def backfill(run: Run) -> None:
 
 
 def memory(run: Run) -> None:
-    stats = run.podman.json("stats", "--no-stream", "--format", "json")
-    rows = []
-    total = 0.0
-    for row in stats or []:
-        used = parse_size(str(row.get("mem_usage", "0B")).split("/")[0])
-        total += used
-        rows.append((str(row.get("name")), used))
+    """Memory of each running container, and which image (stand-in or on a stand-in base) it runs."""
     containers = {c["Names"][0]: c for c in run.podman.json("ps", "--format", "json") or []}
+    rows = []
+    for row in run.podman.json("stats", "--no-stream", "--format", "json") or []:
+        if str(row.get("name")) in containers:
+            rows.append((str(row["name"]), parse_size(str(row.get("mem_usage", "0B")).split("/")[0])))
+    standins = {normalize(r.run_as) for r in run.resolved.values() if r.standin}
     for name, used in sorted(rows, key=lambda r: -r[1]):
-        image = containers.get(name, {}).get("Image", "")
-        label = run.podman.image_labels(image).get(LABEL, "") if image else ""
-        run.report.say(f"{name:45} {human_bytes(used):>10}  {image}{'  [STAND-IN: ' + label + ']' if label else ''}")
+        image = str(containers[name].get("Image", ""))
+        label = run.podman.image_labels(image).get(LABEL, "")
+        if label and normalize(image) in standins:
+            label = f"  [STAND-IN: {label}]"
+        elif label:
+            label = "  [project image on the stand-in " + label.rsplit("(stands for ", 1)[-1].rstrip(")") + "]"
+        run.report.say(f"{name:40} {human_bytes(used):>9}  {image}{label}")
+    total = sum(used for _, used in rows)
     run.report.note(f"memory of the {len(rows)} running containers: {human_bytes(total)} in all")
 
 
@@ -511,8 +515,7 @@ PHASES = (
 
 
 def main(argv: list[str]) -> int:
-    keep = "--keep" in argv
-    run = Run(Report(), keep=keep)
+    run = Run(Report())
     run.logs.mkdir(parents=True, exist_ok=True)
     for log in run.logs.glob("*.log"):
         log.unlink()
@@ -522,16 +525,13 @@ def main(argv: list[str]) -> int:
         for name, step in PHASES:
             with run.report.phase(name):
                 step(run)
-            if keep and step is memory:
-                break
-        verdict = "passed" if not keep else "passed (stack left running: --keep)"
+        verdict = "passed"
         return 0
     except (DeployCheckError, host.HostError, composing.ComposeError) as exc:
         print(f"\ncompose-check: FAILED: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        if not keep and run.compose is not None and run.api_service is not None and verdict == "FAILED":
+        if run.compose is not None and run.api_service is not None and verdict == "FAILED":
             run.compose.run("down", "--volumes", "--remove-orphans", check=False, timeout_s=300)
-        if not keep:
-            stop_background(run)
+        stop_background(run)
         print(run.report.render(verdict), flush=True)

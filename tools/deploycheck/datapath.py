@@ -47,7 +47,6 @@ print(json.dumps({
     "committed": sum(max(0, tp.offset) for tp in committed),
     "candles": db.prices.count_documents({"kind": "candle_1m"}),
     "ticks": db.prices.count_documents({"kind": "tick"}),
-    "drain_runs": db.pipeline_runs.count_documents({"dag_id": "btc_drain"}),
     "minutes_in_window": len(in_window),
 }))
 """
