@@ -59,3 +59,15 @@ def test_an_extreme_date_is_a_422_naming_it_never_a_500(
     body = response.json()
     assert body["error"] == "bad_parameter" and body["parameter"] == parameter
     assert body["message"].startswith(parameter)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_their_assets_from_the_api_not_a_cdn(client: TestClient, page: str):
+    import re
+
+    html = client.get(page).text
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+    assert assets and all(url.startswith("/") for url in assets), assets
+    for url in assets:
+        answer = client.get(url)
+        assert answer.status_code == 200 and len(answer.content) > 1000, url
