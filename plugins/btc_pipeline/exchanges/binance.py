@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from btc_pipeline.exchanges.base import (
     Candle,
@@ -31,9 +32,11 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_millis, number
+from btc_pipeline.exchanges.fields import epoch_millis, number, shown, text
 from btc_pipeline.exchanges.http import HttpClient
 from btc_pipeline.window import MINUTE, Window
+
+T = TypeVar("T")
 
 NAME = "binance"
 KLINES_ENDPOINT = "/api/v3/klines"
@@ -57,7 +60,7 @@ def _millis(ts: datetime) -> int:
 
 def _error_body(body: Any, endpoint: str) -> None:
     if isinstance(body, dict) and "code" in body and "msg" in body:
-        raise ExchangeError(NAME, endpoint, f"Binance error {body['code']}: {body['msg']!r}")
+        raise ExchangeError(NAME, endpoint, f"Binance error {text(body['code'])}: {shown(body['msg'])}")
 
 
 def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) -> list[Candle]:
@@ -81,7 +84,7 @@ def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) ->
     for row in body:
         if not isinstance(row, list) or len(row) < 7:
             raise ExchangeError(
-                NAME, endpoint, f"kline {row!r} is not [openTime, open, high, low, close, volume, closeTime, ...]"
+                NAME, endpoint, f"kline {shown(row)} is not [openTime, open, high, low, close, volume, closeTime, ...]"
             )
         ts = epoch_millis(row[0], NAME, endpoint, "openTime")
         if not window.contains(ts):
@@ -133,9 +136,9 @@ class BinanceClient:
         self.symbol = symbol
         self.clock = clock
 
-    def _get(self, endpoint: str, params: Mapping[str, Any]) -> Any:
+    def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
         try:
-            return self.http.get_json(endpoint, params)
+            return self.http.get_parsed(endpoint, parse, params)
         except ExchangeError as exc:
             if exc.problem.startswith("HTTP 451"):
                 raise ExchangeError(NAME, endpoint, RESTRICTED_LOCATION, permanent=True) from exc
@@ -162,7 +165,7 @@ class BinanceClient:
                 "endTime": _millis(chunk.end) - 1,  # inclusive at Binance: stop before the next minute
                 "limit": MAX_KLINES_PER_REQUEST,
             }
-            candles.extend(parse_candles(self._get(KLINES_ENDPOINT, params), chunk, KLINES_ENDPOINT))
+            candles.extend(self._get(KLINES_ENDPOINT, params, partial(parse_candles, window=chunk)))
         now = self.clock()
         return [c for c in candles if c.ts + MINUTE <= now]  # Binance also returns the open kline
 
@@ -175,4 +178,4 @@ class BinanceClient:
         Raises:
             ExchangeError: The request failed (HTTP 451 says so) or the body is unusable.
         """
-        return parse_ticker(self._get(TICKER_ENDPOINT, {"symbol": self.symbol}), TICKER_ENDPOINT)
+        return self._get(TICKER_ENDPOINT, {"symbol": self.symbol}, parse_ticker)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from btc_pipeline.exchanges.base import (
@@ -27,7 +28,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number
+from btc_pipeline.exchanges.fields import epoch_seconds, number, shown, text
 from btc_pipeline.exchanges.http import HttpClient
 from btc_pipeline.window import MINUTE, Window
 
@@ -44,15 +45,14 @@ def _utcnow() -> datetime:
 def _error_body(body: Any, endpoint: str) -> None:
     if not isinstance(body, dict) or not (body.get("status") == "error" or "errors" in body):
         return
-    parts = []
-    if body.get("reason"):
-        parts.append(str(body["reason"]))
-    for error in body.get("errors") or []:
+    errors = body.get("errors") or []
+    parts = [text(body["reason"])] if body.get("reason") else []
+    for error in errors if isinstance(errors, list) else [errors]:
         if isinstance(error, dict):
-            parts.append(f"{error.get('field', '?')}: {error.get('message', error)}")
+            parts.append(f"{text(error.get('field', '?'))}: {text(error.get('message', error))}")
         else:
-            parts.append(str(error))
-    detail = "; ".join(parts) if parts else repr(body)
+            parts.append(text(error))
+    detail = "; ".join(parts) if parts else shown(body)
     raise ExchangeError(NAME, endpoint, f"Bitstamp error: {detail}")
 
 
@@ -78,10 +78,10 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/") ->
     candles = []
     for row in rows:
         if not isinstance(row, dict):
-            raise ExchangeError(NAME, endpoint, f"OHLC entry {row!r} is not an object")
+            raise ExchangeError(NAME, endpoint, f"OHLC entry {shown(row)} is not an object")
         missing = [f for f in ("timestamp", "open", "high", "low", "close", "volume") if f not in row]
         if missing:
-            raise ExchangeError(NAME, endpoint, f"OHLC entry {row!r} lacks {missing}")
+            raise ExchangeError(NAME, endpoint, f"OHLC entry {shown(row)} lacks {missing}")
         ts = epoch_seconds(row["timestamp"], NAME, endpoint, "timestamp")
         if not window.contains(ts):
             continue
@@ -151,7 +151,9 @@ class BitstampClient:
                 "end": int((chunk.end - MINUTE).timestamp()),
                 "exclude_current_candle": "true",
             }
-            candles.extend(parse_candles(self.http.get_json(endpoint, params), chunk, endpoint))
+            candles.extend(
+                self.http.get_parsed(endpoint, partial(parse_candles, window=chunk, endpoint=endpoint), params)
+            )
         now = self.clock()
         return [c for c in candles if c.ts + MINUTE <= now]
 
@@ -165,4 +167,4 @@ class BitstampClient:
             ExchangeError: The request failed or the body is unusable.
         """
         endpoint = f"/ticker/{self.pair}/"
-        return parse_ticker(self.http.get_json(endpoint), endpoint)
+        return self.http.get_parsed(endpoint, lambda body: parse_ticker(body, endpoint))

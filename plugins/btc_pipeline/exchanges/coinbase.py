@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from btc_pipeline.exchanges.base import (
@@ -18,7 +19,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number
+from btc_pipeline.exchanges.fields import epoch_seconds, number, shown, text
 from btc_pipeline.exchanges.http import HttpClient
 from btc_pipeline.timeutil import format_ts, parse_iso
 from btc_pipeline.window import MINUTE, Window
@@ -36,13 +37,15 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/products/BTC-USD/
         ExchangeError: The body is not a list of 6-number rows, or a row fails validation.
     """
     if isinstance(body, dict) and "message" in body:
-        raise ExchangeError(NAME, endpoint, f"error body: {body['message']!r}")
+        raise ExchangeError(NAME, endpoint, f"error body: {text(body['message'])}")
     if not isinstance(body, list):
         raise ExchangeError(NAME, endpoint, f"expected a JSON array of candles, got {type(body).__name__}")
     candles = []
     for row in body:
         if not isinstance(row, list) or len(row) < 6:
-            raise ExchangeError(NAME, endpoint, f"candle row {row!r} is not [time, low, high, open, close, volume]")
+            raise ExchangeError(
+                NAME, endpoint, f"candle row {shown(row)} is not [time, low, high, open, close, volume]"
+            )
         ts = epoch_seconds(row[0], NAME, endpoint, "time")
         if not window.contains(ts):
             continue  # Coinbase may return rows before `start`, and `end` is inclusive
@@ -63,17 +66,17 @@ def parse_ticker(body: Any, endpoint: str = "/products/BTC-USD/ticker") -> Tick:
     if not isinstance(body, dict):
         raise ExchangeError(NAME, endpoint, f"expected a JSON object, got {type(body).__name__}")
     if "message" in body and "price" not in body:
-        raise ExchangeError(NAME, endpoint, f"error body: {body['message']!r}")
+        raise ExchangeError(NAME, endpoint, f"error body: {text(body['message'])}")
     for field in ("price", "time"):
         if field not in body:
             raise ExchangeError(NAME, endpoint, f"ticker has no {field!r} field")
     time_text = body["time"]
     if not isinstance(time_text, str):
-        raise ExchangeError(NAME, endpoint, f"time={time_text!r} is not a string")
+        raise ExchangeError(NAME, endpoint, f"time={shown(time_text)} is not a string")
     try:
         ts = parse_iso(time_text, "time")
     except ValueError:
-        raise ExchangeError(NAME, endpoint, f"time={time_text!r} is not ISO-8601") from None
+        raise ExchangeError(NAME, endpoint, f"time={shown(time_text)} is not ISO-8601") from None
     size = body.get("size")
     tick = Tick(
         ts=ts,
@@ -99,9 +102,11 @@ class CoinbaseClient:
         for chunk in window.chunks(MAX_CANDLES_PER_REQUEST):
             # `end` is inclusive at Coinbase: ask up to the last minute's start only.
             params = {"granularity": 60, "start": format_ts(chunk.start), "end": format_ts(chunk.end - MINUTE)}
-            candles.extend(parse_candles(self.http.get_json(endpoint, params), chunk, endpoint))
+            candles.extend(
+                self.http.get_parsed(endpoint, partial(parse_candles, window=chunk, endpoint=endpoint), params)
+            )
         return candles
 
     def fetch_ticker(self) -> Tick:
         endpoint = f"/products/{self.product}/ticker"
-        return parse_ticker(self.http.get_json(endpoint), endpoint)
+        return self.http.get_parsed(endpoint, lambda body: parse_ticker(body, endpoint))

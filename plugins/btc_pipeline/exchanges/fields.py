@@ -1,16 +1,33 @@
-"""Field readers the exchange parsers share: numbers sent as strings or numbers, epoch times.
+"""Field readers the exchange parsers share: numbers sent as strings or numbers, epoch times, and
+short renderings of raw values for error messages.
 
 Every reader raises :class:`~btc_pipeline.exchanges.base.ExchangeError` naming the exchange, the
-endpoint and the offending field, so a bad body is reported as a failure of that exchange.
+endpoint and the offending field, so a bad body is reported as a failure of that exchange. A body
+may hold anything JSON can (400-digit numbers, lists nested thousands deep): messages show raw
+values through :func:`shown`, never ``repr``, which would raise ``RecursionError`` on deep nesting.
 """
 
 from __future__ import annotations
 
 import math
+import reprlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from btc_pipeline.exchanges.base import ExchangeError
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxlong, _SHOWN.maxother = 3, 80, 40, 80
+
+
+def shown(value: Any) -> str:
+    """A raw JSON value as a short ``repr`` for an error message, bounded in depth and length."""
+    return _SHOWN.repr(value)
+
+
+def text(value: Any) -> str:
+    """A raw JSON value as message text: a string as it is (cut to 200 characters), anything else :func:`shown`."""
+    return value[:200] if isinstance(value, str) else shown(value)
 
 
 def number(value: Any, exchange: str, endpoint: str, what: str) -> float:
@@ -29,13 +46,15 @@ def number(value: Any, exchange: str, endpoint: str, what: str) -> float:
         ExchangeError: The value is a bool, not numeric, or not finite.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ExchangeError(exchange, endpoint, f"{what}={value!r} is not a number")
+        raise ExchangeError(exchange, endpoint, f"{what}={shown(value)} is not a number")
     try:
         result = float(value)
     except ValueError:
-        raise ExchangeError(exchange, endpoint, f"{what}={value!r} is not a number") from None
+        raise ExchangeError(exchange, endpoint, f"{what}={shown(value)} is not a number") from None
+    except OverflowError:  # an integer beyond float's range (a 400-digit number)
+        raise ExchangeError(exchange, endpoint, f"{what}={shown(value)} is not a finite number") from None
     if not math.isfinite(result):
-        raise ExchangeError(exchange, endpoint, f"{what}={value!r} is not a finite number")
+        raise ExchangeError(exchange, endpoint, f"{what}={shown(value)} is not a finite number")
     return result
 
 
@@ -60,7 +79,7 @@ def epoch_seconds(value: Any, exchange: str, endpoint: str, what: str) -> dateti
     """
     seconds = number(value, exchange, endpoint, what)
     if not _EARLIEST_S <= seconds <= _LATEST_S:
-        raise ExchangeError(exchange, endpoint, f"{what}={value!r} is not a plausible epoch time in seconds")
+        raise ExchangeError(exchange, endpoint, f"{what}={shown(value)} is not a plausible epoch time in seconds")
     return datetime.fromtimestamp(seconds, UTC)
 
 
@@ -81,6 +100,6 @@ def epoch_millis(value: Any, exchange: str, endpoint: str, what: str) -> datetim
     """
     millis = number(value, exchange, endpoint, what)
     if millis != int(millis) or not _EARLIEST_S * 1000 <= millis <= _LATEST_S * 1000:
-        raise ExchangeError(exchange, endpoint, f"{what}={value!r} is not a plausible epoch time in milliseconds")
+        raise ExchangeError(exchange, endpoint, f"{what}={shown(value)} is not a plausible epoch time in milliseconds")
     whole = int(millis)
     return datetime.fromtimestamp(whole // 1000, UTC) + timedelta(milliseconds=whole % 1000)

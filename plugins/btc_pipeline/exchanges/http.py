@@ -8,6 +8,11 @@ and a body that is not JSON, fails at once. A failure is an
 :class:`~btc_pipeline.exchanges.base.ExchangeError` that names the exchange, the endpoint and what
 went wrong, and how many requests were made.
 
+Every client reads a reply through :meth:`HttpClient.get_parsed`, the one boundary between a
+reply and the pipeline: whatever a parser raises besides ``ExchangeError`` (a bug meeting a body
+nobody foresaw) becomes an ``ExchangeError`` naming the exchange, the endpoint and the exception
+class, so failover still goes on to the next exchange.
+
 A call can be given a smaller retry budget than the configured one (``retries=``): Kraken's client
 retries its HTTP-200 error answers itself and passes on what is left of the budget, so one logical
 call never makes more than ``retries + 1`` requests in all.
@@ -16,8 +21,8 @@ call never makes more than ``retries + 1`` requests in all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -25,8 +30,11 @@ from urllib3.exceptions import MaxRetryError, ReadTimeoutError
 from urllib3.util import Retry
 
 from btc_pipeline.exchanges.base import ExchangeError
+from btc_pipeline.exchanges.fields import text
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({418, 429, 500, 502, 503, 504})
 #: Client errors that asking again will not fix (the rest, 408/425/429..., may pass later).
@@ -117,6 +125,33 @@ class HttpClient:
         """GET ``base_url + endpoint`` and return the decoded JSON body (see :meth:`get_json_counted`)."""
         return self.get_json_counted(endpoint, params)[0]
 
+    def get_parsed(self, endpoint: str, parse: Callable[[Any], T], params: Mapping[str, Any] | None = None) -> T:
+        """GET ``base_url + endpoint`` and parse the decoded body (see :meth:`parse_reply`)."""
+        return self.parse_reply(endpoint, parse, self.get_json(endpoint, params))
+
+    def parse_reply(self, endpoint: str, parse: Callable[[Any], T], body: Any) -> T:
+        """``parse(body)``, where any exception but ``ExchangeError`` becomes one.
+
+        Args:
+            endpoint: Path below the base URL, for the error message.
+            parse: Turns the decoded body into values (raises ExchangeError for a body it refuses).
+            body: The decoded JSON body.
+
+        Returns:
+            What ``parse`` returns.
+
+        Raises:
+            ExchangeError: ``parse`` refused the body, or failed on it in a way nobody foresaw.
+        """
+        try:
+            return parse(body)
+        except ExchangeError:
+            raise
+        except Exception as exc:  # the boundary: a parser bug fails this exchange, never the failover
+            log.exception("%s %s: the parser failed on a reply", self.exchange, endpoint)
+            problem = f"unusable reply: the parser raised {type(exc).__name__}: {text(str(exc))}"
+            raise ExchangeError(self.exchange, endpoint, problem) from exc
+
     def get_json_counted(
         self, endpoint: str, params: Mapping[str, Any] | None = None, *, retries: int | None = None
     ) -> tuple[Any, int]:
@@ -159,7 +194,7 @@ class HttpClient:
             )
         try:
             return response.json(), _attempts(response)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than Python's stack
             snippet = response.text[:120].replace("\n", " ")
             raise ExchangeError(self.exchange, endpoint, f"body is not JSON: {snippet!r}") from None
 

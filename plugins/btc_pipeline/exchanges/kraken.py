@@ -34,7 +34,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number
+from btc_pipeline.exchanges.fields import epoch_seconds, number, shown
 from btc_pipeline.exchanges.http import MAX_BACKOFF_S, HttpClient
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
@@ -75,7 +75,7 @@ def parse_result(body: Any, endpoint: str) -> dict[str, Any]:
     if not isinstance(errors, list):
         raise ExchangeError(NAME, endpoint, f"'error' is {type(errors).__name__}, expected an array")
     if errors:
-        texts = [str(e) for e in errors]
+        texts = [e if isinstance(e, str) else shown(e) for e in errors]
         retryable = all(text.startswith(RETRYABLE_ERRORS) for text in texts)
         raise ExchangeError(NAME, endpoint, f"Kraken error {texts}", transient=retryable, permanent=not retryable)
     result = body.get("result")
@@ -87,7 +87,7 @@ def parse_result(body: Any, endpoint: str) -> dict[str, Any]:
 def _pair_entry(result: Mapping[str, Any], endpoint: str) -> Any:
     pairs = [key for key in result if key != "last"]
     if len(pairs) != 1:
-        raise ExchangeError(NAME, endpoint, f"expected exactly one pair in 'result' besides 'last', got {pairs}")
+        raise ExchangeError(NAME, endpoint, f"expected exactly one pair in 'result' besides 'last', got {shown(pairs)}")
     return result[pairs[0]]
 
 
@@ -115,7 +115,7 @@ def parse_candles(body: Any, window: Window, endpoint: str = OHLC_ENDPOINT) -> l
     for row in rows[:-1]:  # the last row is the current, not-yet-committed minute
         if not isinstance(row, list) or len(row) < 8:
             raise ExchangeError(
-                NAME, endpoint, f"OHLC row {row!r} is not [time, open, high, low, close, vwap, volume, count]"
+                NAME, endpoint, f"OHLC row {shown(row)} is not [time, open, high, low, close, vwap, volume, count]"
             )
         ts = epoch_seconds(row[0], NAME, endpoint, "time")
         first_ts = ts if first_ts is None else min(first_ts, ts)
@@ -155,7 +155,7 @@ def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT, *, received_at: dat
         raise ExchangeError(NAME, endpoint, f"ticker entry is {type(entry).__name__}, expected an object")
     last = entry.get("c")
     if not isinstance(last, list) or len(last) < 2:
-        raise ExchangeError(NAME, endpoint, f"ticker field 'c' (last trade) is {last!r}, expected [price, volume]")
+        raise ExchangeError(NAME, endpoint, f"ticker field 'c' (last trade) is {shown(last)}, expected [price, volume]")
     tick = Tick(
         ts=received_at.astimezone(UTC),
         price=number(last[0], NAME, endpoint, "c[0] (last price)"),
@@ -195,7 +195,7 @@ class KrakenClient:
             # the HTTP layer may spend several requests (503s, timeouts) of what is left
             body, requests = self.http.get_json_counted(endpoint, params, retries=budget["left"] - 1)
             budget["left"] -= requests
-            return parse(body)
+            return self.http.parse_reply(endpoint, parse, body)
 
         def spent(state: RetryCallState) -> bool:
             return budget["left"] <= 0
