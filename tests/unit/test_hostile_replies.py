@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
 
 from btc_pipeline.config import load_settings
 from btc_pipeline.exchanges import binance, bitstamp, build_exchange, coinbase, kraken
-from btc_pipeline.exchanges.base import ExchangeError
+from btc_pipeline.exchanges.base import ExchangeError, TimeRule
 from btc_pipeline.exchanges.fields import number
 from btc_pipeline.exchanges.http import HttpClient
 from btc_pipeline.steps.ingest import fetch_window
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 T = datetime(2026, 1, 1, tzinfo=UTC)
+NOW = T + timedelta(days=1)  # the parsers' clock
+RULE = TimeRule(NOW)
 WINDOW = Window(T, T + timedelta(minutes=2))
 S = int(T.timestamp())
 HUGE = 10**400  # a 400-digit integer: float() raises OverflowError
@@ -35,43 +38,80 @@ def bitstamp_ohlc(**row: Any) -> dict[str, Any]:
     return {"data": {"pair": "BTC/USD", "ohlc": [{**fields, **row}]}}
 
 
+#: Every parser, as the clients call it (the window and the clock fixed).
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "coinbase candles": partial(coinbase.parse_candles, window=WINDOW, times=RULE),
+    "coinbase ticker": partial(coinbase.parse_ticker, times=RULE),
+    "kraken candles": partial(kraken.parse_candles, window=WINDOW, times=RULE),
+    "kraken ticker": partial(kraken.parse_ticker, received_at=NOW),
+    "binance candles": partial(binance.parse_candles, window=WINDOW, times=RULE),
+    "binance ticker": partial(binance.parse_ticker, times=RULE),
+    "bitstamp candles": partial(bitstamp.parse_candles, window=WINDOW, times=RULE),
+    "bitstamp ticker": partial(bitstamp.parse_ticker, times=RULE),
+}
+CB_CANDLES, CB_TICKER, KR_CANDLES, KR_TICKER, BN_CANDLES, BN_TICKER, BS_CANDLES, BS_TICKER = PARSERS.values()
+
 # (parser, body) pairs that must each end in ExchangeError
 HOSTILE: list[tuple[str, Callable[[Any], Any], Any]] = [
-    ("coinbase candle price 400 digits", lambda b: coinbase.parse_candles(b, WINDOW), [[S, HUGE, 2, 1, 1, 0]]),
-    ("coinbase candle time 400 digits", lambda b: coinbase.parse_candles(b, WINDOW), [[HUGE, 1, 2, 1, 1, 0]]),
-    ("coinbase deep candle row", lambda b: coinbase.parse_candles(b, WINDOW), [DEEP]),
-    ("coinbase deep error message", coinbase.parse_ticker, {"message": DEEP}),
+    (
+        "coinbase candle price 400 digits",
+        CB_CANDLES,
+        [[S, HUGE, 2, 1, 1, 0]],
+    ),
+    (
+        "coinbase candle time 400 digits",
+        CB_CANDLES,
+        [[HUGE, 1, 2, 1, 1, 0]],
+    ),
+    ("coinbase deep candle row", CB_CANDLES, [DEEP]),
+    ("coinbase deep error message", CB_TICKER, {"message": DEEP}),
     (
         "coinbase ticker size 400 digits",
-        coinbase.parse_ticker,
+        CB_TICKER,
         {"price": "1", "size": HUGE, "time": "2024-03-13T11:10:41Z"},
     ),
-    ("coinbase ticker time year 1 +01:00", coinbase.parse_ticker, {"price": "1", "time": "0001-01-01T00:00:00+01:00"}),
+    (
+        "coinbase ticker time year 1 +01:00",
+        CB_TICKER,
+        {"price": "1", "time": "0001-01-01T00:00:00+01:00"},
+    ),
     (
         "kraken ohlc volume 400 digits",
-        lambda b: kraken.parse_candles(b, WINDOW),
+        KR_CANDLES,
         kraken_ohlc([[S, "1", "2", "1", "1", "1", HUGE, 1], [S + 60, "1", "1", "1", "1", "1", "0", 0]]),
     ),
-    ("kraken deep error", lambda b: kraken.parse_candles(b, WINDOW), {"error": [DEEP], "result": {}}),
-    ("kraken deep ohlc row", lambda b: kraken.parse_candles(b, WINDOW), kraken_ohlc([DEEP, DEEP])),
-    ("kraken deep ticker c", lambda b: kraken.parse_ticker(b, received_at=T), kraken_ohlc({"c": DEEP})),
+    ("kraken deep error", KR_CANDLES, {"error": [DEEP], "result": {}}),
+    ("kraken deep ohlc row", KR_CANDLES, kraken_ohlc([DEEP, DEEP])),
+    ("kraken deep ticker c", KR_TICKER, kraken_ohlc({"c": DEEP})),
     (
         "binance kline open 400 digits",
-        lambda b: binance.parse_candles(b, WINDOW),
+        BN_CANDLES,
         [[S * 1000, HUGE, "2", "1", "1", "1", S * 1000 + 59_999]],
     ),
-    ("binance deep error", binance.parse_ticker, {"code": DEEP, "msg": DEEP}),
-    ("binance ticker time 400 digits", binance.parse_ticker, {"lastPrice": "1", "closeTime": HUGE}),
-    ("bitstamp candle close 400 digits", lambda b: bitstamp.parse_candles(b, WINDOW), bitstamp_ohlc(close=HUGE)),
-    ("bitstamp candle time 400 digits", lambda b: bitstamp.parse_candles(b, WINDOW), bitstamp_ohlc(timestamp=HUGE)),
-    ("bitstamp errors a number", bitstamp.parse_ticker, {"errors": 5}),
-    ("bitstamp errors a number (candles)", lambda b: bitstamp.parse_candles(b, WINDOW), {"errors": 5}),
+    ("binance deep error", BN_TICKER, {"code": DEEP, "msg": DEEP}),
+    (
+        "binance ticker time 400 digits",
+        BN_TICKER,
+        {"lastPrice": "1", "closeTime": HUGE},
+    ),
+    (
+        "bitstamp candle close 400 digits",
+        BS_CANDLES,
+        bitstamp_ohlc(close=HUGE),
+    ),
+    (
+        "bitstamp candle time 400 digits",
+        BS_CANDLES,
+        bitstamp_ohlc(timestamp=HUGE),
+    ),
+    ("bitstamp errors a number", BS_TICKER, {"errors": 5}),
+    ("bitstamp errors a number (candles)", BS_CANDLES, {"errors": 5}),
     (
         "bitstamp deep errors",
-        bitstamp.parse_ticker,
+        BS_TICKER,
         {"status": "error", "reason": DEEP, "errors": [DEEP, {"field": DEEP}]},
     ),
-    ("bitstamp deep row", lambda b: bitstamp.parse_candles(b, WINDOW), {"data": {"ohlc": [DEEP]}}),
+    ("bitstamp deep row", BS_CANDLES, {"data": {"ohlc": [DEEP]}}),
 ]
 
 
@@ -100,7 +140,7 @@ def test_a_parser_bug_is_an_exchange_error_naming_exchange_endpoint_and_class(si
 def test_failover_goes_on_when_a_parser_fails_unforeseen(sim: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A future parser bug (here: ZeroDivisionError) must not stop failover: the next exchange serves."""
 
-    def broken(body: Any, window: Window, endpoint: str = "") -> Any:
+    def broken(body: Any, window: Window, endpoint: str = "", **clock: Any) -> Any:
         return 1 / 0
 
     monkeypatch.setattr(coinbase, "parse_candles", broken)
@@ -112,3 +152,74 @@ def test_failover_goes_on_when_a_parser_fails_unforeseen(sim: str, monkeypatch: 
     )
     assert served.name == "bitstamp" and len(candles) == 3
     assert "ZeroDivisionError" in reasons["coinbase"]
+
+
+Y2096_S = int(datetime(2096, 1, 1, tzinfo=UTC).timestamp())
+TICK_TIMES: list[tuple[str, Callable[..., Any], Any, str]] = [
+    ("binance 2096", binance.parse_ticker, {"lastPrice": "1", "closeTime": Y2096_S * 1000}, "future_ts"),
+    ("binance 1970", binance.parse_ticker, {"lastPrice": "1", "closeTime": 0}, "bad_ts"),
+    ("bitstamp 2096", bitstamp.parse_ticker, {"last": "1", "timestamp": str(Y2096_S)}, "future_ts"),
+    ("bitstamp 2008", bitstamp.parse_ticker, {"last": "1", "timestamp": "1220000000"}, "bad_ts"),
+    ("coinbase 1970", coinbase.parse_ticker, {"price": "1", "time": "1970-01-01T00:00:00Z"}, "bad_ts"),
+    ("coinbase 9999", coinbase.parse_ticker, {"price": "1", "time": "9999-12-31T23:59:59Z"}, "future_ts"),
+    ("coinbase year 1", coinbase.parse_ticker, {"price": "1", "time": "0001-01-01T00:00:00+01:00"}, "bad_ts"),
+    ("coinbase naive", coinbase.parse_ticker, {"price": "1", "time": "2026-01-01T10:00:00"}, "no UTC offset"),
+    ("coinbase bare date", coinbase.parse_ticker, {"price": "1", "time": "2026-01-01"}, "no UTC offset"),
+    ("coinbase 6 min ahead", coinbase.parse_ticker, {"price": "1", "time": "2026-01-02T00:06:01Z"}, "future_ts"),
+]
+
+
+@pytest.mark.parametrize(("parse", "body", "reason"), [t[1:] for t in TICK_TIMES], ids=[t[0] for t in TICK_TIMES])
+def test_tick_times_outside_genesis_to_now_plus_skew_are_refused(
+    parse: Callable[..., Any], body: Any, reason: str
+) -> None:
+    with pytest.raises(ExchangeError, match=reason):
+        parse(body, times=RULE)
+
+
+def test_a_tick_within_the_skew_passes_in_utc() -> None:
+    tick = coinbase.parse_ticker({"price": "1", "time": "2026-01-02T01:04:00+01:00"}, times=RULE)
+    assert tick.ts == NOW + timedelta(minutes=4) and tick.ts.tzinfo is UTC
+
+
+def test_candle_times_are_checked_before_the_window_filter() -> None:
+    """Seconds sent where milliseconds belong land in 1970: refused, not dropped as 'outside the window'."""
+    with pytest.raises(ExchangeError, match="bad_ts"):
+        binance.parse_candles([[S, "1", "2", "1", "1", "1", S + 59]], WINDOW, times=RULE)
+
+
+@pytest.mark.parametrize("size", ["-0.5", "nan", "inf", "21000000.01", 1e300])
+def test_absurd_tick_sizes_are_refused_at_the_parser(size: Any) -> None:
+    absurd = "ticker size|is not a finite number"
+    with pytest.raises(ExchangeError, match=absurd):
+        coinbase.parse_ticker({"price": "1", "size": size, "time": "2026-01-01T00:00:00Z"}, times=RULE)
+    with pytest.raises(ExchangeError, match=absurd):
+        binance.parse_ticker({"lastPrice": "1", "lastQty": size, "closeTime": S * 1000}, times=RULE)
+    with pytest.raises(ExchangeError, match=absurd):
+        kraken.parse_ticker(kraken_ohlc({"c": ["1", size]}), received_at=NOW)
+
+
+@pytest.mark.parametrize("size", ["0", "0.00000001", "21000000"])
+def test_plausible_tick_sizes_pass(size: str) -> None:
+    assert coinbase.parse_ticker(
+        {"price": "1", "size": size, "time": "2026-01-01T00:00:00Z"}, times=RULE
+    ).volume == float(size)
+
+
+@pytest.mark.parametrize("skew_s, accepted", [(600, True), (120, False)])
+def test_the_clock_skew_setting_reaches_every_client(sim: str, skew_s: int, accepted: bool) -> None:
+    """A client whose clock runs 5 minutes behind the exchange's sees ticks from 'the future'."""
+    env = {
+        "BTC_COINBASE_URL": f"{sim}/coinbase",
+        "BTC_BINANCE_URL": f"{sim}/binance",
+        "BTC_BITSTAMP_URL": f"{sim}/bitstamp/api/v2",
+        "BTC_MAX_CLOCK_SKEW_S": str(skew_s),
+    }
+    for name in ("coinbase", "binance", "bitstamp"):
+        client = build_exchange(name, load_settings(env))
+        client.clock = lambda: datetime.now(UTC) - timedelta(minutes=5)  # type: ignore[attr-defined]
+        if accepted:
+            assert client.fetch_ticker().price > 0
+        else:
+            with pytest.raises(ExchangeError, match="future_ts"):
+                client.fetch_ticker()

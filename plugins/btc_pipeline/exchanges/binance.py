@@ -20,20 +20,21 @@ within a few basis points of the dollar, well inside the cross-exchange check's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, TypeVar
 
 from btc_pipeline.exchanges.base import (
     Candle,
+    ExchangeClient,
     ExchangeError,
     ExchangeLimits,
     Tick,
+    TimeRule,
     validate_candles,
     validate_tick,
 )
 from btc_pipeline.exchanges.fields import epoch_millis, number, shown, text
-from btc_pipeline.exchanges.http import HttpClient
 from btc_pipeline.window import MINUTE, Window
 
 T = TypeVar("T")
@@ -50,10 +51,6 @@ RESTRICTED_LOCATION = (
 )
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _millis(ts: datetime) -> int:
     return int(ts.timestamp()) * 1000 + ts.microsecond // 1000
 
@@ -63,13 +60,14 @@ def _error_body(body: Any, endpoint: str) -> None:
         raise ExchangeError(NAME, endpoint, f"Binance error {text(body['code'])}: {shown(body['msg'])}")
 
 
-def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) -> list[Candle]:
+def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT, *, times: TimeRule) -> list[Candle]:
     """Parse a klines body, keeping the rows whose open time is inside ``window``.
 
     Args:
         body: The decoded JSON body.
         window: The minutes wanted.
         endpoint: Endpoint path, for error messages.
+        times: The client's clock and allowed skew: every exchange time must pass it.
 
     Returns:
         The window's candles, oldest first.
@@ -86,7 +84,7 @@ def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) ->
             raise ExchangeError(
                 NAME, endpoint, f"kline {shown(row)} is not [openTime, open, high, low, close, volume, closeTime, ...]"
             )
-        ts = epoch_millis(row[0], NAME, endpoint, "openTime")
+        ts = epoch_millis(row[0], NAME, endpoint, "openTime", times)
         if not window.contains(ts):
             continue
         open_, high, low, close, volume = (
@@ -97,12 +95,13 @@ def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) ->
     return validate_candles(NAME, endpoint, candles, window)
 
 
-def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT) -> Tick:
+def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT, *, times: TimeRule) -> Tick:
     """Parse a 24hr ticker body: ``lastPrice`` at ``closeTime``.
 
     Args:
         body: The decoded JSON body.
         endpoint: Endpoint path, for error messages.
+        times: The client's clock and allowed skew: every exchange time must pass it.
 
     Returns:
         The tick.
@@ -118,23 +117,19 @@ def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT) -> Tick:
             raise ExchangeError(NAME, endpoint, f"24hr ticker has no {field!r} field")
     quantity = body.get("lastQty")
     tick = Tick(
-        ts=epoch_millis(body["closeTime"], NAME, endpoint, "closeTime"),
+        ts=epoch_millis(body["closeTime"], NAME, endpoint, "closeTime", times),
         price=number(body["lastPrice"], NAME, endpoint, "lastPrice"),
         volume=None if quantity is None else number(quantity, NAME, endpoint, "lastQty"),
     )
     return validate_tick(NAME, endpoint, tick)
 
 
-class BinanceClient:
+class BinanceClient(ExchangeClient):
     """Binance Spot client for one symbol (``BTCUSDT``, published as the pipeline's ``BTC-USD``)."""
 
     name = NAME
     limits = LIMITS
-
-    def __init__(self, http: HttpClient, symbol: str = "BTCUSDT", *, clock: Callable[[], datetime] = _utcnow) -> None:
-        self.http = http
-        self.symbol = symbol
-        self.clock = clock
+    symbol = "BTCUSDT"
 
     def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
         try:
@@ -165,7 +160,8 @@ class BinanceClient:
                 "endTime": _millis(chunk.end) - 1,  # inclusive at Binance: stop before the next minute
                 "limit": MAX_KLINES_PER_REQUEST,
             }
-            candles.extend(self._get(KLINES_ENDPOINT, params, partial(parse_candles, window=chunk)))
+            parse = partial(parse_candles, window=chunk, times=self.times())
+            candles.extend(self._get(KLINES_ENDPOINT, params, parse))
         now = self.clock()
         return [c for c in candles if c.ts + MINUTE <= now]  # Binance also returns the open kline
 
@@ -178,4 +174,5 @@ class BinanceClient:
         Raises:
             ExchangeError: The request failed (HTTP 451 says so) or the body is unusable.
         """
-        return self._get(TICKER_ENDPOINT, {"symbol": self.symbol}, parse_ticker)
+        parse = partial(parse_ticker, times=self.times())
+        return self._get(TICKER_ENDPOINT, {"symbol": self.symbol}, parse)
