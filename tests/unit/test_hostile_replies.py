@@ -131,7 +131,7 @@ def test_number_refuses_what_is_no_finite_float(value: Any) -> None:
 
 
 def test_a_parser_bug_is_an_exchange_error_naming_exchange_endpoint_and_class(sim: str) -> None:
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=0)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, deadline_s=30, max_body_bytes=1 << 20, retries=0)
     with pytest.raises(ExchangeError, match=r"coinbase /products/BTC-USD/ticker: .*KeyError") as caught:
         http.get_parsed("/products/BTC-USD/ticker", lambda body: body["no such field"])
     assert caught.value.exchange == "coinbase"

@@ -45,7 +45,8 @@ def limits_of(name: str) -> ExchangeLimits:
 
 
 def build_exchange(name: str, settings: Settings, session: requests.Session | None = None) -> Exchange:
-    """Build the client of exchange ``name`` with the configured base URL, timeout, retries and clock skew.
+    """Build the client of exchange ``name`` with the configured base URL, timeout, deadline, body cap,
+    retries and clock skew.
 
     Raises:
         ValueError: No client is implemented for ``name``.
@@ -58,6 +59,8 @@ def build_exchange(name: str, settings: Settings, session: requests.Session | No
         name,
         settings.base_urls[name],
         timeout_s=settings.http_timeout_s,
+        deadline_s=settings.http_deadline_s,
+        max_body_bytes=settings.http_max_body_bytes,
         retries=settings.http_retries,
         session=session,
     )
