@@ -3,18 +3,21 @@ so failover always goes on to the next exchange. The examples are the inputs tha
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from btc_pipeline.config import load_settings
 from btc_pipeline.exchanges import binance, bitstamp, build_exchange, coinbase, kraken
 from btc_pipeline.exchanges.base import ExchangeError, TimeRule
-from btc_pipeline.exchanges.fields import number
-from btc_pipeline.exchanges.http import HttpClient
+from btc_pipeline.exchanges.fields import epoch_millis, epoch_seconds, iso_time, number
+from btc_pipeline.exchanges.http import HttpClient, decode_json
 from btc_pipeline.steps.ingest import fetch_window
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
@@ -223,3 +226,93 @@ def test_the_clock_skew_setting_reaches_every_client(sim: str, skew_s: int, acce
         else:
             with pytest.raises(ExchangeError, match="future_ts"):
                 client.fetch_ticker()
+
+
+# --- properties: any JSON value, and any JSON in each exchange's own shape, yields a value or ExchangeError
+
+#: Values a field may hold: JSON scalars with the awkward ones made likely (huge and non-finite
+#: numbers, numeric and ISO strings, times around the window and far from it).
+FIELD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=10**300, max_value=10**400) | st.integers(max_value=-(10**300)),
+    st.floats(),
+    st.sampled_from([S, S + 60, S * 1000, S * 1000 + 60_000, Y2096_S, 0, -1, 2**63]),
+    st.sampled_from(["1", "-1", "0", "nan", "inf", "1e400", str(HUGE), str(S), "2026-01-01T00:00:00Z", "2026-01-01"]),
+    st.text(max_size=12),
+)
+JSON = st.recursive(
+    FIELD,
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6),
+    max_leaves=25,
+)
+
+
+def fields_of(*names: str) -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries({}, optional=dict.fromkeys(names, FIELD | JSON))
+
+
+ROWS = st.lists(st.lists(FIELD, min_size=5, max_size=9) | JSON, max_size=4)
+SHAPES: dict[str, st.SearchStrategy[Any]] = {
+    "coinbase candles": ROWS | fields_of("message"),
+    "coinbase ticker": fields_of("price", "size", "time", "message"),
+    "kraken candles": st.builds(kraken_ohlc, ROWS) | fields_of("error", "result"),
+    "kraken ticker": st.builds(lambda c: kraken_ohlc({"c": c}), st.lists(FIELD, max_size=3) | JSON),
+    "binance candles": ROWS | fields_of("code", "msg"),
+    "binance ticker": fields_of("lastPrice", "lastQty", "closeTime", "code", "msg"),
+    "bitstamp candles": st.builds(
+        lambda rows: {"data": {"ohlc": rows}},
+        st.lists(fields_of("timestamp", "open", "high", "low", "close", "volume"), max_size=3),
+    )
+    | fields_of("status", "reason", "errors"),
+    "bitstamp ticker": fields_of("last", "timestamp", "status", "reason", "errors"),
+}
+FAST = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.mark.parametrize("name", sorted(PARSERS))
+@FAST
+@given(data=st.data())
+def test_any_body_parses_to_values_or_an_exchange_error(name: str, data: st.DataObject) -> None:
+    body = data.draw(JSON | SHAPES[name], label="body")
+    try:
+        result = PARSERS[name](body)
+    except ExchangeError as exc:
+        assert exc.exchange == name.split()[0]
+        return
+    for value in result if isinstance(result, list) else [result]:
+        assert value.price > 0 and value.ts.tzinfo is UTC
+
+
+@FAST
+@given(value=FIELD | JSON)
+def test_field_readers_give_a_value_or_an_exchange_error(value: Any) -> None:
+    for read in (
+        lambda: number(value, "bitstamp", "/x", "f"),
+        lambda: epoch_seconds(value, "bitstamp", "/x", "f", RULE),
+        lambda: epoch_millis(value, "bitstamp", "/x", "f", RULE),
+        lambda: iso_time(value, "bitstamp", "/x", "f", RULE),
+    ):
+        try:
+            read()
+        except ExchangeError as exc:
+            assert exc.exchange == "bitstamp"
+
+
+@FAST
+@given(raw=st.binary(max_size=200) | JSON.map(lambda v: json.dumps(v).encode()))
+def test_any_bytes_decode_to_json_or_an_exchange_error(raw: bytes) -> None:
+    try:
+        decode_json(raw, "kraken", "/x")
+    except ExchangeError as exc:
+        assert "body is not JSON" in exc.problem
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b"1" * 5000, b"\xff\xfe\x00", b'{"a": NaN}', b""])
+def test_hostile_bytes_are_not_json(raw: bytes) -> None:
+    try:
+        decode_json(raw, "kraken", "/x")
+    except ExchangeError:
+        return
+    assert raw == b'{"a": NaN}'  # Python's json reads NaN; the field readers refuse it
