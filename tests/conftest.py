@@ -42,6 +42,7 @@ MODULE_SECONDS = {
     "test_read_model.py": 85,
     "test_kafka_to_mongo.py": 50,
     "test_ingest_failover.py": 30,
+    "test_hostile_exchanges.py": 25,
     "test_drain_recovery.py": 25,
     "test_end_to_end.py": 20,
     "test_api.py": 20,
