@@ -44,6 +44,7 @@ MODULE_SECONDS = {
     "test_dlq_cli.py": 45,
     "test_poison_messages.py": 30,
     "test_ingest_failover.py": 30,
+    "test_hostile_exchanges.py": 25,
     "test_drain_recovery.py": 25,
     "test_end_to_end.py": 20,
     "test_api.py": 20,

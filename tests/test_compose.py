@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+from btc_pipeline.config import read_env_file
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
@@ -68,57 +70,13 @@ SHARED_AIRFLOW_ENV = (
 
 # --- helpers (pure; unit-tested below) --------------------------------------------------------
 
-#: One compose interpolation: ``$$`` (a literal ``$``), ``${NAME}``, ``${NAME:-default}``,
-#: ``${NAME-default}``, ``${NAME:?message}``, ``${NAME?message}`` or ``$NAME``.
+#: A variable compose would look up: ``${NAME...}`` or ``$NAME`` (``$$`` escapes a dollar).
 _INTERPOLATION = re.compile(
     r"\$(?:(?P<escaped>\$)"
     r"|\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
     r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
 )
 _NAME_AFTER_DOLLAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def parse_env_file(text: str) -> dict[str, str]:
-    """Parse ``KEY=VALUE`` lines (``#`` comments, blank lines); a malformed or repeated key raises."""
-    values: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, sep, value = line.partition("=")
-        if not sep or not re.fullmatch(r"[A-Z][A-Z0-9_]*", key):
-            raise ValueError(f"line {number}: expected KEY=VALUE, got {raw!r}")
-        if key in values:
-            raise ValueError(f"line {number}: {key} is set twice")
-        values[key] = value
-    return values
-
-
-def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Resolve compose interpolation in ``text`` from ``env``, strictly.
-
-    Raises:
-        KeyError: A plain ``${NAME}`` or ``$NAME`` is not in ``env`` (compose would substitute "").
-        ValueError: A required ``${NAME:?message}`` is unset or empty.
-    """
-
-    def replace(match: re.Match[str]) -> str:
-        if match["escaped"]:
-            return "$"
-        name = match["braced"] or match["bare"]
-        value, op = env.get(name), match["op"]
-        if op is None:
-            if value is None:
-                raise KeyError(name)
-            return value
-        missing = (not value) if op.startswith(":") else (value is None)
-        if not missing:
-            return value or ""
-        if op.endswith("?"):
-            raise ValueError(f"{name} is required: {match['arg']}")
-        return match["arg"]
-
-    return _INTERPOLATION.sub(replace, text)
 
 
 def variable_names(text: str) -> set[str]:
@@ -145,19 +103,9 @@ def image_is_pinned(reference: str) -> bool:
     return bool(sep) and tag != "latest" and re.search(r"\d+\.\d+", tag) is not None
 
 
-def published_host_ports(service: Mapping[str, Any], env: Mapping[str, str]) -> list[int]:
-    """Host ports a service publishes (short syntax ``[ip:]host:container[/proto]`` or long)."""
-    ports = []
-    for entry in service.get("ports", []):
-        if isinstance(entry, Mapping):
-            published = entry.get("published")
-            if published is not None:
-                ports.append(int(interpolate(str(published), env)))
-            continue
-        parts = interpolate(str(entry), env).split("/")[0].split(":")
-        if len(parts) >= 2:  # a lone container port publishes an ephemeral host port
-            ports.append(int(parts[-2]))
-    return ports
+def published_host_ports(service: Mapping[str, Any]) -> list[int]:
+    """Host ports a service of the resolved project publishes."""
+    return [int(entry["published"]) for entry in service.get("ports", []) if entry.get("published")]
 
 
 def string_values(node: Any) -> Iterator[str]:
@@ -205,7 +153,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def env_example() -> dict[str, str]:
-    return parse_env_file(ENV_EXAMPLE.read_text())
+    return read_env_file(ENV_EXAMPLE)
 
 
 @pytest.fixture(scope="module")
@@ -220,7 +168,29 @@ def generated_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def generated_env(generated_env_file: Path) -> dict[str, str]:
-    return parse_env_file(generated_env_file.read_text())
+    return read_env_file(generated_env_file)
+
+
+def env_file_with(directory: Path, env: Mapping[str, str]) -> Path:
+    """A ``.env`` in ``directory`` holding ``env``."""
+    path = directory / ".env"
+    path.write_text("".join(f"{key}={value}\n" for key, value in env.items()))
+    return path
+
+
+def resolve(env_file: Path) -> dict[str, Any]:
+    """The project as docker compose resolves it with ``env_file`` (compose-go's own loader and
+    interpolation, through ``composecheck -json``)."""
+    result = composecheck(env_file, "-json")
+    assert result.returncode == 0, result.stderr
+    project: dict[str, Any] = json.loads(result.stdout)
+    return project
+
+
+@pytest.fixture(scope="module")
+def resolved(generated_env_file: Path) -> dict[str, dict[str, Any]]:
+    """The resolved services with a ``make env`` .env: every variable interpolated."""
+    return resolve(generated_env_file)["services"]
 
 
 def environment_of(service: Mapping[str, Any]) -> dict[str, str]:
@@ -252,34 +222,16 @@ def test_image_is_pinned(reference: str, pinned: bool) -> None:
     assert image_is_pinned(reference) is pinned
 
 
-@pytest.mark.parametrize(
-    ("text", "env", "expected"),
-    [
-        ("${A}", {"A": "1"}, "1"),
-        ("${A:-d}", {}, "d"),
-        ("${A:-d}", {"A": ""}, "d"),
-        ("${A-d}", {"A": ""}, ""),
-        ("x$$A${B:?need B}", {"B": "2"}, "x$A2"),
-        ("127.0.0.1:${P:-9092}:19092", {"P": "19093"}, "127.0.0.1:19093:19092"),
-    ],
-)
-def test_interpolate(text: str, env: dict[str, str], expected: str) -> None:
-    assert interpolate(text, env) == expected
-
-
-@pytest.mark.parametrize(("text", "error"), [("${A}", KeyError), ("$A", KeyError), ("${A:?need A}", ValueError)])
-def test_interpolate_refuses_what_is_missing(text: str, error: type[Exception]) -> None:
-    with pytest.raises(error):
-        interpolate(text, {})
-
-
 def test_variable_names_skip_escapes_and_find_nested_ones() -> None:
     assert variable_names("$${HOSTNAME} ${A:-${B}} $C $$D") == {"A", "B", "C"}
 
 
-def test_parse_env_file_refuses_a_repeated_key() -> None:
-    with pytest.raises(ValueError, match="set twice"):
-        parse_env_file("A=1\n# comment\nA=2\n")
+def test_env_example_sets_each_key_once() -> None:
+    from dotenv.parser import parse_stream
+
+    with ENV_EXAMPLE.open() as stream:
+        keys = [binding.key for binding in parse_stream(stream) if binding.key]
+    assert len(keys) == len(set(keys)), {key for key in keys if keys.count(key) > 1}
 
 
 # --- docker-compose.yml -----------------------------------------------------------------------
@@ -412,18 +364,14 @@ def test_http_healthchecks(services: dict[str, Any], name: str, url: str) -> Non
     assert url in as_text(services[name]["healthcheck"]["test"])
 
 
-@pytest.mark.parametrize("source", ["env-example", "compose-defaults"])
-def test_host_ports_are_distinct_and_console_is_off_airflows(
-    services: dict[str, Any], env_example: dict[str, str], source: str
-) -> None:
-    env = env_example if source == "env-example" else {}
+def test_host_ports_are_distinct_and_console_is_off_airflows(resolved: dict[str, Any]) -> None:
     owners: dict[int, list[str]] = {}
-    for name, service in services.items():
-        for port in published_host_ports(service, env):
+    for name, service in resolved.items():
+        for port in published_host_ports(service):
             owners.setdefault(port, []).append(name)
     assert not {port: names for port, names in owners.items() if len(names) > 1}
-    console = set(published_host_ports(services["redpanda-console"], env))
-    airflow = set(published_host_ports(services["airflow-apiserver"], env))
+    console = set(published_host_ports(resolved["redpanda-console"]))
+    airflow = set(published_host_ports(resolved["airflow-apiserver"]))
     assert console, "Redpanda Console publishes no port"
     assert airflow, "the Airflow api-server publishes no port"
     assert not console & airflow, f"Redpanda Console and Airflow both publish {console & airflow}"
@@ -464,9 +412,11 @@ def test_no_pip_additional_requirements(path: Path) -> None:
     [({}, TOPICS), ({"BTC_TOPIC": "prices-in", "BTC_DLQ_TOPIC": "prices-in-bad"}, ("prices-in", "prices-in-bad"))],
     ids=["defaults", "renamed"],
 )
-def test_topic_init_creates_the_configured_topics(services: dict[str, Any], env: dict[str, str], topics: Any) -> None:
-    raw = as_text(services["topic-init"].get("entrypoint")) + " " + as_text(services["topic-init"]["command"])
-    script = interpolate(raw, env)
+def test_topic_init_creates_the_configured_topics(
+    generated_env: dict[str, str], tmp_path: Path, env: dict[str, str], topics: Any
+) -> None:
+    topic_init = resolve(env_file_with(tmp_path, {**generated_env, **env}))["services"]["topic-init"]
+    script = as_text(topic_init.get("entrypoint")) + " " + as_text(topic_init["command"])
     assert "rpk topic create" in script
     for topic in topics:
         # btc-metrics is a prefix of btc-metrics-dlq: match the whole name.
@@ -498,21 +448,19 @@ def test_airflow_components_share_their_settings(services: dict[str, Any]) -> No
 
 
 @pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, *MONGO_READERS])
-def test_containers_use_the_network_addresses(
-    services: dict[str, Any], generated_env: dict[str, str], name: str
-) -> None:
+def test_containers_use_the_network_addresses(resolved: dict[str, Any], name: str) -> None:
     # .env holds the local stack's 127.0.0.1 addresses: compose must not pass them through.
-    env = environment_of(services[name])
+    env = resolved[name]["environment"]
     assert env["BTC_KAFKA_BOOTSTRAP"] == "redpanda:9092"
-    uri = interpolate(env["BTC_MONGO_URI"], generated_env)
+    uri = env["BTC_MONGO_URI"]
     assert re.fullmatch(r"mongodb://[^:@/]+:[^@/]+@mongodb:27017/\?authSource=admin", uri), uri
 
 
-def test_airflow_connections(services: dict[str, Any], generated_env: dict[str, str]) -> None:
-    env = environment_of(services["airflow-scheduler"])
-    kafka = json.loads(interpolate(env["AIRFLOW_CONN_BTC_KAFKA"], generated_env))
+def test_airflow_connections(resolved: dict[str, Any], generated_env: dict[str, str]) -> None:
+    env = resolved["airflow-scheduler"]["environment"]
+    kafka = json.loads(env["AIRFLOW_CONN_BTC_KAFKA"])
     assert kafka == {"conn_type": "kafka", "extra": {"bootstrap.servers": "redpanda:9092"}}
-    mongo = json.loads(interpolate(env["AIRFLOW_CONN_BTC_MONGO"], generated_env))
+    mongo = json.loads(env["AIRFLOW_CONN_BTC_MONGO"])
     assert mongo == {
         "conn_type": "mongo",
         "host": "mongodb",
@@ -539,14 +487,14 @@ def test_the_api_is_uvicorn_serving_the_package_app(services: dict[str, Any]) ->
 
 
 def test_readers_use_the_read_only_user_and_airflow_the_root_user(
-    services: dict[str, Any], generated_env: dict[str, str]
+    resolved: dict[str, Any], generated_env: dict[str, str]
 ) -> None:
     for name in MONGO_READERS:
-        uri = interpolate(environment_of(services[name])["BTC_MONGO_URI"], generated_env)
+        uri = resolved[name]["environment"]["BTC_MONGO_URI"]
         user = f"{generated_env['MONGO_READER_USER']}:{generated_env['MONGO_READER_PASSWORD']}@"
         assert uri.startswith(f"mongodb://{user}"), f"{name} does not read as the read-only user"
     for name in AIRFLOW_SERVICES:
-        uri = interpolate(environment_of(services[name])["BTC_MONGO_URI"], generated_env)
+        uri = resolved[name]["environment"]["BTC_MONGO_URI"]
         assert uri.startswith(f"mongodb://{generated_env['MONGO_ROOT_USER']}:"), name
     assert generated_env["MONGO_READER_USER"] != generated_env["MONGO_ROOT_USER"]
 
@@ -621,11 +569,11 @@ def test_env_example_documents_the_config_defaults(env_example: dict[str, str]) 
 # --- the compose-spec loader ------------------------------------------------------------------
 
 
-def composecheck(env_file: Path) -> subprocess.CompletedProcess[str]:
+def composecheck(env_file: Path, *flags: str) -> subprocess.CompletedProcess[str]:
     if not COMPOSECHECK.is_file():
         pytest.fail("run `make tools` to build state/bin/composecheck")
     return subprocess.run(
-        [str(COMPOSECHECK), str(COMPOSE_FILE), str(env_file)],
+        [str(COMPOSECHECK), *flags, str(COMPOSE_FILE), str(env_file)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -715,13 +663,17 @@ def test_the_secret_check_gets_each_secret_and_nothing_else(services: dict[str, 
     ids=["default", "bind-address-set"],
 )
 def test_every_published_port_binds_to_loopback_unless_bind_address_says_otherwise(
-    services: dict[str, Any], env: dict[str, str], user_facing: str, backends: str
+    services: dict[str, Any],
+    generated_env: dict[str, str],
+    tmp_path: Path,
+    env: dict[str, str],
+    user_facing: str,
+    backends: str,
 ) -> None:
     published = {}
-    for name, service in services.items():
+    for name, service in resolve(env_file_with(tmp_path, {**generated_env, **env}))["services"].items():
         for entry in service.get("ports", []):
-            assert isinstance(entry, str), f"{name}: use the short syntax HOST_IP:HOST_PORT:CONTAINER_PORT"
-            published.setdefault(name, []).append(interpolate(entry, env).split(":")[0])
+            published.setdefault(name, []).append(entry["host_ip"])
     assert set(USER_FACING) <= set(published)
     for name, addresses in published.items():
         expected = user_facing if name in USER_FACING else backends

@@ -18,6 +18,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import Literal
 
 #: Bar sizes of the read model and the time each bar spans (see :func:`interval_for` for the chart
 #: ranges they keep to a few hundred bars).
@@ -28,6 +29,8 @@ BAR_LENGTH: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 INTERVALS = tuple(BAR_LENGTH)
+#: A bar size, as the read API's ``interval`` parameter takes it.
+Interval = Literal["1m", "5m", "1h", "1d"]
 #: Exchanges state BTC volumes to the satoshi; sums are rounded there (no ``30.430274569999995``).
 VOLUME_DECIMALS = 8
 

@@ -25,6 +25,11 @@ TIME_HELP = (
 )
 
 
+def utcnow() -> datetime:
+    """The current time, aware UTC (the default clock of whatever takes one, injectable in tests)."""
+    return datetime.now(UTC)
+
+
 def to_utc(ts: datetime) -> datetime:
     """The same instant as a plain aware UTC datetime; a naive value is taken as UTC (MongoDB's dates)."""
     if ts.tzinfo is None:

@@ -77,3 +77,22 @@ def test_the_api_serves_the_stacks_prices(stack: Stack, mongo: Any):
     assert status == 200 and samples[("btc_store_up", ())] == 1
     assert 0 <= samples[("btc_data_age_seconds", (("kind", "tick"), ("source", "coinbase")))] < 600
     assert samples[("btc_api_request_duration_seconds_count", (("route", "/v1/candles"), ("status", "200")))] == 1
+
+
+def test_the_docs_pages_draw_in_a_browser_without_internet(stack: Stack, tmp_path):
+    """Swagger UI and ReDoc load their scripts from the API itself (no CDN, and this machine has no
+    internet): the pages draw every route."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from devstack.browser import chromium
+
+    driver = chromium(profile=tmp_path / "profile")
+    try:
+        driver.get(f"{stack.api_url}/docs")
+        operations = WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".opblock-summary"))
+        assert any("/v1/candles" in op.text for op in operations)
+        driver.get(f"{stack.api_url}/redoc")
+        WebDriverWait(driver, 30).until(lambda d: "/v1/gaps" in d.find_element(By.TAG_NAME, "body").text)
+    finally:
+        driver.quit()

@@ -25,19 +25,19 @@ from .conftest import group_lag, new_producer, read_topic, run_drain
 
 pytestmark = pytest.mark.integration
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
 
 def tick(**overrides: Any) -> dict[str, Any]:
+    """A good tick read just now (the module's tests run minutes after it is imported)."""
+    now = datetime.now(UTC).replace(microsecond=0)
     body = {
         "v": 1,
         "source": "coinbase",
         "symbol": "BTC-USD",
         "kind": "tick",
-        "ts": format_ts(NOW - timedelta(seconds=5)),
+        "ts": format_ts(now - timedelta(seconds=5)),
         "price": 97_000.5,
         "volume": 0.01,
-        "fetched_at": format_ts(NOW),
+        "fetched_at": format_ts(now),
         "run_id": "hostile",
     }
     return {**body, **overrides}
@@ -47,47 +47,49 @@ def raw(body: dict[str, Any]) -> bytes:
     return json.dumps(body).encode()
 
 
-#: Each of these stopped the drain for good, or passed into btc.latest, before they were refused.
-HOSTILE: dict[str, tuple[bytes, str]] = {
-    "price-400-digits": (
-        b'{"v":1,"source":"coinbase","symbol":"BTC-USD","kind":"tick","ts":"2026-03-01T12:00:00Z",'
-        b'"price":' + b"9" * 400 + b',"fetched_at":"2026-03-01T12:00:01Z","run_id":"x"}',
-        "bad_price",
-    ),
-    "volume-400-digits": (raw(tick(volume=10**400)), "bad_volume"),
-    "deep-nesting": (b'{"v":1,"source":' + b"[" * 30_000 + b"]" * 30_000 + b"}", "not_json"),
-    "year-9999": (raw(tick(ts="9999-12-31T23:59:00Z")), "future_ts"),
-    "year-2096": (raw(tick(ts="2096-01-01T00:00:00Z")), "future_ts"),
-    "ten-minutes-ahead": (raw(tick(ts=format_ts(NOW + timedelta(minutes=10)))), "future_ts"),
-    "year-1-with-offset": (raw(tick(ts="0001-01-01T00:00:00+01:00")), "bad_ts"),
-    "version-true": (raw(tick(v=True)), "bad_version"),
-    "candle-off-minute": (
-        raw(tick(kind="candle_1m", ts="2026-03-01T12:00:30Z", open=1.0, high=1.0, low=1.0, close=97_000.5)),
-        "bad_ts",
-    ),
-}
+def hostile() -> dict[str, tuple[bytes, str]]:
+    """Each of these stopped the drain for good, or passed into btc.latest, before they were refused."""
+    return {
+        "price-400-digits": (
+            b'{"v":1,"source":"coinbase","symbol":"BTC-USD","kind":"tick","ts":"2026-03-01T12:00:00Z",'
+            b'"price":' + b"9" * 400 + b',"fetched_at":"2026-03-01T12:00:01Z","run_id":"x"}',
+            "bad_price",
+        ),
+        "volume-400-digits": (raw(tick(volume=10**400)), "bad_volume"),
+        "deep-nesting": (b'{"v":1,"source":' + b"[" * 30_000 + b"]" * 30_000 + b"}", "not_json"),
+        "year-9999": (raw(tick(ts="9999-12-31T23:59:00Z")), "future_ts"),
+        "year-2096": (raw(tick(ts="2096-01-01T00:00:00Z")), "future_ts"),
+        "ten-minutes-ahead": (raw(tick(ts=format_ts(datetime.now(UTC) + timedelta(minutes=10)))), "future_ts"),
+        "year-1-with-offset": (raw(tick(ts="0001-01-01T00:00:00+01:00")), "bad_ts"),
+        "version-true": (raw(tick(v=True)), "bad_version"),
+        "candle-off-minute": (
+            raw(tick(kind="candle_1m", ts="2026-03-01T12:00:30Z", open=1.0, high=1.0, low=1.0, close=97_000.5)),
+            "bad_ts",
+        ),
+    }
 
 
 def test_hostile_messages_are_dead_lettered_and_good_ones_beside_them_land(stack, scratch, mongo):
+    cases = hostile()
     exchanges = [build_exchange("coinbase", scratch)]
     ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "good")
-    records = [Record(key=name.encode(), value=value) for name, (value, _) in HOSTILE.items()]
+    records = [Record(key=name.encode(), value=value) for name, (value, _) in cases.items()]
     good_tick = Record(key=b"good-tick", value=raw(tick()))
     produce_all(new_producer(stack), scratch.topic, [*records, good_tick])
 
     stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
-    assert stats.rejected == len(HOSTILE)
+    assert stats.rejected == len(cases)
     assert stats.upserted == 10 + 1
     assert stats.lag_after == 0 and group_lag(stack, scratch) == 0  # committed past every one of them
 
     rejects = {d["key"]: d for d in mongo[scratch.mongo_db]["rejects"].find()}
-    assert {key: d["reason"] for key, d in rejects.items()} == {name: reason for name, (_, reason) in HOSTILE.items()}
-    dlq = {m.key().decode(): m for m in read_topic(stack, scratch.dlq_topic, len(HOSTILE))}
-    assert set(dlq) == set(HOSTILE)
+    assert {key: d["reason"] for key, d in rejects.items()} == {name: reason for name, (_, reason) in cases.items()}
+    dlq = {m.key().decode(): m for m in read_topic(stack, scratch.dlq_topic, len(cases))}
+    assert set(dlq) == set(cases)
     for name, message in dlq.items():
         headers = dict(message.headers())
-        assert headers["dlq.reason"].decode() == HOSTILE[name][1]
-        assert message.value() == HOSTILE[name][0]
+        assert headers["dlq.reason"].decode() == cases[name][1]
+        assert message.value() == cases[name][0]
 
     # the live price is the good tick, not a reading from the future; health agrees
     store = Store(mongo[scratch.mongo_db])

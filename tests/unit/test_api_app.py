@@ -59,3 +59,41 @@ def test_an_extreme_date_is_a_422_naming_it_never_a_500(
     body = response.json()
     assert body["error"] == "bad_parameter" and body["parameter"] == parameter
     assert body["message"].startswith(parameter)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_their_assets_from_the_api_not_a_cdn(client: TestClient, page: str):
+    import re
+
+    html = client.get(page).text
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css|png))"', html)
+    assert assets and all(url.startswith("/") for url in assets), assets
+    for url in assets:
+        answer = client.get(url)
+        assert answer.status_code == 200 and len(answer.content) > 1000, url
+
+
+@pytest.mark.parametrize(
+    ("query", "parameter", "words"),
+    [
+        ("interval=2m", "interval", "interval='2m': Input should be '1m', '5m', '1h' or '1d'"),
+        ("format=xml", "format", "format='xml': Input should be 'json', 'csv' or 'parquet'"),
+        ("limit=0", "limit", "limit='0': Input should be greater than or equal to 1"),
+        ("limit=5001", "limit", "limit='5001': Input should be less than or equal to 5000"),
+        ("limit=many", "limit", "limit='many': Input should be a valid integer"),
+    ],
+)
+def test_typed_parameters_are_refused_by_fastapi_with_a_422_naming_them(
+    client: TestClient, query: str, parameter: str, words: str
+):
+    response = client.get(f"/v1/candles?{query}")
+    assert response.status_code == 422
+    assert response.json()["parameter"] == parameter and words in response.json()["message"]
+
+
+def test_the_schema_lists_the_typed_parameters_values(client: TestClient):
+    parameters = {
+        p["name"]: p["schema"] for p in client.get("/openapi.json").json()["paths"]["/v1/candles"]["get"]["parameters"]
+    }
+    assert parameters["interval"]["enum"] == ["1m", "5m", "1h", "1d"]
+    assert parameters["format"]["enum"] == ["json", "csv", "parquet"]

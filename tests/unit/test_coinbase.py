@@ -8,13 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.exchanges.base import ExchangeError
+from btc_pipeline.exchanges.base import ExchangeError, TimeRule
 from btc_pipeline.exchanges.coinbase import parse_candles, parse_ticker
 from btc_pipeline.window import Window
 
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)  # the parser's clock
+RULE = TimeRule(NOW)
+
 
 def test_real_ticker_capture(realdata):
-    tick = parse_ticker(json.loads((realdata / "captures/coinbaseexchange_ticker.json").read_text()))
+    tick = parse_ticker(json.loads((realdata / "captures/coinbaseexchange_ticker.json").read_text()), times=RULE)
     assert tick.price == 73367.8
     assert tick.volume == pytest.approx(0.00730812)
     assert tick.ts == datetime(2024, 3, 13, 11, 10, 41, 270099, tzinfo=UTC)
@@ -24,7 +27,7 @@ def test_real_candles_capture_column_order(realdata):
     body = json.loads((realdata / "captures/coinbaseexchange_candles.json").read_text())
     start = datetime.fromtimestamp(body[0][0], UTC)
     # the capture is an hourly candle; the parser is granularity-agnostic on the row layout
-    candles = parse_candles(body, Window(start, start + timedelta(hours=1)))
+    candles = parse_candles(body, Window(start, start + timedelta(hours=1)), times=RULE)
     assert len(candles) == 1
     c = candles[0]
     # row = [time, low, high, open, close, volume]
@@ -48,7 +51,7 @@ def test_real_bitstamp_minute_series_through_the_candle_path(realdata):
     ]  # Coinbase sends newest first
     start = datetime.fromtimestamp(int(rows[0]["timestamp"]), UTC)
     window = Window(start, start + timedelta(minutes=len(rows)))
-    candles = parse_candles(body, window)
+    candles = parse_candles(body, window, times=RULE)
     assert len(candles) == len(rows)
     assert [c.ts for c in candles] == sorted(c.ts for c in candles)
     assert candles[0].close == float(rows[0]["close"])
@@ -58,7 +61,7 @@ def test_real_bitstamp_minute_series_through_the_candle_path(realdata):
 def test_rows_outside_the_window_are_dropped_not_failed():
     t = datetime(2026, 1, 1, 0, 0, tzinfo=UTC)
     rows = [[int((t + timedelta(minutes=m)).timestamp()), 1.0, 3.0, 2.0, 2.5, 0.1] for m in (-1, 0, 1)]
-    candles = parse_candles(rows, Window(t, t + timedelta(minutes=1)))
+    candles = parse_candles(rows, Window(t, t + timedelta(minutes=1)), times=RULE)
     assert [c.ts for c in candles] == [t]
 
 
@@ -78,7 +81,7 @@ def test_rows_outside_the_window_are_dropped_not_failed():
 def test_bad_candle_bodies_are_exchange_errors(body, problem):
     t = datetime(2026, 1, 1, tzinfo=UTC)
     with pytest.raises(ExchangeError) as info:
-        parse_candles(body, Window(t, t + timedelta(minutes=2)))
+        parse_candles(body, Window(t, t + timedelta(minutes=2)), times=RULE)
     assert problem in str(info.value)
     assert info.value.exchange == "coinbase"
 
@@ -96,4 +99,4 @@ def test_bad_candle_bodies_are_exchange_errors(body, problem):
 )
 def test_bad_ticker_bodies_are_exchange_errors(body, problem):
     with pytest.raises(ExchangeError, match=problem.replace("(", r"\(")):
-        parse_ticker(body)
+        parse_ticker(body, times=RULE)

@@ -103,7 +103,9 @@ def gaps(times: list[float]) -> list[float]:
 
 def test_429_with_retry_after_is_retried_after_what_it_says(sim, faults):
     faults(exchange="coinbase", kind="429", times=2, retry_after=0.3)
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, backoff_s=0.01)
+    http = HttpClient(
+        "coinbase", f"{sim}/coinbase", timeout_s=1, deadline_s=30, max_body_bytes=1 << 20, retries=3, backoff_s=0.01
+    )
     body = http.get_json("/products/BTC-USD/ticker")
     assert "price" in body
     waits = gaps(request_times(sim, "coinbase"))
@@ -113,7 +115,9 @@ def test_429_with_retry_after_is_retried_after_what_it_says(sim, faults):
 def test_429_without_retry_after_backs_off_longer_each_time(sim, faults):
     """A 429 or 418 without Retry-After waits backoff_s, then twice, then four times as long."""
     faults(exchange="coinbase", kind="429", times=3, retry_after=0)  # Retry-After: 0 = "no wait given"
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, backoff_s=0.2)
+    http = HttpClient(
+        "coinbase", f"{sim}/coinbase", timeout_s=1, deadline_s=30, max_body_bytes=1 << 20, retries=3, backoff_s=0.2
+    )
     assert "price" in http.get_json("/products/BTC-USD/ticker")
     waits = gaps(request_times(sim, "coinbase"))
     assert len(waits) == 3, waits
@@ -123,7 +127,9 @@ def test_429_without_retry_after_backs_off_longer_each_time(sim, faults):
 
 def test_5xx_exhausting_retries_names_exchange_and_endpoint(sim, faults):
     faults(exchange="coinbase", kind="503", times=5)
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=2, backoff_s=0.01)
+    http = HttpClient(
+        "coinbase", f"{sim}/coinbase", timeout_s=1, deadline_s=30, max_body_bytes=1 << 20, retries=2, backoff_s=0.01
+    )
     with pytest.raises(ExchangeError, match=r"coinbase /products/BTC-USD/ticker: HTTP 503.*gave up after 3 attempts"):
         http.get_json("/products/BTC-USD/ticker")
     assert len(request_times(sim, "coinbase")) == 3
@@ -131,14 +137,16 @@ def test_5xx_exhausting_retries_names_exchange_and_endpoint(sim, faults):
 
 def test_timeout_is_bounded(sim, faults):
     faults(exchange="coinbase", kind="timeout", times=1, delay_s=3)
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=0.5, retries=0)
+    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=0.5, deadline_s=30, max_body_bytes=1 << 20, retries=0)
     with pytest.raises(ExchangeError, match=r"timed out after 0\.5s"):
         http.get_json("/products/BTC-USD/ticker")
 
 
 def test_malformed_body_is_not_retried(sim, faults):
     faults(exchange="coinbase", kind="malformed", times=1)
-    http = HttpClient("coinbase", f"{sim}/coinbase", timeout_s=1, retries=3, backoff_s=0.01)
+    http = HttpClient(
+        "coinbase", f"{sim}/coinbase", timeout_s=1, deadline_s=30, max_body_bytes=1 << 20, retries=3, backoff_s=0.01
+    )
     with pytest.raises(ExchangeError, match="body is not JSON"):
         http.get_json("/products/BTC-USD/ticker")
     assert len(request_times(sim, "coinbase")) == 1

@@ -7,14 +7,16 @@
 //
 // Usage:
 //
-//	composecheck docker-compose.yml .env.example
+//	composecheck [-json] docker-compose.yml .env.example
 //
-// On success it prints the service names, one a line, and exits 0; on failure it prints the
-// error and exits 1 (2 for a usage error).
+// On success it prints the service names, one a line (with -json: the whole resolved project as
+// compose-go writes it, every variable interpolated), and exits 0; on failure it prints the error
+// and exits 1 (2 for a usage error).
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -28,23 +30,36 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: composecheck COMPOSE_FILE ENV_FILE")
+	asJSON := flag.Bool("json", false, "print the resolved project as JSON instead of the service names")
+	flag.Parse()
+	if flag.NArg() != 2 {
+		fmt.Fprintln(os.Stderr, "usage: composecheck [-json] COMPOSE_FILE ENV_FILE")
 		os.Exit(2)
 	}
-	services, err := check(context.Background(), os.Args[1], os.Args[2])
+	project, err := check(context.Background(), flag.Arg(0), flag.Arg(1))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "composecheck: %v\n", err)
 		os.Exit(1)
 	}
+	if *asJSON {
+		out, err := project.MarshalJSON()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "composecheck: %v\n", err)
+			os.Exit(1)
+		}
+		fmt.Println(string(out))
+		return
+	}
+	services := project.ServiceNames()
+	sort.Strings(services)
 	for _, name := range services {
 		fmt.Println(name)
 	}
 }
 
-// check loads composePath with envPath as its only source of variables and returns the sorted
-// service names of the resolved project.
-func check(ctx context.Context, composePath, envPath string) ([]string, error) {
+// check loads composePath with envPath as its only source of variables and returns the resolved
+// project.
+func check(ctx context.Context, composePath, envPath string) (*types.Project, error) {
 	composeAbs, err := filepath.Abs(composePath)
 	if err != nil {
 		return nil, err
@@ -102,10 +117,7 @@ func check(ctx context.Context, composePath, envPath string) ([]string, error) {
 	if err := checkBuilds(project); err != nil {
 		return nil, err
 	}
-
-	services := project.ServiceNames()
-	sort.Strings(services)
-	return services, nil
+	return project, nil
 }
 
 // checkBuilds fails when a service's build context or Dockerfile is missing.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from simexchange.market import Reply
@@ -20,9 +21,32 @@ FAULT_KINDS = (
     "empty",
     "tradeless",
     "kraken_error",
+    "error_200",
+    "deep_nesting",
+    "future_ts",
+    "ancient_ts",
+    "huge_number",
+    "drip",
 )
-#: Faults a venue answers itself (with its own shapes); the others replace the answer.
+#: Faults a venue answers itself (with its own shapes).
 SHAPED_BY_VENUE = ("empty", "tradeless")
+#: Faults that alter the venue's own answer (see :func:`altered`); the remaining kinds replace it.
+ALTER_ANSWER = ("future_ts", "ancient_ts", "huge_number", "drip")
+#: Each venue's error body, as the real exchange sends it (see API_NOTES.md), for ``error_200``.
+ERROR_BODIES: dict[str, Any] = {
+    "coinbase": {"message": "Internal server error (injected)"},
+    "kraken": {"error": ["EService:Unavailable"], "result": {}},
+    "binance": {"code": -1001, "msg": "Internal error; unable to process your request. Please try again. (injected)"},
+    "bitstamp": {
+        "status": "error",
+        "reason": "Invalid request (injected)",
+        "errors": [{"field": "limit", "message": "Must be between 1 and 1000"}],
+    },
+}
+#: The times ``future_ts`` and ``ancient_ts`` put in an answer: 2096-01-01, and 2001-09-09 (before BTC).
+FUTURE_S, ANCIENT_S = 3_976_214_400, 1_000_000_000
+#: What ``huge_number`` puts in place of every number that is not a time.
+HUGE = 10**400
 
 
 @dataclass
@@ -89,4 +113,38 @@ def fault_reply(exchange: str, fault: Fault) -> Reply:
         return 504, {"message": "Gateway Timeout (injected, after delay)"}, {}
     if fault.kind == "kraken_error":
         return 200, {"error": ["EService:Unavailable"], "result": {}}, {}
+    if fault.kind == "error_200":
+        return 200, ERROR_BODIES[exchange], {}
+    if fault.kind == "deep_nesting":
+        return 200, b"[" * 100_000 + b"]" * 100_000, {}
     return 200, b"<html>502 Bad Gateway</html>", {}  # malformed
+
+
+def altered(kind: str, body: Any) -> Any:
+    """The venue's answer ``body`` as fault ``kind`` makes it: every time in it (epoch seconds or
+    milliseconds, as numbers or strings, or ISO-8601) moved to 2096 (``future_ts``) or 2001
+    (``ancient_ts``), or every other number made 400 digits long (``huge_number``); ``drip``
+    leaves the body as it is (the server sends it slowly)."""
+    if isinstance(body, dict):
+        return {key: altered(kind, value) for key, value in body.items()}
+    if isinstance(body, list):
+        return [altered(kind, value) for value in body]
+    if isinstance(body, bool) or not isinstance(body, (int, float, str)) or kind == "drip":
+        return body
+    try:
+        number = float(body)
+    except ValueError:
+        number = None
+    if isinstance(body, str) and number is None:
+        if "T" not in body or not body[:4].isdigit() or kind == "huge_number":
+            return body
+        target = FUTURE_S if kind == "future_ts" else ANCIENT_S
+        return datetime.fromtimestamp(target, UTC).isoformat().replace("+00:00", "Z")  # an ISO time
+    unit = 1 if 1e9 <= (number or 0) < 1e10 else 1000 if 1e12 <= (number or 0) < 1e13 else None
+    if kind == "huge_number":
+        new: int | None = HUGE if unit is None else None
+    else:
+        new = None if unit is None else (FUTURE_S if kind == "future_ts" else ANCIENT_S) * unit
+    if new is None:
+        return body
+    return str(new) if isinstance(body, str) else new

@@ -43,6 +43,10 @@ Fault kinds: ``429`` and ``418`` (with Retry-After), ``451`` (restricted locatio
 without rows for the requested minutes, as Coinbase does for minutes without trades; Kraken keeps its
 unfinished row), ``kraken_error`` (Kraken only: HTTP 200 with ``{"error": ["EService:Unavailable"]}``).
 ``empty`` and ``tradeless`` leave ticker requests unchanged (but are still consumed by them).
+Hostile answers: ``error_200`` (the venue's own error body with HTTP 200), ``deep_nesting`` (JSON
+arrays nested 100,000 deep), ``future_ts`` / ``ancient_ts`` (the venue's answer with every time
+moved to 2096 / 2001), ``huge_number`` (every other number 400 digits long), ``drip`` (the venue's
+answer sent one byte every ``delay_s`` seconds, default 1).
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from simexchange.faults import FAULT_KINDS, SHAPED_BY_VENUE, Fault, FaultBook, fault_reply
+from simexchange.faults import ALTER_ANSWER, FAULT_KINDS, SHAPED_BY_VENUE, Fault, FaultBook, altered, fault_reply
 from simexchange.market import EXCHANGES, Market
 from simexchange.venues import VENUES
 
@@ -109,7 +113,7 @@ def make_handler(sim: SimExchange) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             log.debug("%s " + format, self.address_string(), *args)
 
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None, drip_s: float = 0.0) -> None:
             raw = body if isinstance(body, bytes) else json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -117,7 +121,16 @@ def make_handler(sim: SimExchange) -> type[BaseHTTPRequestHandler]:
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(raw)
+            if not drip_s:
+                self.wfile.write(raw)
+                return
+            try:  # a slow drip: one byte at a time
+                for i in range(len(raw)):
+                    self.wfile.write(raw[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(drip_s)
+            except OSError:
+                log.info("%s hung up during a drip after %d of %d bytes", self.address_string(), i, len(raw))
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)
@@ -133,9 +146,14 @@ def make_handler(sim: SimExchange) -> type[BaseHTTPRequestHandler]:
                 return self._send(404, {"message": f"unknown exchange {exchange!r}; known: {EXCHANGES}"})
             sim.record(exchange, url.path)
             fault = sim.faults.take(exchange, url.path)
-            if fault is not None and fault.kind not in SHAPED_BY_VENUE:
+            kind = fault.kind if fault else None
+            if fault is not None and kind not in SHAPED_BY_VENUE + ALTER_ANSWER:
                 return self._send(*fault_reply(exchange, fault))
-            status, body, headers = VENUES[exchange](sim.market, "/" + route, query, fault.kind if fault else None)
+            status, body, headers = VENUES[exchange](
+                sim.market, "/" + route, query, kind if kind in SHAPED_BY_VENUE else None
+            )
+            if fault is not None and kind in ALTER_ANSWER:
+                return self._send(status, altered(fault.kind, body), headers, fault.delay_s if kind == "drip" else 0.0)
             return self._send(status, body, headers)
 
         def do_POST(self) -> None:
@@ -152,7 +170,7 @@ def make_handler(sim: SimExchange) -> type[BaseHTTPRequestHandler]:
                     kind=kind,
                     times=int(body.get("times", 1)),
                     retry_after=float(body.get("retry_after", 1.0)),
-                    delay_s=float(body.get("delay_s", 30.0)),
+                    delay_s=float(body.get("delay_s", 1.0 if kind == "drip" else 30.0)),
                     path=str(body["path"]) if body.get("path") else None,
                 )
             except (KeyError, ValueError, TypeError) as exc:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 
 from btc_pipeline.api import errors, metrics, routes
 from btc_pipeline.config import Settings, load_settings
@@ -64,7 +65,7 @@ def create_app(
         settings.mongo_uri, settings.mongo_db, cache=BucketCache(ttl_s=CACHE_TTL_S, settle_s=CACHE_SETTLE_S)
     )
     now = clock or (lambda: datetime.now(UTC))
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc work without internet: their scripts are served from here
         title="btc-pipeline read API",
         version="1",
         description=DESCRIPTION,

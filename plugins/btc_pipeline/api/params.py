@@ -7,21 +7,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
-from btc_pipeline.bars import BAR_LENGTH, INTERVALS
+from btc_pipeline.bars import BAR_LENGTH, Interval
 from btc_pipeline.config import KNOWN_EXCHANGES
+from btc_pipeline.export import FORMATS
 from btc_pipeline.store import CONSENSUS, tick_series
-from btc_pipeline.timeutil import TIME_HELP, floor_minute, format_ts, parse_time
-from btc_pipeline.window import MINUTE, Window
+from btc_pipeline.timeutil import TIME_HELP, floor_minute, parse_time
+from btc_pipeline.window import MINUTE, RangeError, Window, checked_range, in_words
 
 #: What ``source`` may name for candles: the consensus, an exchange's candles, an exchange's ticker readings.
 CANDLE_SOURCES = (CONSENSUS, *KNOWN_EXCHANGES, *(tick_series(x) for x in KNOWN_EXCHANGES))
 #: What ``source`` may name for gaps (left out: any exchange).
 GAP_SOURCES = KNOWN_EXCHANGES
-FORMATS = ("json", "csv", "parquet")
-MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "parquet": "application/vnd.apache.parquet"}
+#: What ``format`` may be for candles, and each one's media type.
+ApiFormat = Literal["json", "csv", "parquet"]
+MEDIA_TYPES: dict[str, str] = {"json": "application/json", **{f: FORMATS[f][0] for f in ("csv", "parquet")}}
 
-HOUR = timedelta(hours=1)
 #: The longest ``[from, to)`` of one candles request, per interval (pages of it follow ``next``).
 MAX_RANGE = {
     "1m": timedelta(days=31),
@@ -48,14 +50,6 @@ class ParameterError(ValueError):
         super().__init__(message)
         self.parameter = parameter
         self.message = message
-
-
-def in_words(span: timedelta) -> str:
-    """A duration in words: days (two decimals at most) above a day, else hours, else minutes."""
-    days = span / timedelta(days=1)
-    if days > 1:
-        return f"{round(days, 2):g} days"
-    return f"{round(span / HOUR, 2):g} hours" if span >= HOUR else f"{round(span / MINUTE):d} minutes"
 
 
 def per_interval(spans: dict[str, timedelta]) -> str:
@@ -109,21 +103,12 @@ def time_range(
             before ``to``, or a range longer than ``longest``.
     """
     to = time_param("to", end, now) if end is not None else latest
-    if to > latest and not clip:
-        raise ParameterError("to", f"to={format_ts(to)} is in the future: the latest possible is {format_ts(latest)}")
-    to = min(to, latest)
-    since = time_param("from", start, now) if start is not None else to - default_span
-    if since >= to:
-        raise ParameterError(
-            "from",
-            f"from={format_ts(since)} is not before to={format_ts(to)}: ranges are [from, to), "
-            f"and end at {format_ts(latest)} at the latest",
-        )
-    if to - since > longest:
-        raise ParameterError(
-            "from", f"from..to spans {in_words(to - since)}, more than the {in_words(longest)} allowed{hint}"
-        )
-    return Window(since, to)
+    since = time_param("from", start, now) if start is not None else min(to, latest) - default_span
+    try:
+        return checked_range(since, to, latest=latest, clip=clip, longest=longest)
+    except RangeError as exc:
+        parameter = "to" if exc.bound == "to" else "from"
+        raise ParameterError(parameter, f"{parameter}: {exc}{hint if exc.bound == 'range' else ''}") from None
 
 
 @dataclass(frozen=True)
@@ -131,11 +116,11 @@ class CandleQuery:
     """A validated candles request: the whole range asked for, and the page of it to answer now."""
 
     series: str
-    interval: str
+    interval: Interval
     window: Window
     page: Window
     limit: int
-    format: str
+    format: ApiFormat
 
     @property
     def next_from(self) -> datetime | None:
@@ -145,12 +130,12 @@ class CandleQuery:
 
 def candle_query(
     *,
-    interval: str,
+    interval: Interval,
     source: str,
     start: str | None,
     end: str | None,
     limit: int,
-    fmt: str,
+    fmt: ApiFormat,
     now: datetime,
 ) -> CandleQuery:
     """Check a candles request and cut its first page.
@@ -160,15 +145,14 @@ def candle_query(
     interval. A page holds at most ``limit`` bar slots, so it is the first ``limit`` intervals of
     the range.
 
+    ``interval``, ``format`` and ``limit`` are typed, and FastAPI refuses other values with a 422
+    before this is called (see the route); ``source`` depends on the exchanges known.
+
     Raises:
-        ParameterError: Unknown interval, source or format; a malformed time; ``from`` not before
-            ``to``; a range above :data:`MAX_RANGE`; a limit outside 1..:data:`MAX_LIMIT`.
+        ParameterError: Unknown source; a malformed time; ``from`` not before ``to``; a range above
+            :data:`MAX_RANGE`.
     """
-    interval = choice("interval", interval, INTERVALS)
     source = choice("source", source, CANDLE_SOURCES)
-    fmt = choice("format", fmt, FORMATS)
-    if not 1 <= limit <= MAX_LIMIT:
-        raise ParameterError("limit", f"limit={limit} is outside 1..{MAX_LIMIT} (bars per page)")
     window = time_range(
         start,
         end,

@@ -3,7 +3,6 @@ the size of the answer; parameters are checked in :mod:`btc_pipeline.api.params`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,8 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from btc_pipeline import export
 from btc_pipeline.api import params, status
 from btc_pipeline.api.errors import database_message
-from btc_pipeline.api.models import CandlePage, ExchangeTick, GapReportOut, Health, LatestPrices, Problem
-from btc_pipeline.bars import Bar
+from btc_pipeline.api.models import Candle, CandlePage, ExchangeTick, GapReportOut, Health, LatestPrices, Problem
+from btc_pipeline.bars import Bar, Interval
 from btc_pipeline.config import Settings
 from btc_pipeline.quotes import quote
 from btc_pipeline.steps.gaps import find_gaps
@@ -127,13 +126,7 @@ CANDLE_CONTENT = {
 )
 def candles(
     api: Api,
-    interval: Annotated[
-        str,
-        Query(
-            description="Bar size.",
-            json_schema_extra={"enum": list(params.INTERVALS)},
-        ),
-    ] = "1m",
+    interval: Annotated[Interval, Query(description="Bar size.")] = "1m",
     source: Annotated[
         str,
         Query(
@@ -161,10 +154,7 @@ def candles(
             ge=1, le=params.MAX_LIMIT, description="Bars per page: a page is the next `limit` intervals of the range."
         ),
     ] = params.DEFAULT_LIMIT,
-    fmt: Annotated[
-        str,
-        Query(alias="format", description="Response format.", json_schema_extra={"enum": list(params.FORMATS)}),
-    ] = "json",
+    fmt: Annotated[params.ApiFormat, Query(alias="format", description="Response format.")] = "json",
 ) -> Response:
     """Candles of `source` at `interval` whose start lies in `[from, to)`, oldest first, from the
     read model. A range longer than `limit` bars comes in pages: follow `next` (JSON) or the `Link`
@@ -185,37 +175,22 @@ def candles(
         }
         next_url = "/v1/candles?" + urlencode(query)
     if q.format == "json":
-        return Response(page_json(q, api.store.bar_list(q.series, q.interval, q.page), next_url), media_type=JSON)
+        page = candle_page(q, api.store.bar_list(q.series, q.interval, q.page), next_url)
+        return Response(page.model_dump_json(by_alias=True), media_type=JSON)
     frame = api.store.bars(q.series, q.interval, q.page)
     headers = {"Link": f'<{next_url}>; rel="next"'} if next_url else {}
     return Response(export.to_bytes(frame, q.format), media_type=params.MEDIA_TYPES[q.format], headers=headers)
 
 
-def page_json(q: params.CandleQuery, bars: list[tuple[datetime, Bar]], next_url: str | None) -> str:
-    """A :class:`CandlePage` as JSON, written directly from the bars: a day of minutes in ~2 ms,
-    against ~10 ms through a frame and the model (the model stays the documented schema, which the
-    schemathesis test holds this to)."""
-    page = {
-        "source": q.series,
-        "interval": q.interval,
-        "from": format_ts(q.page.start),
-        "to": format_ts(q.page.end),
-        "count": len(bars),
-        "next": next_url,
-        "candles": [
-            {
-                "ts": format_ts(ts),
-                "open": b.open,
-                "high": b.high,
-                "low": b.low,
-                "close": b.close,
-                "volume": b.volume,
-                "n": b.n,
-            }
-            for ts, b in bars
-        ],
-    }
-    return json.dumps(page, separators=(",", ":"))
+def candle_page(q: params.CandleQuery, bars: list[tuple[datetime, Bar]], next_url: str | None) -> CandlePage:
+    """The JSON page of candles (the bars come from the store, valid by construction: built without
+    validating each one again, ~17 ms for a day of minutes)."""
+    candles = [
+        Candle.model_construct(ts=ts, open=b.open, high=b.high, low=b.low, close=b.close, volume=b.volume, n=b.n)
+        for ts, b in bars
+    ]
+    page = {"from": q.page.start, "to": q.page.end}  # the fields' aliases: `from` is a keyword
+    return CandlePage(source=q.series, interval=q.interval, count=len(bars), next=next_url, candles=candles, **page)
 
 
 @router.get(

@@ -16,21 +16,20 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from btc_pipeline.cli.airflow_client import TERMINAL_RUN_STATES, TERMINAL_TI_STATES, AirflowApiError, AirflowClient
-from btc_pipeline.cli.common import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context
+from btc_pipeline.cli.common import ARGUMENT_OF_BOUND, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context
 from btc_pipeline.cli.gaps import describe, print_report
 from btc_pipeline.cli.progress import Progress, progress_bar
 from btc_pipeline.config import load_api_settings
-from btc_pipeline.steps.backfill import BackfillRangeError, check_backfill_window
+from btc_pipeline.steps.backfill import check_backfill_window
 from btc_pipeline.steps.gaps import GapReport, MinuteRange, find_gaps, merge_minutes
 from btc_pipeline.store import Store
 from btc_pipeline.timeutil import format_ts, parse_iso
-from btc_pipeline.window import Window
+from btc_pipeline.window import RangeError, Window
 
 BACKFILL_DAG = "btc_backfill"
 PLAN_TASK = "plan"
 CHUNK_TASK = "fetch_and_produce"
 #: How the range checks' ``bound`` reads as a command-line argument.
-ARGUMENT_OF_BOUND = {"start": "--from", "end": "--to", "range": "--from/--to"}
 
 
 def _find_or_trigger(client: AirflowClient, conf: dict[str, Any], err: TextIO) -> dict[str, Any]:
@@ -246,7 +245,7 @@ def run_backfill(ctx: Context, connect: Callable[[], Store], args: argparse.Name
     exchanges = (ctx.source,) if ctx.source else ctx.settings.exchanges
     try:
         check_backfill_window(ctx.window, exchanges, datetime.now(UTC))
-    except BackfillRangeError as exc:
+    except RangeError as exc:
         ctx.err.write(f"btc-pipeline backfill: error: argument {ARGUMENT_OF_BOUND[exc.bound]}: {exc}\n")
         return EXIT_USAGE
     progress = Progress(ctx.err)

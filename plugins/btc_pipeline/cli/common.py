@@ -12,6 +12,10 @@ from btc_pipeline.window import Window
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
+#: The argument that names each bound of a range (:class:`~btc_pipeline.window.RangeError`).
+ARGUMENT_OF_BOUND = {"from": "--from", "to": "--to", "range": "--from/--to"}
+
+
 class RangeArgumentError(ValueError):
     """An argument cannot be used; ``argument`` names it (``--to``)."""
 

@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from btc_pipeline.cli.common import (
+    ARGUMENT_OF_BOUND,
     EXIT_INCOMPLETE,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
@@ -40,38 +41,24 @@ from btc_pipeline.cli.common import (
 from btc_pipeline.cli.env import SECRET_COMMANDS, add_secret_commands, run_secret_command
 from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
 from btc_pipeline.redact import redact_text
-from btc_pipeline.timeutil import TIME_HELP, floor_minute, format_ts, parse_time
-from btc_pipeline.window import Window
+from btc_pipeline.timeutil import TIME_HELP, floor_minute, parse_time
+from btc_pipeline.window import RangeError, Window, checked_range
 
 __all__ = ["build_parser", "main", "resolve_range"]
 
 
 def resolve_range(start: datetime, end: datetime, now: datetime) -> Window:
-    """Check a ``[--from, --to)`` range: ``--to`` after ``--from``, and no later than the last closed minute.
-
-    Args:
-        start: ``--from``, floored to the minute.
-        end: ``--to``, floored to the minute (exclusive).
-        now: The current time.
-
-    Returns:
-        The range as a window.
+    """Check a ``[--from, --to)`` range (:func:`~btc_pipeline.window.checked_range`): ``--to`` after
+    ``--from``, and no later than the last closed minute.
 
     Raises:
         RangeArgumentError: The range is empty or ends in the future; the message names the argument.
     """
-    last = floor_minute(now)
-    if end > last:
-        raise RangeArgumentError(
-            "--to",
-            f"{format_ts(end)} is in the future: the last closed minute ends at {format_ts(last)} "
-            "(use --to now, or leave --to out)",
-        )
-    if end <= start:
-        raise RangeArgumentError(
-            "--to", f"{format_ts(end)} must be after --from {format_ts(start)} (the range is [--from, --to))"
-        )
-    return Window(start, end)
+    try:
+        return checked_range(start, end, latest=floor_minute(now))
+    except RangeError as exc:
+        hint = " (use --to now, or leave --to out)" if exc.bound == "to" else ""
+        raise RangeArgumentError(ARGUMENT_OF_BOUND[exc.bound], f"{exc}{hint}") from None
 
 
 def _time_arg(now: datetime) -> Any:

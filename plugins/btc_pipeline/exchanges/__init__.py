@@ -17,7 +17,8 @@ from btc_pipeline.exchanges.http import HttpClient
 
 __all__ = ["Candle", "Exchange", "ExchangeError", "ExchangeLimits", "Tick", "build_exchange", "limits_of"]
 
-_CLIENTS: dict[str, Callable[[HttpClient], Exchange]] = {
+#: Each client takes its HttpClient and, by keyword, ``max_skew_s`` (and an injectable ``clock``).
+_CLIENTS: dict[str, Callable[..., Exchange]] = {
     coinbase.NAME: coinbase.CoinbaseClient,
     kraken.NAME: kraken.KrakenClient,
     binance.NAME: binance.BinanceClient,
@@ -44,7 +45,8 @@ def limits_of(name: str) -> ExchangeLimits:
 
 
 def build_exchange(name: str, settings: Settings, session: requests.Session | None = None) -> Exchange:
-    """Build the client of exchange ``name`` with the configured base URL, timeout and retries.
+    """Build the client of exchange ``name`` with the configured base URL, timeout, deadline, body cap,
+    retries and clock skew.
 
     Raises:
         ValueError: No client is implemented for ``name``.
@@ -57,7 +59,9 @@ def build_exchange(name: str, settings: Settings, session: requests.Session | No
         name,
         settings.base_urls[name],
         timeout_s=settings.http_timeout_s,
+        deadline_s=settings.http_deadline_s,
+        max_body_bytes=settings.http_max_body_bytes,
         retries=settings.http_retries,
         session=session,
     )
-    return cls(http)
+    return cls(http, max_skew_s=settings.max_clock_skew_s)

@@ -10,12 +10,16 @@ exchange, never data.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S, ImplausibleTimeError, check_plausible, utcnow
 from btc_pipeline.window import Window
+
+if TYPE_CHECKING:
+    from btc_pipeline.exchanges.http import HttpClient
 
 
 class ExchangeError(RuntimeError):
@@ -92,6 +96,52 @@ class Exchange(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class TimeRule:
+    """The project's one rule for a believable time (:func:`~btc_pipeline.timeutil.check_plausible`),
+    as one reply is read: the client's clock when it read it, and how far ahead of that clock an
+    exchange's time may be (``BTC_MAX_CLOCK_SKEW_S``)."""
+
+    now: datetime
+    max_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
+
+    def check(self, ts: datetime, exchange: str, endpoint: str, what: str) -> datetime:
+        """``ts`` in UTC if it lies in [2009-01-03, now + max_skew_s].
+
+        Raises:
+            ExchangeError: ``bad_ts`` (before 2009-01-03) or ``future_ts`` (ahead of the clock).
+        """
+        try:
+            return check_plausible(ts, what, now=self.now, max_skew_s=self.max_skew_s)
+        except ImplausibleTimeError as exc:
+            raise ExchangeError(exchange, endpoint, f"{exc.reason}: {exc.detail}") from None
+
+
+class ExchangeClient:
+    """What every client holds: its :class:`~btc_pipeline.exchanges.http.HttpClient`, its clock
+    (injectable, so tests are deterministic) and how far ahead of that clock an exchange's time may
+    be (``BTC_MAX_CLOCK_SKEW_S``)."""
+
+    def __init__(
+        self,
+        http: HttpClient,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        max_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S,
+    ) -> None:
+        self.http = http
+        self.clock = clock
+        self.max_skew_s = max_skew_s
+
+    def times(self) -> TimeRule:
+        """The rule every exchange time in a reply read now must pass."""
+        return TimeRule(self.clock(), self.max_skew_s)
+
+
+#: No tick can trade more BTC than will ever exist.
+MAX_BTC_SUPPLY = 21_000_000
+
+
 def _finite_positive(value: float, what: str) -> bool:
     return math.isfinite(value) and value > 0
 
@@ -123,11 +173,16 @@ def validate_candles(exchange: str, endpoint: str, candles: Iterable[Candle], wi
 
 
 def validate_tick(exchange: str, endpoint: str, tick: Tick) -> Tick:
-    """Check a tick for a sane price.
+    """Check a tick for a sane price and last-trade size (its time was checked when it was read).
 
     Raises:
-        ExchangeError: The price is not a positive finite number.
+        ExchangeError: The price is not a positive finite number, or the size is negative, not
+            finite, or above the 21 million BTC that will ever exist.
     """
     if not _finite_positive(tick.price, "price"):
         raise ExchangeError(exchange, endpoint, f"ticker price {tick.price!r} is not a positive number")
+    if tick.volume is not None and not 0 <= tick.volume <= MAX_BTC_SUPPLY:  # also refuses nan
+        raise ExchangeError(
+            exchange, endpoint, f"ticker size {tick.volume!r} is not between 0 and {MAX_BTC_SUPPLY:,} BTC"
+        )
     return tick

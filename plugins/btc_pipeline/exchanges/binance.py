@@ -20,20 +20,24 @@ within a few basis points of the dollar, well inside the cross-exchange check's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from functools import partial
+from typing import Any, TypeVar
 
 from btc_pipeline.exchanges.base import (
     Candle,
+    ExchangeClient,
     ExchangeError,
     ExchangeLimits,
     Tick,
+    TimeRule,
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_millis, number
-from btc_pipeline.exchanges.http import HttpClient
+from btc_pipeline.exchanges.fields import epoch_millis, number, shown, text
 from btc_pipeline.window import MINUTE, Window
+
+T = TypeVar("T")
 
 NAME = "binance"
 KLINES_ENDPOINT = "/api/v3/klines"
@@ -47,26 +51,23 @@ RESTRICTED_LOCATION = (
 )
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _millis(ts: datetime) -> int:
     return int(ts.timestamp()) * 1000 + ts.microsecond // 1000
 
 
 def _error_body(body: Any, endpoint: str) -> None:
     if isinstance(body, dict) and "code" in body and "msg" in body:
-        raise ExchangeError(NAME, endpoint, f"Binance error {body['code']}: {body['msg']!r}")
+        raise ExchangeError(NAME, endpoint, f"Binance error {text(body['code'])}: {shown(body['msg'])}")
 
 
-def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) -> list[Candle]:
+def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT, *, times: TimeRule) -> list[Candle]:
     """Parse a klines body, keeping the rows whose open time is inside ``window``.
 
     Args:
         body: The decoded JSON body.
         window: The minutes wanted.
         endpoint: Endpoint path, for error messages.
+        times: The client's clock and allowed skew: every exchange time must pass it.
 
     Returns:
         The window's candles, oldest first.
@@ -81,9 +82,9 @@ def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) ->
     for row in body:
         if not isinstance(row, list) or len(row) < 7:
             raise ExchangeError(
-                NAME, endpoint, f"kline {row!r} is not [openTime, open, high, low, close, volume, closeTime, ...]"
+                NAME, endpoint, f"kline {shown(row)} is not [openTime, open, high, low, close, volume, closeTime, ...]"
             )
-        ts = epoch_millis(row[0], NAME, endpoint, "openTime")
+        ts = epoch_millis(row[0], NAME, endpoint, "openTime", times)
         if not window.contains(ts):
             continue
         open_, high, low, close, volume = (
@@ -94,12 +95,13 @@ def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT) ->
     return validate_candles(NAME, endpoint, candles, window)
 
 
-def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT) -> Tick:
+def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT, *, times: TimeRule) -> Tick:
     """Parse a 24hr ticker body: ``lastPrice`` at ``closeTime``.
 
     Args:
         body: The decoded JSON body.
         endpoint: Endpoint path, for error messages.
+        times: The client's clock and allowed skew: every exchange time must pass it.
 
     Returns:
         The tick.
@@ -115,27 +117,23 @@ def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT) -> Tick:
             raise ExchangeError(NAME, endpoint, f"24hr ticker has no {field!r} field")
     quantity = body.get("lastQty")
     tick = Tick(
-        ts=epoch_millis(body["closeTime"], NAME, endpoint, "closeTime"),
+        ts=epoch_millis(body["closeTime"], NAME, endpoint, "closeTime", times),
         price=number(body["lastPrice"], NAME, endpoint, "lastPrice"),
         volume=None if quantity is None else number(quantity, NAME, endpoint, "lastQty"),
     )
     return validate_tick(NAME, endpoint, tick)
 
 
-class BinanceClient:
+class BinanceClient(ExchangeClient):
     """Binance Spot client for one symbol (``BTCUSDT``, published as the pipeline's ``BTC-USD``)."""
 
     name = NAME
     limits = LIMITS
+    symbol = "BTCUSDT"
 
-    def __init__(self, http: HttpClient, symbol: str = "BTCUSDT", *, clock: Callable[[], datetime] = _utcnow) -> None:
-        self.http = http
-        self.symbol = symbol
-        self.clock = clock
-
-    def _get(self, endpoint: str, params: Mapping[str, Any]) -> Any:
+    def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
         try:
-            return self.http.get_json(endpoint, params)
+            return self.http.get_parsed(endpoint, parse, params)
         except ExchangeError as exc:
             if exc.problem.startswith("HTTP 451"):
                 raise ExchangeError(NAME, endpoint, RESTRICTED_LOCATION, permanent=True) from exc
@@ -162,7 +160,8 @@ class BinanceClient:
                 "endTime": _millis(chunk.end) - 1,  # inclusive at Binance: stop before the next minute
                 "limit": MAX_KLINES_PER_REQUEST,
             }
-            candles.extend(parse_candles(self._get(KLINES_ENDPOINT, params), chunk, KLINES_ENDPOINT))
+            parse = partial(parse_candles, window=chunk, times=self.times())
+            candles.extend(self._get(KLINES_ENDPOINT, params, parse))
         now = self.clock()
         return [c for c in candles if c.ts + MINUTE <= now]  # Binance also returns the open kline
 
@@ -175,4 +174,5 @@ class BinanceClient:
         Raises:
             ExchangeError: The request failed (HTTP 451 says so) or the body is unusable.
         """
-        return parse_ticker(self._get(TICKER_ENDPOINT, {"symbol": self.symbol}), TICKER_ENDPOINT)
+        parse = partial(parse_ticker, times=self.times())
+        return self._get(TICKER_ENDPOINT, {"symbol": self.symbol}, parse)

@@ -15,20 +15,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from btc_pipeline.exchanges.base import (
     Candle,
+    ExchangeClient,
     ExchangeError,
     ExchangeLimits,
     Tick,
+    TimeRule,
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number
-from btc_pipeline.exchanges.http import HttpClient
+from btc_pipeline.exchanges.fields import epoch_seconds, number, shown, text
 from btc_pipeline.window import MINUTE, Window
 
 NAME = "bitstamp"
@@ -37,32 +37,28 @@ MAX_CANDLES_PER_REQUEST = 1000
 LIMITS = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST)
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def _error_body(body: Any, endpoint: str) -> None:
     if not isinstance(body, dict) or not (body.get("status") == "error" or "errors" in body):
         return
-    parts = []
-    if body.get("reason"):
-        parts.append(str(body["reason"]))
-    for error in body.get("errors") or []:
+    errors = body.get("errors") or []
+    parts = [text(body["reason"])] if body.get("reason") else []
+    for error in errors if isinstance(errors, list) else [errors]:
         if isinstance(error, dict):
-            parts.append(f"{error.get('field', '?')}: {error.get('message', error)}")
+            parts.append(f"{text(error.get('field', '?'))}: {text(error.get('message', error))}")
         else:
-            parts.append(str(error))
-    detail = "; ".join(parts) if parts else repr(body)
+            parts.append(text(error))
+    detail = "; ".join(parts) if parts else shown(body)
     raise ExchangeError(NAME, endpoint, f"Bitstamp error: {detail}")
 
 
-def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/") -> list[Candle]:
+def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/", *, times: TimeRule) -> list[Candle]:
     """Parse an OHLC body, keeping the candles inside ``window``.
 
     Args:
         body: The decoded JSON body.
         window: The minutes wanted.
         endpoint: Endpoint path, for error messages.
+        times: The client's clock and allowed skew: every exchange time must pass it.
 
     Returns:
         The window's candles, oldest first.
@@ -78,11 +74,11 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/") ->
     candles = []
     for row in rows:
         if not isinstance(row, dict):
-            raise ExchangeError(NAME, endpoint, f"OHLC entry {row!r} is not an object")
+            raise ExchangeError(NAME, endpoint, f"OHLC entry {shown(row)} is not an object")
         missing = [f for f in ("timestamp", "open", "high", "low", "close", "volume") if f not in row]
         if missing:
-            raise ExchangeError(NAME, endpoint, f"OHLC entry {row!r} lacks {missing}")
-        ts = epoch_seconds(row["timestamp"], NAME, endpoint, "timestamp")
+            raise ExchangeError(NAME, endpoint, f"OHLC entry {shown(row)} lacks {missing}")
+        ts = epoch_seconds(row["timestamp"], NAME, endpoint, "timestamp", times)
         if not window.contains(ts):
             continue
         open_, high, low, close, volume = (
@@ -92,12 +88,13 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/") ->
     return validate_candles(NAME, endpoint, candles, window)
 
 
-def parse_ticker(body: Any, endpoint: str = "/ticker/btcusd/") -> Tick:
+def parse_ticker(body: Any, endpoint: str = "/ticker/btcusd/", *, times: TimeRule) -> Tick:
     """Parse a ticker body: ``last`` at ``timestamp``.
 
     Args:
         body: The decoded JSON body.
         endpoint: Endpoint path, for error messages.
+        times: The client's clock and allowed skew: every exchange time must pass it.
 
     Returns:
         The tick (volume null: Bitstamp's ticker has no last-trade size).
@@ -112,22 +109,18 @@ def parse_ticker(body: Any, endpoint: str = "/ticker/btcusd/") -> Tick:
         if field not in body:
             raise ExchangeError(NAME, endpoint, f"ticker has no {field!r} field")
     tick = Tick(
-        ts=epoch_seconds(body["timestamp"], NAME, endpoint, "timestamp"),
+        ts=epoch_seconds(body["timestamp"], NAME, endpoint, "timestamp", times),
         price=number(body["last"], NAME, endpoint, "last"),
     )
     return validate_tick(NAME, endpoint, tick)
 
 
-class BitstampClient:
+class BitstampClient(ExchangeClient):
     """Bitstamp client for one pair (``btcusd``)."""
 
     name = NAME
     limits = LIMITS
-
-    def __init__(self, http: HttpClient, pair: str = "btcusd", *, clock: Callable[[], datetime] = _utcnow) -> None:
-        self.http = http
-        self.pair = pair
-        self.clock = clock
+    pair = "btcusd"
 
     def fetch_candles(self, window: Window) -> list[Candle]:
         """Closed 1-minute candles of ``window``, in requests of at most 1000 candles.
@@ -151,7 +144,8 @@ class BitstampClient:
                 "end": int((chunk.end - MINUTE).timestamp()),
                 "exclude_current_candle": "true",
             }
-            candles.extend(parse_candles(self.http.get_json(endpoint, params), chunk, endpoint))
+            parse = partial(parse_candles, window=chunk, endpoint=endpoint, times=self.times())
+            candles.extend(self.http.get_parsed(endpoint, parse, params))
         now = self.clock()
         return [c for c in candles if c.ts + MINUTE <= now]
 
@@ -165,4 +159,5 @@ class BitstampClient:
             ExchangeError: The request failed or the body is unusable.
         """
         endpoint = f"/ticker/{self.pair}/"
-        return parse_ticker(self.http.get_json(endpoint), endpoint)
+        parse = partial(parse_ticker, endpoint=endpoint, times=self.times())
+        return self.http.get_parsed(endpoint, parse)

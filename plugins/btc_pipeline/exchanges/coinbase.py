@@ -8,19 +8,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from btc_pipeline.exchanges.base import (
     Candle,
+    ExchangeClient,
     ExchangeError,
     ExchangeLimits,
     Tick,
+    TimeRule,
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number
-from btc_pipeline.exchanges.http import HttpClient
-from btc_pipeline.timeutil import format_ts, parse_iso
+from btc_pipeline.exchanges.fields import epoch_seconds, iso_time, number, shown, text
+from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import MINUTE, Window
 
 NAME = "coinbase"
@@ -29,21 +31,25 @@ MAX_CANDLES_PER_REQUEST = 300
 LIMITS = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST)
 
 
-def parse_candles(body: Any, window: Window, endpoint: str = "/products/BTC-USD/candles") -> list[Candle]:
-    """Parse a candles body, keeping the rows inside ``window``.
+def parse_candles(
+    body: Any, window: Window, endpoint: str = "/products/BTC-USD/candles", *, times: TimeRule
+) -> list[Candle]:
+    """Parse a candles body, keeping the rows inside ``window`` (every row's time must pass ``times``).
 
     Raises:
         ExchangeError: The body is not a list of 6-number rows, or a row fails validation.
     """
     if isinstance(body, dict) and "message" in body:
-        raise ExchangeError(NAME, endpoint, f"error body: {body['message']!r}")
+        raise ExchangeError(NAME, endpoint, f"error body: {text(body['message'])}")
     if not isinstance(body, list):
         raise ExchangeError(NAME, endpoint, f"expected a JSON array of candles, got {type(body).__name__}")
     candles = []
     for row in body:
         if not isinstance(row, list) or len(row) < 6:
-            raise ExchangeError(NAME, endpoint, f"candle row {row!r} is not [time, low, high, open, close, volume]")
-        ts = epoch_seconds(row[0], NAME, endpoint, "time")
+            raise ExchangeError(
+                NAME, endpoint, f"candle row {shown(row)} is not [time, low, high, open, close, volume]"
+            )
+        ts = epoch_seconds(row[0], NAME, endpoint, "time", times)
         if not window.contains(ts):
             continue  # Coinbase may return rows before `start`, and `end` is inclusive
         low, high, open_, close, volume = (
@@ -54,44 +60,35 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/products/BTC-USD/
     return validate_candles(NAME, endpoint, candles, window)
 
 
-def parse_ticker(body: Any, endpoint: str = "/products/BTC-USD/ticker") -> Tick:
-    """Parse a ticker body.
+def parse_ticker(body: Any, endpoint: str = "/products/BTC-USD/ticker", *, times: TimeRule) -> Tick:
+    """Parse a ticker body; its ``time`` must name its offset and pass ``times``.
 
     Raises:
-        ExchangeError: Fields are missing or malformed.
+        ExchangeError: Fields are missing, malformed or implausible (``time`` without an offset,
+            before 2009-01-03 or in the future).
     """
     if not isinstance(body, dict):
         raise ExchangeError(NAME, endpoint, f"expected a JSON object, got {type(body).__name__}")
     if "message" in body and "price" not in body:
-        raise ExchangeError(NAME, endpoint, f"error body: {body['message']!r}")
+        raise ExchangeError(NAME, endpoint, f"error body: {text(body['message'])}")
     for field in ("price", "time"):
         if field not in body:
             raise ExchangeError(NAME, endpoint, f"ticker has no {field!r} field")
-    time_text = body["time"]
-    if not isinstance(time_text, str):
-        raise ExchangeError(NAME, endpoint, f"time={time_text!r} is not a string")
-    try:
-        ts = parse_iso(time_text, "time")
-    except ValueError:
-        raise ExchangeError(NAME, endpoint, f"time={time_text!r} is not ISO-8601") from None
     size = body.get("size")
     tick = Tick(
-        ts=ts,
+        ts=iso_time(body["time"], NAME, endpoint, "time", times),
         price=number(body["price"], NAME, endpoint, "price"),
         volume=None if size is None else number(size, NAME, endpoint, "size"),
     )
     return validate_tick(NAME, endpoint, tick)
 
 
-class CoinbaseClient:
+class CoinbaseClient(ExchangeClient):
     """Coinbase Exchange client for one product (``BTC-USD``)."""
 
     name = NAME
     limits = LIMITS
-
-    def __init__(self, http: HttpClient, product: str = "BTC-USD") -> None:
-        self.http = http
-        self.product = product
+    product = "BTC-USD"
 
     def fetch_candles(self, window: Window) -> list[Candle]:
         endpoint = f"/products/{self.product}/candles"
@@ -99,9 +96,11 @@ class CoinbaseClient:
         for chunk in window.chunks(MAX_CANDLES_PER_REQUEST):
             # `end` is inclusive at Coinbase: ask up to the last minute's start only.
             params = {"granularity": 60, "start": format_ts(chunk.start), "end": format_ts(chunk.end - MINUTE)}
-            candles.extend(parse_candles(self.http.get_json(endpoint, params), chunk, endpoint))
+            parse = partial(parse_candles, window=chunk, endpoint=endpoint, times=self.times())
+            candles.extend(self.http.get_parsed(endpoint, parse, params))
         return candles
 
     def fetch_ticker(self) -> Tick:
         endpoint = f"/products/{self.product}/ticker"
-        return parse_ticker(self.http.get_json(endpoint), endpoint)
+        parse = partial(parse_ticker, endpoint=endpoint, times=self.times())
+        return self.http.get_parsed(endpoint, parse)

@@ -22,20 +22,23 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
 from btc_pipeline.exchanges.base import (
     Candle,
+    ExchangeClient,
     ExchangeError,
     ExchangeLimits,
     Tick,
+    TimeRule,
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number
-from btc_pipeline.exchanges.http import MAX_BACKOFF_S, HttpClient
+from btc_pipeline.exchanges.fields import epoch_seconds, number, shown
+from btc_pipeline.exchanges.http import MAX_BACKOFF_S
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 log = logging.getLogger(__name__)
@@ -49,10 +52,6 @@ OHLC_HORIZON_ROWS = 720
 LIMITS = ExchangeLimits(rows_per_request=OHLC_HORIZON_ROWS, horizon_minutes=OHLC_HORIZON_ROWS, single_request=True)
 #: Kraken error prefixes that mean "try again shortly", not "your request is wrong".
 RETRYABLE_ERRORS = ("EAPI:Rate limit exceeded", "EService:Unavailable", "EService:Busy", "EService: Throttled")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def parse_result(body: Any, endpoint: str) -> dict[str, Any]:
@@ -75,7 +74,7 @@ def parse_result(body: Any, endpoint: str) -> dict[str, Any]:
     if not isinstance(errors, list):
         raise ExchangeError(NAME, endpoint, f"'error' is {type(errors).__name__}, expected an array")
     if errors:
-        texts = [str(e) for e in errors]
+        texts = [e if isinstance(e, str) else shown(e) for e in errors]
         retryable = all(text.startswith(RETRYABLE_ERRORS) for text in texts)
         raise ExchangeError(NAME, endpoint, f"Kraken error {texts}", transient=retryable, permanent=not retryable)
     result = body.get("result")
@@ -87,17 +86,18 @@ def parse_result(body: Any, endpoint: str) -> dict[str, Any]:
 def _pair_entry(result: Mapping[str, Any], endpoint: str) -> Any:
     pairs = [key for key in result if key != "last"]
     if len(pairs) != 1:
-        raise ExchangeError(NAME, endpoint, f"expected exactly one pair in 'result' besides 'last', got {pairs}")
+        raise ExchangeError(NAME, endpoint, f"expected exactly one pair in 'result' besides 'last', got {shown(pairs)}")
     return result[pairs[0]]
 
 
-def parse_candles(body: Any, window: Window, endpoint: str = OHLC_ENDPOINT) -> list[Candle]:
+def parse_candles(body: Any, window: Window, endpoint: str = OHLC_ENDPOINT, *, times: TimeRule) -> list[Candle]:
     """Parse an OHLC body: drop the unfinished last row, keep the closed rows inside ``window``.
 
     Args:
         body: The decoded JSON body.
         window: The minutes wanted.
         endpoint: Endpoint path, for error messages.
+        times: The client's clock and allowed skew: every exchange time must pass it.
 
     Returns:
         The window's closed candles, oldest first.
@@ -115,9 +115,9 @@ def parse_candles(body: Any, window: Window, endpoint: str = OHLC_ENDPOINT) -> l
     for row in rows[:-1]:  # the last row is the current, not-yet-committed minute
         if not isinstance(row, list) or len(row) < 8:
             raise ExchangeError(
-                NAME, endpoint, f"OHLC row {row!r} is not [time, open, high, low, close, vwap, volume, count]"
+                NAME, endpoint, f"OHLC row {shown(row)} is not [time, open, high, low, close, vwap, volume, count]"
             )
-        ts = epoch_seconds(row[0], NAME, endpoint, "time")
+        ts = epoch_seconds(row[0], NAME, endpoint, "time", times)
         first_ts = ts if first_ts is None else min(first_ts, ts)
         if not window.contains(ts):
             continue
@@ -155,7 +155,7 @@ def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT, *, received_at: dat
         raise ExchangeError(NAME, endpoint, f"ticker entry is {type(entry).__name__}, expected an object")
     last = entry.get("c")
     if not isinstance(last, list) or len(last) < 2:
-        raise ExchangeError(NAME, endpoint, f"ticker field 'c' (last trade) is {last!r}, expected [price, volume]")
+        raise ExchangeError(NAME, endpoint, f"ticker field 'c' (last trade) is {shown(last)}, expected [price, volume]")
     tick = Tick(
         ts=received_at.astimezone(UTC),
         price=number(last[0], NAME, endpoint, "c[0] (last price)"),
@@ -164,16 +164,12 @@ def parse_ticker(body: Any, endpoint: str = TICKER_ENDPOINT, *, received_at: dat
     return validate_tick(NAME, endpoint, tick)
 
 
-class KrakenClient:
+class KrakenClient(ExchangeClient):
     """Kraken client for one pair (``XBTUSD``, answered as ``XXBTZUSD``)."""
 
     name = NAME
     limits = LIMITS
-
-    def __init__(self, http: HttpClient, pair: str = "XBTUSD", *, clock: Callable[[], datetime] = _utcnow) -> None:
-        self.http = http
-        self.pair = pair
-        self.clock = clock
+    pair = "XBTUSD"
 
     def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], Any]) -> Any:
         """GET and parse; Kraken's transient ``error`` answers are retried within one request budget.
@@ -195,7 +191,7 @@ class KrakenClient:
             # the HTTP layer may spend several requests (503s, timeouts) of what is left
             body, requests = self.http.get_json_counted(endpoint, params, retries=budget["left"] - 1)
             budget["left"] -= requests
-            return parse(body)
+            return self.http.parse_reply(endpoint, parse, body)
 
         def spent(state: RetryCallState) -> bool:
             return budget["left"] <= 0
@@ -243,7 +239,9 @@ class KrakenClient:
         # `since` one minute early: whether Kraken treats it as exclusive or inclusive, the first
         # minute of the window is in the answer; rows outside the window are dropped by the parser.
         params = {"pair": self.pair, "interval": 1, "since": int((window.start - MINUTE).timestamp())}
-        candles: list[Candle] = self._get(OHLC_ENDPOINT, params, lambda body: parse_candles(body, window))
+        candles: list[Candle] = self._get(
+            OHLC_ENDPOINT, params, partial(parse_candles, window=window, times=TimeRule(now, self.max_skew_s))
+        )
         return [c for c in candles if c.ts + MINUTE <= now]
 
     def fetch_ticker(self) -> Tick:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from btc_pipeline.config import KNOWN_EXCHANGES, Settings
 from btc_pipeline.exchanges import Exchange, limits_of
@@ -35,7 +35,7 @@ from btc_pipeline.steps.ingest import (
 )
 from btc_pipeline.stream import DeliveryError, Record, produce_all
 from btc_pipeline.timeutil import format_ts, parse_iso
-from btc_pipeline.window import MINUTE, Window, floor_minute
+from btc_pipeline.window import MINUTE, RangeError, Window, checked_range, floor_minute
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
@@ -117,7 +117,7 @@ def plan_chunks(ranges: Sequence[Window], max_minutes: int) -> list[Window]:
     previous_end: datetime | None = None
     for wanted in sorted(ranges, key=lambda w: w.start):
         if previous_end is not None and wanted.start < previous_end:
-            raise ValueError(f"range {wanted} overlaps the previous one (ends {previous_end.isoformat()})")
+            raise ValueError(f"range {wanted} overlaps the previous one (ends {format_ts(previous_end)})")
         previous_end = wanted.end
         for piece in wanted.chunks(max_minutes):
             if start is not None and piece.end - start <= limit:
@@ -147,15 +147,6 @@ def horizon_start(exchanges: Sequence[str], now: datetime) -> datetime | None:
     return floor_minute(now) - MINUTE * (min(limits) - 1)
 
 
-class BackfillRangeError(ValueError):
-    """A backfill range no exchange can serve; ``bound`` says which end is wrong (``start``, ``end``,
-    or ``range`` for its length) so that the CLI and the DAG can name their own parameter."""
-
-    def __init__(self, bound: Literal["start", "end", "range"], message: str) -> None:
-        super().__init__(message)
-        self.bound = bound
-
-
 def check_backfill_window(window: Window, exchanges: Sequence[str], now: datetime) -> None:
     """Refuse a range no configured exchange could serve, or that is not over yet.
 
@@ -165,60 +156,45 @@ def check_backfill_window(window: Window, exchanges: Sequence[str], now: datetim
         now: The current time.
 
     Raises:
-        BackfillRangeError: The range ends after the last closed minute (``end``), is longer than
+        RangeError: The range ends after the last closed minute (``to``), is longer than
             :data:`MAX_BACKFILL_DAYS` (``range``), or every exchange has a horizon (Kraken: 720
-            minutes) that the range's start is beyond (``start``).
+            minutes) that the range's start is beyond (``from``).
         ValueError: No exchange is given.
     """
     if not exchanges:
         raise ValueError("no exchange to fetch from")
-    last_closed_end = floor_minute(now)
-    if window.end > last_closed_end:
-        raise BackfillRangeError(
-            "end",
-            f"the range ends at {format_ts(window.end)}, after the last closed minute "
-            f"(which ends at {format_ts(last_closed_end)}); a backfill covers closed minutes only",
-        )
-    if window.end - window.start > timedelta(days=MAX_BACKFILL_DAYS):
-        raise BackfillRangeError(
-            "range",
-            f"the range {window} is longer than {MAX_BACKFILL_DAYS} days: split it into several backfills",
-        )
+    # a backfill covers closed minutes only, at most MAX_BACKFILL_DAYS at once
+    checked_range(window.start, window.end, latest=floor_minute(now), longest=timedelta(days=MAX_BACKFILL_DAYS))
     if all(limits_of(x).horizon_minutes is not None for x in exchanges):
         oldest = horizon_start(exchanges, now)
         if oldest is not None and window.start < oldest:
-            raise BackfillRangeError(
-                "start",
+            raise RangeError(
+                "from",
                 f"the range starts at {format_ts(window.start)}, beyond the horizon of {', '.join(exchanges)} "
                 f"(only minutes from {format_ts(oldest)} on are served; Kraken keeps 720): "
                 "use another exchange for older minutes",
             )
 
 
-def parse_instant(value: Any, name: str) -> datetime:
-    """Read an ISO-8601 time (``Z``, an offset, or naive = UTC) given as a run parameter.
-
-    Args:
-        value: The parameter's value.
-        name: The parameter's name, for the error message.
-
-    Returns:
-        The instant in UTC.
+def required_time(params: Mapping[str, Any], name: str) -> datetime:
+    """The run parameter ``name``: an ISO-8601 time (``Z``, an offset, or naive = UTC), required.
 
     Raises:
-        ValueError: The value is missing or not ISO-8601.
+        ValueError: It is missing or not ISO-8601; the message names it.
     """
+    value = params.get(name)
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"parameter {name!r} is required: an ISO-8601 UTC time such as 2026-11-24T10:00:00Z")
     return parse_iso(value, f"parameter {name}")
 
 
-def backfill_request(params: Mapping[str, Any]) -> tuple[Window, str | None, bool]:
+def backfill_request(params: Mapping[str, Any], now: datetime) -> tuple[Window, str | None, bool]:
     """Validate a ``btc_backfill`` run's parameters.
 
     Args:
         params: ``start``, ``end`` (ISO-8601, floored to the minute), ``source`` (an exchange or
             null = the configured failover order), ``only_missing`` (bool).
+        now: The current time (the range ends at the last closed minute at the latest).
 
     Returns:
         The range, the source and whether only missing minutes are to be filled.
@@ -226,17 +202,18 @@ def backfill_request(params: Mapping[str, Any]) -> tuple[Window, str | None, boo
     Raises:
         ValueError: A parameter is missing or invalid; the message names it.
     """
-    start = floor_minute(parse_instant(params.get("start"), "start"))
-    end = floor_minute(parse_instant(params.get("end"), "end"))
-    if end <= start:
-        raise ValueError(f"parameter end={format_ts(end)} must be after start={format_ts(start)} (minutes)")
+    start, end = required_time(params, "start"), required_time(params, "end")
+    try:
+        window = checked_range(start, end, latest=floor_minute(now))
+    except RangeError as exc:
+        raise ValueError(f"parameters start/end: {exc}") from None
     source = params.get("source") or None
     if source is not None and source not in KNOWN_EXCHANGES:
         raise ValueError(f"parameter source={source!r} is not an exchange; known: {', '.join(KNOWN_EXCHANGES)}")
     only_missing = params.get("only_missing", False)
     if not isinstance(only_missing, bool):
         raise ValueError(f"parameter only_missing={only_missing!r} must be true or false")
-    return Window(start, end), source, only_missing
+    return window, source, only_missing
 
 
 @dataclass(frozen=True)

@@ -218,8 +218,8 @@ def ingest_window(
         settings.topic,
     )
     return IngestResult(
-        window_start=window.start.isoformat(),
-        window_end=window.end.isoformat(),
+        window_start=format_ts(window.start),
+        window_end=format_ts(window.end),
         source=served_by.name,
         candles=len(candles),
         ticks=len(tick_prices),

@@ -27,6 +27,7 @@ from btc_pipeline.config import Settings
 from btc_pipeline.exchanges import Exchange, ExchangeError, Tick
 from btc_pipeline.schema import Observation, SchemaError
 from btc_pipeline.stream import DeliveryError, Record, produce_all
+from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import MINUTE, Window
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ def stream_ticks(
             result.produced += produce_all(producer, settings.topic, records, timeout_s=settings.tick_interval_s)
         except DeliveryError as exc:
             result.undelivered_rounds += 1
-            log.error("tick round at %s not delivered: %s", at.isoformat(), exc)
+            log.error("tick round at %s not delivered: %s", format_ts(at), exc)
     log.info("tick stream of %s: %s", window, result.to_dict())
     if result.undelivered_rounds:
         raise TicksNotDeliveredError(

@@ -26,13 +26,12 @@ from btc_pipeline.steps.backfill import (
     check_backfill_window,
     first_candle_since,
     heal_window,
-    parse_instant,
     plan_backfill,
     request_count,
 )
 from btc_pipeline.steps.gaps import GapReport, find_gaps
 from btc_pipeline.tasks import hooks
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.timeutil import format_ts, parse_iso
 from btc_pipeline.window import Window
 
 log = logging.getLogger(__name__)
@@ -70,10 +69,11 @@ def backfill_scope(params: Mapping[str, Any]) -> dict[str, Any]:
         AirflowFailException: The parameters are invalid (no retry: they will not get better).
     """
     settings = load_settings()
+    now = datetime.now(UTC)
     try:
-        window, source, only_missing = backfill_request(params)
+        window, source, only_missing = backfill_request(params, now)
         exchanges = (source,) if source else settings.exchanges
-        check_backfill_window(window, exchanges, datetime.now(UTC))
+        check_backfill_window(window, exchanges, now)
     except ValueError as exc:
         raise AirflowFailException(f"btc_backfill: {exc}") from exc
     if not only_missing:
@@ -134,9 +134,9 @@ def plan_chunks_of(scope: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     if scope.get("window_start") is None:
         return []
-    window = Window(parse_instant(scope["window_start"], "start"), parse_instant(scope["window_end"], "end"))
+    window = Window(parse_iso(scope["window_start"], "window_start"), parse_iso(scope["window_end"], "window_end"))
     holes = scope.get("holes")
-    gaps = None if holes is None else [Window(parse_instant(a, "start"), parse_instant(b, "end")) for a, b in holes]
+    gaps = None if holes is None else [Window(parse_iso(a, "hole start"), parse_iso(b, "hole end")) for a, b in holes]
     plan = plan_backfill(window, scope["exchanges"], gaps=gaps)
     log.info(
         "plan: %d chunk(s) of at most %d minutes, %d minutes, %d request(s) to %s",
@@ -171,7 +171,7 @@ def run_backfill_chunk(chunk: Mapping[str, Any], run_id: str) -> dict[str, Any]:
         The chunk's counts (:class:`~btc_pipeline.steps.backfill.ChunkResult`).
     """
     settings = load_settings()
-    window = Window(parse_instant(chunk["start"], "start"), parse_instant(chunk["end"], "end"))
+    window = Window(parse_iso(chunk["start"], "chunk start"), parse_iso(chunk["end"], "chunk end"))
     source = chunk.get("source")
     names = (source,) if source else settings.exchanges
     exchanges = [build_exchange(name, settings) for name in names]
@@ -245,7 +245,7 @@ def summarize_run(
     log.info("summary: %s", fields)
     if failed:
         raise AirflowFailException(f"{len(failed)} of {len(planned)} chunk(s) failed: {', '.join(failed)}")
-    return {**doc, "started_at": doc["started_at"].isoformat(), "finished_at": doc["finished_at"].isoformat()}
+    return {**doc, "started_at": format_ts(doc["started_at"]), "finished_at": format_ts(doc["finished_at"])}
 
 
 def plan_and_produce(scope: Any, topic: Asset) -> Any:

@@ -14,7 +14,7 @@ from btc_pipeline.steps.backfill import heal_recovery
 from btc_pipeline.steps.ingest import ingest_window
 from btc_pipeline.steps.ticks import TicksNotDeliveredError, stream_ticks
 from btc_pipeline.tasks import hooks
-from btc_pipeline.timeutil import parse_iso, to_utc
+from btc_pipeline.timeutil import format_ts, parse_iso, to_utc
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,7 @@ def produce_window(
             healed = heal_recovery(window, since, settings, exchanges, producer, store, run_id)
         if healed is not None:
             result["healed"] = healed.to_dict()
-            log.info("recovery heal after the last success at %s: %s", since.isoformat(), result["healed"])
+            log.info("recovery heal after the last success at %s: %s", format_ts(since), result["healed"])
     return result
 
 
