@@ -117,5 +117,7 @@ bench: setup ## benchmarks under bench/ (print figures against an in-run baselin
 plotly-bundle: $(VENV)/.synced ## maintainers: refresh dashboard/static's Plotly bundle from npm (after upgrading plotly)
 	$(PY) tools/plotly_bundle.py
 
-clean: down ## remove state/ (data, logs, jars, binaries) and .venv
+clean: down ## remove state/ (data, logs, jars, binaries, compose-check's podman storage) and .venv
+	@# containers/storage keeps its overlay directory bind-mounted on itself: rm cannot remove it mounted
+	@if mountpoint -q $(STATE)/deploycheck/podman/root/overlay 2>/dev/null; then umount $(STATE)/deploycheck/podman/root/overlay; fi
 	rm -rf $(STATE) $(VENV)

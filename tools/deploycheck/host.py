@@ -262,7 +262,7 @@ def go_build(source: Path, package: str, binary: Path, log: Path | None, *flags:
         HostError: The build failed.
     """
     binary.parent.mkdir(parents=True, exist_ok=True)
-    partial = binary.with_suffix(".partial")
+    partial = binary.with_name(binary.name + ".partial")
     env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0"}
     with open(log or os.devnull, "w") as out:
         done = subprocess.run(
@@ -310,7 +310,7 @@ def build_ferretdb(bin_dir: Path, work: Path, version: str, log: Path | None = N
     source = work / f"ferretdb-{version}-src"
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(go_module_dir("github.com/FerretDB/FerretDB", version), source)
-    for path in source.rglob("*"):
+    for path in [source, *source.rglob("*")]:  # the module cache's copies are read-only
         path.chmod(path.stat().st_mode | 0o200)
     (source / "build" / "version" / "version.txt").write_text(f"{version}\n")
     (source / "build" / "version" / "package.txt").write_text("deploycheck-standin\n")
