@@ -31,4 +31,23 @@ Phases, in order (each prints what it found; the summary repeats the figures):
 10. ``docker compose exec airflow-apiserver btc-pipeline backfill --from 2h``: exit 0, then 117+
     minutes with candles in the window and ``btc-pipeline gaps`` finds no hole.
 11. memory of every running container; ``compose down -v`` leaves no container, volume or network.
+
+Breaking the deployment fails the check. Measured runs (2026-12-06, warm caches, each edit undone
+afterwards); the cheap ones are also unit tests (``tests/unit/test_deploycheck.py``):
+
+- A wrong service name in a connection (``AIRFLOW_CONN_BTC_MONGO``'s ``"host": "mongo"``): the
+  wiring lint fails the env phase in 0.5 s, naming each service and variable. Run on past it
+  (``DEPLOYCHECK_SKIP_WIRING=1``): every container still turns healthy, and the check fails 6 min 44 s
+  in: no scheduled btc_ingest run succeeds. A wrong ``BTC_KAFKA_BOOTSTRAP`` is found only by the
+  lint: the DAGs use the Airflow connection, so the data path fills regardless.
+- A missing variable: an empty secret in the env file (``.env.example``) is refused by compose in
+  the env phase, naming it; ``AIRFLOW__CORE__EXECUTION_API_SERVER_URL`` deleted from the file:
+  every container healthy, then the check fails at 6 min 41 s, listing btc_ingest's runs
+  (``produce_window: up_for_retry``, ``stream_ticks: failed``): the tasks cannot reach the
+  api-server's Execution API.
+- A Dockerfile step that does not install a package: ``pymongo`` left out of the dashboard's
+  requirements fails the image build at its own import check (34 s, the build log's last lines in
+  the message); the Kafka provider filtered out of ``./Dockerfile``'s install: the image builds,
+  every container turns healthy, and the check fails 1 min 41 s in on the DAGs' import errors
+  (``No module named 'airflow.providers.apache'``, one line per DAG file).
 """

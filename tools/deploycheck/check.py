@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -347,6 +349,9 @@ def airflow(run: Run) -> None:
     expected = sorted(p.stem for p in (ROOT / "dags").glob("*.py") if not p.name.startswith("_"))
 
     def parsed() -> list[str] | None:
+        errors = client.call("GET", "/importErrors")
+        if errors["total_entries"]:
+            raise DeployCheckError("DAG import errors: " + "; ".join(import_error(e) for e in errors["import_errors"]))
         ids = sorted(str(d["dag_id"]) for d in client.call("GET", "/dags", query={"limit": 100})["dags"])
         return ids if set(expected) <= set(ids) else None
 
@@ -363,11 +368,31 @@ def airflow(run: Run) -> None:
         runs = client.call("GET", "/dags/btc_ingest/dagRuns", query={"limit": 50, "order_by": "-run_after"})["dag_runs"]
         return next((r for r in runs if r["run_type"] == "scheduled" and r["state"] == "success"), None)
 
-    ingest = wait_for(scheduled_success, 300, "a scheduled btc_ingest run that succeeded", interval_s=5)
+    try:
+        ingest = wait_for(scheduled_success, 300, "a scheduled btc_ingest run that succeeded", interval_s=5)
+    except DeployCheckError as exc:
+        raise DeployCheckError(f"{exc}\n{ingest_runs(client)}") from None
     run.report.note(
         f"btc_ingest ran on schedule: {ingest['dag_run_id']} ({ingest['data_interval_start']} .. "
         f"{ingest['data_interval_end']}) success, {since_up(run)} after `up`"
     )
+
+
+def ingest_runs(client: AirflowClient) -> str:
+    """The latest btc_ingest runs and the states of the last one's tasks, to say why none succeeded."""
+    runs = client.call("GET", "/dags/btc_ingest/dagRuns", query={"limit": 5, "order_by": "-run_after"})["dag_runs"]
+    lines = [f"  {r['dag_run_id']} ({r['run_type']}): {r['state']}" for r in runs]
+    if runs:
+        path = f"/dags/btc_ingest/dagRuns/{urllib.parse.quote(runs[0]['dag_run_id'], safe='')}/taskInstances"
+        tis = client.call("GET", path)["task_instances"]
+        lines += [f"    {t['task_id']}: {t['state']} (try {t.get('try_number')})" for t in tis]
+    return "latest btc_ingest runs:\n" + ("\n".join(lines) or "  none")
+
+
+def import_error(entry: Mapping[str, Any]) -> str:
+    """``dags/x.py: ModuleNotFoundError: No module named 'y'`` from one of ``/importErrors``."""
+    lines = [line.strip() for line in str(entry.get("stack_trace", "")).splitlines() if line.strip()]
+    return f"{Path(str(entry.get('filename', '?'))).name}: {lines[-1] if lines else '?'}"
 
 
 def since_up(run: Run) -> str:

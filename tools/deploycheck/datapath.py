@@ -66,7 +66,9 @@ def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str, interva
             if value:
                 return value
             last = value
-        except Exception as exc:  # noqa: BLE001 - any failure of a probe means "not yet"; shown at the end
+        except DeployCheckError:
+            raise  # a verdict, not "not yet"
+        except Exception as exc:  # noqa: BLE001 - any other failure of a probe means "not yet"; shown at the end
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
             raise DeployCheckError(f"{what}: not seen within {timeout_s:.0f} s (last: {str(last)[:500]})")

@@ -179,7 +179,11 @@ class Builder:
                 self.podman.argv(*argv), env=self.podman.env, stdout=out, stderr=subprocess.STDOUT, check=False
             )
         if done.returncode != 0:
-            raise HostError(f"podman build of {tag} ({containerfile}) failed (exit {done.returncode}); see {self.log}")
+            tail = [line for line in self.log.read_text(errors="replace").splitlines() if line.strip()][-4:]
+            raise HostError(
+                f"podman build of {tag} ({containerfile}) failed (exit {done.returncode}); the end of {self.log}:\n"
+                + "\n".join(f"    {line[:300]}" for line in tail)
+            )
         return time.monotonic() - started
 
     # --- the Debian base -------------------------------------------------------------------------------
