@@ -20,7 +20,7 @@ from btc_pipeline.cli.common import ARGUMENT_OF_BOUND, EXIT_INCOMPLETE, EXIT_INT
 from btc_pipeline.cli.gaps import describe, print_report
 from btc_pipeline.cli.progress import Progress, progress_bar
 from btc_pipeline.config import load_api_settings
-from btc_pipeline.steps.backfill import check_backfill_window
+from btc_pipeline.steps.backfill_plan import check_backfill_window
 from btc_pipeline.steps.gaps import GapReport, MinuteRange, find_gaps, merge_minutes
 from btc_pipeline.store import Store
 from btc_pipeline.timeutil import format_ts, parse_iso
