@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from btc_pipeline.alerts import AlertRules
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.redact import redact_uri
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S
 
@@ -42,7 +43,7 @@ DEFAULT_BASE_URLS: dict[str, str] = {
 DRAIN_TRIGGERS = ("outlets", "watcher")
 
 
-class ConfigError(ValueError):
+class ConfigError(BtcPipelineError, ValueError):
     """A configuration value is missing or invalid; the message says which and how to fix it."""
 
 

@@ -50,7 +50,7 @@ def test_exception_after_the_write_commits_nothing_and_the_rerun_is_harmless(sta
     written = first_batch_written(mongo[scratch.mongo_db])
     assert group_lag(stack, scratch) == 10  # ...but nothing committed
     stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
-    assert stats.consumed == 10 and stats.upserted == 10 - written and stats.unchanged == written
+    assert stats.consumed == 10 and stats.inserted == 10 - written and stats.unchanged == written
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
     assert group_lag(stack, scratch) == 0
 
@@ -87,7 +87,7 @@ def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(sta
     assert group_lag(stack, scratch) == 10
     # joins once the dead member's 10 s session expired
     stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
-    assert stats.consumed == 10 and stats.upserted == 10 - written and stats.unchanged == written
+    assert stats.consumed == 10 and stats.inserted == 10 - written and stats.unchanged == written
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
     assert group_lag(stack, scratch) == 0
 
@@ -103,5 +103,5 @@ def test_database_stopped_during_a_run_fails_it_and_the_next_run_lands_everythin
     finally:
         stack.up(["ferretdb"])
     stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
-    assert stats.upserted == 10 and stats.lag_after == 0
+    assert stats.inserted == 10 and stats.lag_after == 0
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10

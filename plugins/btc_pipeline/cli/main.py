@@ -40,6 +40,7 @@ from btc_pipeline.cli.common import (
 )
 from btc_pipeline.cli.env import SECRET_COMMANDS, add_secret_commands, run_secret_command
 from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.redact import redact_text
 from btc_pipeline.timeutil import TIME_HELP, floor_minute, parse_time
 from btc_pipeline.window import RangeError, Window, checked_range
@@ -275,8 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         parser.exit(EXIT_USAGE, redact_text(f"{parser.prog}: configuration error: {exc}\n"))
     ctx = Context(window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=err)
-    from btc_pipeline.cli.airflow_client import AirflowApiError
-    from btc_pipeline.store import Store, StoreError
+    from btc_pipeline.store import Store
 
     opened: list[Store] = []
 
@@ -302,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
-    except (StoreError, AirflowApiError) as exc:  # unreachable MongoDB / Airflow, refused credentials
+    except BtcPipelineError as exc:  # unreachable MongoDB / Airflow, refused credentials, ...: said plainly
         err.write(f"{parser.prog} {args.command}: error: {exc}\n")
         return EXIT_INCOMPLETE
     finally:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S, ImplausibleTimeError, check_plausible, utcnow
 from btc_pipeline.window import Window
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from btc_pipeline.exchanges.http import HttpClient
 
 
-class ExchangeError(RuntimeError):
+class ExchangeError(BtcPipelineError, RuntimeError):
     """A request to an exchange failed or its answer could not be used.
 
     ``transient`` marks an answer that says "try again shortly" inside an HTTP 200 (Kraken's

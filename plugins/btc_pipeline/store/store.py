@@ -22,6 +22,7 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure
 
 from btc_pipeline.alerts import Alert, AlertState
 from btc_pipeline.bars import Bar, as_read
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.redact import redact_text, redact_uri
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import alerts, locks, notrades, prices, reads, rebuild, records
@@ -37,7 +38,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class StoreError(RuntimeError):
+class StoreError(BtcPipelineError, RuntimeError):
     """MongoDB could not be reached or refused a read; the message says where and what to check.
 
     Its message never holds a password: URIs in it, and in the driver's text it quotes, are redacted.
@@ -261,7 +262,7 @@ class Store:
         return alerts.record_alerts(self.db, fired)
 
     def rebuild_read_model(
-        self, window: Window, *, progress: rebuild.Progress | None = None, exact: bool = False
+        self, window: Window, *, progress: rebuild.ProgressCallback | None = None, exact: bool = False
     ) -> rebuild.RebuildSummary:
         """Rebuild the read model of ``window`` from ``btc.prices`` (see :mod:`btc_pipeline.store.rebuild`)."""
         return rebuild.rebuild(self.db, window, progress=progress, exact=exact)
