@@ -11,7 +11,7 @@ Parameters (run conf):
 |---|---|
 | `start`, `end` | the range `[start, end)`, ISO-8601 UTC, floored to the minute; `end` at most the last closed minute |
 | `source` | one exchange (`coinbase`, `kraken`, `binance`, `bitstamp`), or empty = `BTC_EXCHANGES` in failover order |
-| `only_missing` | fill only minutes without a 1-minute candle (as `btc-pipeline gaps` finds them; not those an exchange said had no trades) |
+| `only_missing` | fill only the holes `btc-pipeline gaps` finds (not minutes an exchange said had no trades) |
 
 Tasks:
 

@@ -123,9 +123,9 @@ def _add_gaps(commands: Any, times: Any) -> None:
     gaps = commands.add_parser(
         "gaps",
         help="list the minutes without a candle, merged into ranges",
-        description="List the minutes without a 1-minute candle (read from the read model's 1-minute bars), merged into ranges, telling apart "
-        "minutes an exchange said it had no trades in from real holes. Exit code 0: no holes, 1: holes found, "
-        "2: bad arguments.",
+        description="List the minutes without a 1-minute candle (read from the read model's 1-minute bars), "
+        "merged into ranges, telling apart minutes an exchange said it had no trades in from real holes. "
+        "Exit code 0: no holes, 1: holes found, 2: bad arguments.",
         epilog="Times: " + TIME_HELP + ".",
     )
     _add_range(gaps, times)
