@@ -99,7 +99,7 @@ def backfill_chunk(
     wanted = candles
     already = 0
     if only_missing:
-        present = store.present_minutes(window, settings.symbol, present_source)
+        present = store.present_minutes(window, present_source)
         wanted = [c for c in candles if c.ts not in present]
         already = len(candles) - len(wanted)
     observations = candle_observations(served_by.name, settings.symbol, wanted, fetched_at, run_id)

@@ -75,7 +75,7 @@ def capped_horizon(horizon_minutes: int, exchanges: Sequence[str], *, lag: timed
     return horizon_minutes
 
 
-def first_candle_since(store: Store, window: Window, symbol: str) -> datetime | None:
+def first_candle_since(store: Store, window: Window) -> datetime | None:
     """Where healing ``window`` may start: its start if the pipeline stored candles before it, else
     the oldest candle inside it (``None``: no candle at all up to the window's end).
 
@@ -85,7 +85,6 @@ def first_candle_since(store: Store, window: Window, symbol: str) -> datetime | 
     Args:
         store: The ``btc`` database.
         window: The heal range.
-        symbol: The pipeline's symbol.
 
     Returns:
         The first minute to heal, or ``None``.

@@ -308,7 +308,7 @@ class Store:
         return read_latest(self.db[LATEST])
 
     @_read
-    def present_minutes(self, window: Window, symbol: str, source: str | None = None) -> set[datetime]:
+    def present_minutes(self, window: Window, source: str | None = None) -> set[datetime]:
         """Minutes of ``window`` with a 1-minute candle (of ``source``, or of any exchange)."""
         return reads.present_minutes(self.db, window, source, self.cache)
 

@@ -98,7 +98,7 @@ def heal_scope(run_after: datetime) -> dict[str, Any]:
         log.warning("no heal horizon left within the exchanges' horizons")
         return _scope(None, None, exchanges, only_missing=True, holes=[], horizon_minutes=horizon)
     with hooks.store(settings) as store:
-        start = first_candle_since(store, window, settings.symbol)
+        start = first_candle_since(store, window)
         if start is None:
             log.info("no candle stored up to %s: nothing to heal", format_ts(window.end))
             return _scope(None, None, exchanges, only_missing=True, holes=[], horizon_minutes=horizon)
