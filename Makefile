@@ -104,7 +104,7 @@ test-integration: setup tools browser ## tests against the real local stack (sta
 	$(VENV)/bin/pytest $(PYTEST_PARALLEL) -m integration
 
 test: setup tools browser lint ## everything: lint, unit and integration tests (what CI runs)
-	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL) --junitxml=$(STATE)/test-artifacts/junit.xml
 
 bench: setup ## benchmarks under bench/ (print figures against an in-run baseline)
 	$(PY) bench/run.py
