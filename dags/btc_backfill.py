@@ -39,13 +39,14 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from btc_pipeline.config import KNOWN_EXCHANGES
+from btc_pipeline.dag_ids import BACKFILL_DAG
 from btc_pipeline.tasks import backfill, schedules
 
 TOPIC = schedules.topic_asset(schedules.settings())
 
 
 @dag(
-    dag_id="btc_backfill",
+    dag_id=BACKFILL_DAG,
     schedule=None,
     start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
     catchup=False,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from btc_pipeline.api.status import health
 from btc_pipeline.exchanges import build_exchange
+from btc_pipeline.health import pipeline_health
 from btc_pipeline.quotes import quote
 from btc_pipeline.schema import Observation
 from btc_pipeline.steps.ingest import ingest_window
@@ -95,9 +95,9 @@ def test_hostile_messages_are_dead_lettered_and_good_ones_beside_them_land(stack
     store = Store(mongo[scratch.mongo_db])
     now = datetime.now(UTC)
     latest = store.latest()
-    assert {(d["source"], d["kind"]): d["price"] for d in latest}[("coinbase", "tick")] == 97_000.5
+    assert {(o.source, o.kind): o.price for o in latest}[("coinbase", "tick")] == 97_000.5
     assert quote(latest, now).consensus == 97_000.5
-    report = health(latest, [], now, stale_after_s=120)
+    report = pipeline_health(latest, [], now, stale_after_s=120)
     assert report.status == "ok" and report.age_s is not None and 0 <= report.age_s < 120
 
     # the next run starts past them: nothing to read again, nothing fails
@@ -153,10 +153,10 @@ def test_a_reading_from_the_future_stored_before_the_fix_no_longer_holds_the_liv
     now = datetime.now(UTC)
     store = Store(db)
     assert quote(store.latest(), now).consensus is None  # the frozen reading is not taken for a price
-    assert health(store.latest(), [], now, stale_after_s=120).status == "stale"
+    assert pipeline_health(store.latest(), [], now, stale_after_s=120).status == "stale"
 
     produce_all(new_producer(stack), scratch.topic, [Record(b"k", raw(tick(source="kraken", price=96_500.0)))])
     run_drain(stack, scratch, db)
-    (entry,) = [d for d in store.latest() if d["_id"] == "kraken|tick"]
-    assert entry["price"] == 96_500.0
+    (entry,) = [o for o in store.latest() if (o.source, o.kind) == ("kraken", "tick")]
+    assert entry.price == 96_500.0
     assert quote(store.latest(), datetime.now(UTC)).consensus == 96_500.0
