@@ -521,21 +521,11 @@ def test_compose_defaults_agree_with_env_example(compose: dict[str, Any], env_ex
 
 def btc_keys_read_by_config() -> set[str]:
     """``BTC_*`` keys that plugins/btc_pipeline/config.py reads: its string literals, plus the
-    ``f"BTC_{name.upper()}_URL"`` keys of the exchanges in its ``DEFAULT_BASE_URLS``."""
-    source = CONFIG_MODULE.read_text()
-    keys = set(re.findall(r"[\"'](BTC_[A-Z0-9_]*[A-Z0-9])[\"']", source))
-    if re.search(r"f[\"']BTC_\{[^}]+\}_URL[\"']", source):
-        for node in ast.walk(ast.parse(source)):
-            targets: list[ast.expr]
-            if isinstance(node, ast.AnnAssign) and node.value is not None:
-                targets, value = [node.target], node.value
-            elif isinstance(node, ast.Assign):
-                targets, value = node.targets, node.value
-            else:
-                continue
-            if any(isinstance(target, ast.Name) and target.id == "DEFAULT_BASE_URLS" for target in targets):
-                keys |= {f"BTC_{exchange.upper()}_URL" for exchange in ast.literal_eval(value)}
-    return keys
+    ``BTC_<NAME>_URL`` keys of the exchanges in the registry."""
+    from btc_pipeline.exchanges import EXCHANGES
+
+    keys = set(re.findall(r"[\"'](BTC_[A-Z0-9_]*[A-Z0-9])[\"']", CONFIG_MODULE.read_text()))
+    return keys | {f"BTC_{exchange.upper()}_URL" for exchange in EXCHANGES}
 
 
 def test_env_example_has_every_key_config_reads(env_example: dict[str, str]) -> None:

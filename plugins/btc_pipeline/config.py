@@ -17,6 +17,7 @@ from pathlib import Path
 
 from btc_pipeline.alerts import AlertRules
 from btc_pipeline.errors import BtcPipelineError
+from btc_pipeline.exchanges import EXCHANGES
 from btc_pipeline.redact import redact_uri
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S
 
@@ -25,17 +26,10 @@ log = logging.getLogger(__name__)
 #: Old names still read, each with the key that replaced it (a warning says to rename it).
 DEPRECATED_KEYS = {"BTC_PROVIDERS": "BTC_EXCHANGES"}
 
-KNOWN_EXCHANGES = ("coinbase", "kraken", "binance", "bitstamp")
-#: Failover order by default: Binance last, since it answers HTTP 451 in some regions (the US).
-DEFAULT_EXCHANGES = ("coinbase", "kraken", "bitstamp", "binance")
-
+#: The names ``BTC_EXCHANGES`` accepts, in the default failover order (:data:`btc_pipeline.exchanges.EXCHANGES`).
+KNOWN_EXCHANGES = DEFAULT_EXCHANGES = tuple(EXCHANGES)
 #: Production base URLs of the exchanges' public REST APIs.
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "coinbase": "https://api.exchange.coinbase.com",
-    "kraken": "https://api.kraken.com/0",
-    "binance": "https://data-api.binance.vision",
-    "bitstamp": "https://www.bitstamp.net/api/v2",
-}
+DEFAULT_BASE_URLS = {name: cls.base_url for name, cls in EXCHANGES.items()}
 
 #: How ``btc_drain`` learns that messages arrived (``BTC_DRAIN_TRIGGER``): ``outlets``, the
 #: producing tasks' asset events (the default); ``watcher``, a triggerer-side Kafka consumer

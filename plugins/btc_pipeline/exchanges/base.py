@@ -10,6 +10,7 @@ exchange, never data.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,10 +18,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S, ImplausibleTimeError, check_plausible, utcnow
-from btc_pipeline.window import Window
+from btc_pipeline.window import MINUTE, Window
 
 if TYPE_CHECKING:
     from btc_pipeline.exchanges.http import HttpClient
+
+
+#: The longest backoff between two attempts without ``Retry-After`` (HTTP layer and Kraken's retries).
+MAX_BACKOFF_S = 30.0
 
 
 class ExchangeError(BtcPipelineError, RuntimeError):
@@ -67,7 +72,7 @@ class Tick:
 
 @dataclass(frozen=True)
 class ExchangeLimits:
-    """What one exchange's candle endpoint serves, declared by its client module.
+    """What one exchange's candle endpoint serves, declared by its client class.
 
     Attributes:
         rows_per_request: The most 1-minute candles one request returns (a client pages beyond it).
@@ -118,10 +123,20 @@ class TimeRule:
             raise ExchangeError(exchange, endpoint, f"{exc.reason}: {exc.detail}") from None
 
 
-class ExchangeClient:
+class ExchangeClient(ABC):
     """What every client holds: its :class:`~btc_pipeline.exchanges.http.HttpClient`, its clock
     (injectable, so tests are deterministic) and how far ahead of that clock an exchange's time may
-    be (``BTC_MAX_CLOCK_SKEW_S``)."""
+    be (``BTC_MAX_CLOCK_SKEW_S``). Each subclass declares the rest of what the package knows about
+    its exchange; :data:`btc_pipeline.exchanges.EXCHANGES` maps names to subclasses."""
+
+    #: Its name in ``BTC_EXCHANGES``, in messages (``source``) and in the store.
+    name: str
+    #: The production base URL of its public REST API (the default of ``BTC_<NAME>_URL``).
+    base_url: str
+    #: What its candle endpoint serves.
+    limits: ExchangeLimits
+    #: The exchange's own name for the pipeline's ``BTC-USD`` (product, pair or symbol).
+    market: str
 
     def __init__(
         self,
@@ -134,9 +149,23 @@ class ExchangeClient:
         self.clock = clock
         self.max_skew_s = max_skew_s
 
+    @abstractmethod
+    def fetch_candles(self, window: Window) -> list[Candle]:
+        """Closed 1-minute candles with ``ts`` in ``window``, oldest first (minutes without trades absent)."""
+
+    @abstractmethod
+    def fetch_ticker(self) -> Tick:
+        """The latest trade."""
+
     def times(self) -> TimeRule:
         """The rule every exchange time in a reply read now must pass."""
         return TimeRule(self.clock(), self.max_skew_s)
+
+    def closed(self, candles: list[Candle], now: datetime | None = None) -> list[Candle]:
+        """The candles that had closed by ``now`` (the clock when omitted): exchanges also return
+        the minute still trading (Kraken's last row, Binance's open kline), which is not data yet."""
+        now = self.clock() if now is None else now
+        return [c for c in candles if c.ts + MINUTE <= now]
 
 
 #: No tick can trade more BTC than will ever exist.
