@@ -29,7 +29,6 @@ ENV_EXAMPLE = ROOT / ".env.example"
 AIRFLOW_DOCKERFILE = ROOT / "Dockerfile"
 DASHBOARD_DOCKERFILE = ROOT / "dashboard" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-CONFIG_MODULE = ROOT / "plugins" / "btc_pipeline" / "config.py"
 UV_LOCK = ROOT / "uv.lock"
 COMPOSECHECK = ROOT / "state" / "bin" / "composecheck"
 
@@ -517,31 +516,6 @@ def test_compose_defaults_agree_with_env_example(compose: dict[str, Any], env_ex
         if name in env_example and env_example[name] != default
     }
     assert not disagreements, disagreements
-
-
-def btc_keys_read_by_config() -> set[str]:
-    """``BTC_*`` keys that plugins/btc_pipeline/config.py reads: its string literals, plus the
-    ``BTC_<NAME>_URL`` keys of the exchanges in the registry."""
-    from btc_pipeline.exchanges import EXCHANGES
-
-    keys = set(re.findall(r"[\"'](BTC_[A-Z0-9_]*[A-Z0-9])[\"']", CONFIG_MODULE.read_text()))
-    return keys | {f"BTC_{exchange.upper()}_URL" for exchange in EXCHANGES}
-
-
-def test_env_example_has_every_key_config_reads(env_example: dict[str, str]) -> None:
-    from btc_pipeline.config import DEPRECATED_KEYS
-
-    keys = btc_keys_read_by_config() - set(DEPRECATED_KEYS)
-    url_keys = {"BTC_COINBASE_URL", "BTC_KRAKEN_URL", "BTC_BINANCE_URL", "BTC_BITSTAMP_URL"}
-    assert url_keys <= keys, f"the scan of config.py missed the exchange URL keys: {sorted(keys)}"
-    assert not keys - set(env_example), f"read by config.py, missing from .env.example: {keys - set(env_example)}"
-
-
-def test_env_example_documents_the_config_defaults(env_example: dict[str, str]) -> None:
-    from btc_pipeline.config import load_settings
-
-    btc_values = {key: value for key, value in env_example.items() if key.startswith("BTC_")}
-    assert load_settings(btc_values) == load_settings({})
 
 
 # --- the compose-spec loader ------------------------------------------------------------------

@@ -9,7 +9,6 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,7 +37,7 @@ def at_sim(settings: Settings, url: str, **changes: Any) -> Settings:
         "binance": f"{url}/binance",
         "bitstamp": f"{url}/bitstamp/api/v2",
     }
-    return replace(settings, exchanges=ALL, base_urls=urls, **changes)
+    return settings.model_copy(update={"exchanges": ALL, "base_urls": urls, **changes})
 
 
 def clients(settings: Settings) -> list[Any]:
