@@ -1,11 +1,9 @@
-"""Configuration of the pipeline, read from environment variables in this one module.
-
-Each setting is declared once, on :class:`Settings` (``BTC_*``) or :class:`ApiSettings` (the CLI's
-``AIRFLOW_*``), with its type, default, bounds and description; pydantic-settings reads and validates
-them. An empty value means the default. A bad value raises :class:`ConfigError` naming the variable,
-the value (URIs redacted) and what is accepted. ``.env.example`` lists every key with its default
-(tests/unit/test_config.py holds it to this module). Secrets (Airflow connections, MongoDB
-credentials) are never defaults here; they come from the environment or from Airflow connections.
+"""Configuration, read from environment variables in this one module: each setting is declared once,
+on :class:`Settings` (``BTC_*``) or :class:`ApiSettings` (the CLI's ``AIRFLOW_*``), with its type,
+default, bounds and description. An empty value means the default; a bad one raises
+:class:`ConfigError` naming the variable, the value (URIs redacted) and what is accepted.
+``.env.example`` lists every key with its default (tests/unit/test_config.py holds it to the model).
+Secrets are never defaults here: they come from the environment or from Airflow connections.
 """
 
 from __future__ import annotations
@@ -114,6 +112,7 @@ def _periods(value: Any) -> tuple[int, ...]:
 
 
 WebUrl = Annotated[str, AfterValidator(_http_url)]
+MongoUri = Annotated[str, AfterValidator(_mongodb_uri)]
 Periods = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_periods)]
 Price = Annotated[float | None, Field(ge=0.01, le=10_000_000)]
 
@@ -167,11 +166,8 @@ class Settings(BaseSettings):
     kafka_conn_id: str = Field("btc_kafka", description="The Airflow connection of the tasks' Kafka.")
     mongo_conn_id: str = Field("btc_mongo", description="The Airflow connection of the tasks' MongoDB.")
     kafka_bootstrap: str = Field("127.0.0.1:9092", description="The broker of the CLI's dlq commands.")
-    mongo_uri: Annotated[str, AfterValidator(_mongodb_uri)] = Field(
-        "mongodb://127.0.0.1:27017/",
-        repr=False,  # may hold a password: show it with btc_pipeline.redact.redact_uri
-        description="The MongoDB of the API, the dashboard and the CLI.",
-    )
+    #: May hold a password: left out of repr(); show it with :func:`btc_pipeline.redact.redact_uri`.
+    mongo_uri: MongoUri = Field("mongodb://127.0.0.1:27017/", repr=False, description="The readers' MongoDB.")
     mongo_db: str = Field("btc", description="The MongoDB database.")
     consumer_group: str = Field("btc-drain", description="The drain's Kafka consumer group.")
     drain_max_messages: int = Field(100_000, ge=1, le=1_000_000, description="Messages one drain run stores at most.")

@@ -10,7 +10,6 @@ exchange, never data.
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -90,7 +89,9 @@ class ExchangeLimits:
 class Exchange(Protocol):
     """One exchange: the latest ticker and the closed 1-minute candles of a window."""
 
+    #: Its name in ``BTC_EXCHANGES``, in messages (``source``) and in the store.
     name: str
+    #: What its candle endpoint serves.
     limits: ExchangeLimits
 
     def fetch_candles(self, window: Window) -> list[Candle]:
@@ -123,18 +124,14 @@ class TimeRule:
             raise ExchangeError(exchange, endpoint, f"{exc.reason}: {exc.detail}") from None
 
 
-class ExchangeClient(ABC):
+class ExchangeClient(Exchange):
     """What every client holds: its :class:`~btc_pipeline.exchanges.http.HttpClient`, its clock
     (injectable, so tests are deterministic) and how far ahead of that clock an exchange's time may
     be (``BTC_MAX_CLOCK_SKEW_S``). Each subclass declares the rest of what the package knows about
     its exchange; :data:`btc_pipeline.exchanges.EXCHANGES` maps names to subclasses."""
 
-    #: Its name in ``BTC_EXCHANGES``, in messages (``source``) and in the store.
-    name: str
     #: The production base URL of its public REST API (the default of ``BTC_<NAME>_URL``).
     base_url: str
-    #: What its candle endpoint serves.
-    limits: ExchangeLimits
     #: The exchange's own name for the pipeline's ``BTC-USD`` (product, pair or symbol).
     market: str
 
@@ -148,14 +145,6 @@ class ExchangeClient(ABC):
         self.http = http
         self.clock = clock
         self.max_skew_s = max_skew_s
-
-    @abstractmethod
-    def fetch_candles(self, window: Window) -> list[Candle]:
-        """Closed 1-minute candles with ``ts`` in ``window``, oldest first (minutes without trades absent)."""
-
-    @abstractmethod
-    def fetch_ticker(self) -> Tick:
-        """The latest trade."""
 
     def times(self) -> TimeRule:
         """The rule every exchange time in a reply read now must pass."""
@@ -172,10 +161,6 @@ class ExchangeClient(ABC):
 MAX_BTC_SUPPLY = 21_000_000
 
 
-def _finite_positive(value: float, what: str) -> bool:
-    return math.isfinite(value) and value > 0
-
-
 def validate_candles(exchange: str, endpoint: str, candles: Iterable[Candle], window: Window) -> list[Candle]:
     """Check candles for sane prices and window membership, sort them, drop duplicates.
 
@@ -186,7 +171,7 @@ def validate_candles(exchange: str, endpoint: str, candles: Iterable[Candle], wi
     by_ts: dict[datetime, Candle] = {}
     for c in candles:
         for field in ("open", "high", "low", "close"):
-            if not _finite_positive(getattr(c, field), field):
+            if not 0 < getattr(c, field) < math.inf:  # also refuses nan
                 raise ExchangeError(exchange, endpoint, f"candle {c.ts.isoformat()} has {field}={getattr(c, field)!r}")
         if not c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high:
             raise ExchangeError(
@@ -209,7 +194,7 @@ def validate_tick(exchange: str, endpoint: str, tick: Tick) -> Tick:
         ExchangeError: The price is not a positive finite number, or the size is negative, not
             finite, or above the 21 million BTC that will ever exist.
     """
-    if not _finite_positive(tick.price, "price"):
+    if not 0 < tick.price < math.inf:  # also refuses nan
         raise ExchangeError(exchange, endpoint, f"ticker price {tick.price!r} is not a positive number")
     if tick.volume is not None and not 0 <= tick.volume <= MAX_BTC_SUPPLY:  # also refuses nan
         raise ExchangeError(
