@@ -459,22 +459,27 @@ def test_airflow_connections(resolved: dict[str, Any], generated_env: dict[str, 
     }
 
 
-@pytest.mark.parametrize("name", AIRFLOW_SERVICES)
 def test_the_tasks_connections_and_the_pipeline_settings_name_the_same_servers(
-    services: dict[str, Any], generated_env: dict[str, str], name: str
+    generated_env: dict[str, str], tmp_path: Path
 ) -> None:
     """Tasks use the connections btc_mongo/btc_kafka, the CLI in the same container BTC_MONGO_URI and
     BTC_KAFKA_BOOTSTRAP: the same server, user, password and database, from the same .env values."""
     from pymongo.uri_parser import parse_uri
 
     dotenv = {**generated_env, "BTC_MONGO_DB": "prices", "MONGO_ROOT_USER": "root_x"}  # not the defaults
-    env = {key: interpolate(value, dotenv) for key, value in environment_of(services[name]).items()}
-    conn, uri = json.loads(env["AIRFLOW_CONN_BTC_MONGO"]), parse_uri(env["BTC_MONGO_URI"])
-    assert [(conn["host"], conn["port"])] == uri["nodelist"]
-    assert (conn["login"], conn["password"]) == (uri["username"], uri["password"])
-    assert conn["extra"]["authSource"] == uri["options"]["authSource"]
-    assert conn["schema"] == env["BTC_MONGO_DB"]
-    assert json.loads(env["AIRFLOW_CONN_BTC_KAFKA"])["extra"]["bootstrap.servers"] == env["BTC_KAFKA_BOOTSTRAP"]
+    services = resolve(env_file_with(tmp_path, dotenv))["services"]
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        conn, uri = json.loads(env["AIRFLOW_CONN_BTC_MONGO"]), parse_uri(env["BTC_MONGO_URI"])
+        assert [(conn["host"], conn["port"])] == uri["nodelist"], name
+        assert (
+            (conn["login"], conn["password"])
+            == (uri["username"], uri["password"])
+            == ("root_x", dotenv["MONGO_ROOT_PASSWORD"])
+        )
+        assert conn["extra"]["authSource"] == uri["options"]["authSource"], name
+        assert conn["schema"] == env["BTC_MONGO_DB"] == "prices", name
+        assert json.loads(env["AIRFLOW_CONN_BTC_KAFKA"])["extra"]["bootstrap.servers"] == env["BTC_KAFKA_BOOTSTRAP"]
 
 
 def test_the_api_is_uvicorn_serving_the_package_app(services: dict[str, Any]) -> None:
