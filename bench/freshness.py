@@ -121,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack.running("demo", state_dir=args.state_dir)
     store = Store.connect(stack.mongo_uri, stack.settings.mongo_db)
-    client = AirflowClient(ApiSettings(stack.airflow_url, stack.admin_user, stack.admin_password))
+    client = AirflowClient(ApiSettings(url=stack.airflow_url, user=stack.admin_user, password=stack.admin_password))
     started_at = datetime.now(UTC)
     seen: dict[int, psutil.Process] = {}
     cpu0, _ = sample_usage(stack, seen)

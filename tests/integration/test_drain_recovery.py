@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -71,7 +70,7 @@ def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(sta
             def commit(self, *a, **k):
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        settings = Settings(**{{**{asdict(scratch)!r}, "exchanges": tuple({list(scratch.exchanges)!r})}})
+        settings = Settings(**{scratch.model_dump()!r})
         kafka = {{"bootstrap.servers": "{stack.kafka_bootstrap}"}}
         consumer = KilledBeforeCommit(consumer_config(kafka, settings.consumer_group))
         source = BatchConsumer(consumer, settings.topic, batch_size=50, max_messages=5000, max_seconds=20)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -71,9 +70,7 @@ def test_replayed_batch_and_duplicate_keys_never_duplicate(stack, scratch, mongo
     ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-1")
     again = run_drain(stack, scratch, mongo[scratch.mongo_db])
     assert again.consumed == 10 and again.inserted == 0
-    from dataclasses import replace
-
-    rewound = replace(scratch, consumer_group=scratch.consumer_group + "-rewound")
+    rewound = scratch.model_copy(update={"consumer_group": scratch.consumer_group + "-rewound"})
     replay = run_drain(stack, rewound, mongo[scratch.mongo_db])
     assert replay.consumed == 20 and replay.inserted == 0
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
@@ -144,9 +141,9 @@ def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, sc
     store = Store(mongo[scratch.mongo_db])
     (counts,) = store.reject_counts().values()
     assert counts == dict.fromkeys(MALFORMED, 1)
-    from dataclasses import replace
-
-    run_drain(stack, replace(scratch, consumer_group=scratch.consumer_group + "-again"), mongo[scratch.mongo_db])
+    run_drain(
+        stack, scratch.model_copy(update={"consumer_group": scratch.consumer_group + "-again"}), mongo[scratch.mongo_db]
+    )
     assert list(store.reject_counts().values()) == [counts]
 
 
@@ -187,7 +184,7 @@ def test_a_drain_that_stays_stores_what_arrives_while_it_runs_and_ends_when_idle
     )
     late.start()
     try:
-        stats = run_drain(stack, replace(scratch, drain_idle_s=6.0), mongo[scratch.mongo_db])
+        stats = run_drain(stack, scratch.model_copy(update={"drain_idle_s": 6.0}), mongo[scratch.mongo_db])
     finally:
         late.join()
     assert stats.consumed == 5 and stats.inserted == 5 and stats.ended_by == "idle"

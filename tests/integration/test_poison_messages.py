@@ -5,7 +5,6 @@ committed, and the next run starts past them (no message can stop storage for go
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -111,7 +110,7 @@ def test_a_message_that_breaks_the_store_is_isolated_and_the_rest_of_its_batch_l
     halves until that one message is found, dead-lettered with the exception class, and the rest
     of the batch is stored exactly once."""
     to_the_end_of_time = (datetime(9999, 12, 31, 23, 59, 30, tzinfo=UTC) - datetime.now(UTC)).total_seconds()
-    reckless = replace(scratch, max_clock_skew_s=to_the_end_of_time, drain_batch_size=500)
+    reckless = scratch.model_copy(update={"max_clock_skew_s": to_the_end_of_time, "drain_batch_size": 500})
     exchanges = [build_exchange("coinbase", reckless)]
     ingest_window(WINDOW, reckless, exchanges, new_producer(stack), "good")
     poison = raw(tick(ts="9999-12-31T23:59:00Z"))
