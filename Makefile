@@ -106,7 +106,7 @@ test-integration: setup tools browser ## tests against the real local stack (sta
 	$(VENV)/bin/pytest $(PYTEST_PARALLEL) -m integration
 
 test: setup tools browser lint ## everything: lint, unit and integration tests (what CI runs)
-	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL) --junitxml=$(STATE)/test-artifacts/junit.xml
 
 compose-check: setup ## build both images and run docker-compose.yml end to end on podman (stand-ins where no registry answers; tools/deploycheck)
 	PYTHONPATH=tools $(PY) -m deploycheck

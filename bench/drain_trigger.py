@@ -64,7 +64,7 @@ def main() -> None:
     stack = Stack.running("demo", state_dir=args.state_dir)
     settings = stack.settings
     store = Store.connect(stack.mongo_uri, settings.mongo_db)
-    client = AirflowClient(ApiSettings(stack.airflow_url, stack.admin_user, stack.admin_password))
+    client = AirflowClient(ApiSettings(url=stack.airflow_url, user=stack.admin_user, password=stack.admin_password))
     producer = Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap}))
     rng = random.Random()
     base = datetime(2020, 1, 1, tzinfo=UTC) + timedelta(minutes=rng.randrange(0, 500_000))

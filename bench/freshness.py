@@ -42,6 +42,7 @@ sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools")]
 from _stats import percentile, spread  # noqa: E402
 from btc_pipeline.cli.airflow_client import AirflowClient  # noqa: E402
 from btc_pipeline.config import ApiSettings  # noqa: E402
+from btc_pipeline.dag_ids import DAG_IDS  # noqa: E402
 from btc_pipeline.store import Store  # noqa: E402
 from btc_pipeline.timeutil import floor_minute, format_ts, to_utc  # noqa: E402
 from devstack import Stack  # noqa: E402
@@ -81,7 +82,7 @@ def runs_per_dag(client: AirflowClient, since: datetime, until: datetime) -> dic
     the ``asset_events`` recorded in it (what starts the drain besides its timer)."""
     out = {}
     window = {"run_after_gte": format_ts(since), "run_after_lte": format_ts(until), "limit": 1}
-    for dag_id in ("btc_ingest", "btc_drain", "btc_heal", "btc_backfill", "btc_retention"):
+    for dag_id in DAG_IDS:
         query = urllib.parse.urlencode(window)
         out[dag_id] = int(client.call("GET", f"/dags/{dag_id}/dagRuns?{query}")["total_entries"])
     query = urllib.parse.urlencode({"start_date_gte": format_ts(since), "start_date_lte": format_ts(until), "limit": 1})
@@ -120,7 +121,7 @@ def main() -> None:
     args = parser.parse_args()
     stack = Stack.running("demo", state_dir=args.state_dir)
     store = Store.connect(stack.mongo_uri, stack.settings.mongo_db)
-    client = AirflowClient(ApiSettings(stack.airflow_url, stack.admin_user, stack.admin_password))
+    client = AirflowClient(ApiSettings(url=stack.airflow_url, user=stack.admin_user, password=stack.admin_password))
     started_at = datetime.now(UTC)
     seen: dict[int, psutil.Process] = {}
     cpu0, _ = sample_usage(stack, seen)
@@ -130,7 +131,7 @@ def main() -> None:
     memory: list[float] = []
     while time.monotonic() - t0 < args.minutes * 60:
         now = datetime.now(UTC)
-        readings = [to_utc(d["ts"]) for d in store.latest() if d["kind"] == "tick"]
+        readings = [o.ts for o in store.latest() if o.kind == "tick"]
         if readings:
             price_ages.append((now - max(readings)).total_seconds())
         _, rss = sample_usage(stack, seen)

@@ -211,12 +211,12 @@ def measure(documents: int, db: Database[Any], now: datetime, repeat: int, *, ol
     )
     gap_window = Window(end - timedelta(days=1), end)
     row("gaps --since 24h", lambda: find_gaps(store, gap_window, "BTC-USD"), lambda: old_gaps(db, gap_window))
-    row("pipeline runs (last 20)", lambda: store.recent_runs(20), None)
+    row("pipeline runs (the last 20 of each DAG)", store.recent_runs, None)
 
     settings = load_settings({})
 
     def refresh() -> None:  # what one dashboard refresh reads: the page's own loaders, 1 h view
-        view.load_live(store, CONSENSUS, end)
+        view.load_live(store, settings, CONSENSUS, end)
         view.load_chart(store, "1h", CONSENSUS, False, list(settings.exchanges), end)
         view.load_health(store, settings, end)
 

@@ -11,7 +11,7 @@ Parameters (run conf):
 |---|---|
 | `start`, `end` | the range `[start, end)`, ISO-8601 UTC, floored to the minute; `end` at most the last closed minute |
 | `source` | one exchange (`coinbase`, `kraken`, `binance`, `bitstamp`), or empty = `BTC_EXCHANGES` in failover order |
-| `only_missing` | fill only minutes without a candle in `btc.prices` (not those an exchange said had no trades) |
+| `only_missing` | fill only the holes `btc-pipeline gaps` finds (not minutes an exchange said had no trades) |
 
 Tasks:
 
@@ -39,13 +39,14 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from btc_pipeline.config import KNOWN_EXCHANGES
+from btc_pipeline.dag_ids import BACKFILL_DAG
 from btc_pipeline.tasks import backfill, schedules
 
 TOPIC = schedules.topic_asset(schedules.settings())
 
 
 @dag(
-    dag_id="btc_backfill",
+    dag_id=BACKFILL_DAG,
     schedule=None,
     start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
     catchup=False,

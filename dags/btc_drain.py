@@ -47,6 +47,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, DeltaTriggerTimetable, dag, get_current_context, task
 
+from btc_pipeline.dag_ids import DRAIN_DAG
 from btc_pipeline.tasks import drain as drain_tasks
 from btc_pipeline.tasks import schedules
 
@@ -54,7 +55,7 @@ SETTINGS = schedules.settings()
 
 
 @dag(
-    dag_id="btc_drain",
+    dag_id=DRAIN_DAG,
     schedule=AssetOrTimeSchedule(
         timetable=DeltaTriggerTimetable(timedelta(seconds=30)), assets=schedules.drain_asset(SETTINGS)
     ),

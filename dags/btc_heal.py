@@ -29,13 +29,14 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
+from btc_pipeline.dag_ids import HEAL_DAG
 from btc_pipeline.tasks import backfill, schedules
 
 TOPIC = schedules.topic_asset(schedules.settings())
 
 
 @dag(
-    dag_id="btc_heal",
+    dag_id=HEAL_DAG,
     schedule=CronTriggerTimetable("5 * * * *", timezone="UTC"),
     start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
     catchup=False,

@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, task
 
+from btc_pipeline.dag_ids import INGEST_DAG
 from btc_pipeline.tasks import ingest, schedules
 
 NETWORK_TIMEOUT = timedelta(minutes=2)
@@ -50,7 +51,7 @@ TOPIC = schedules.topic_asset(SETTINGS)
 
 
 @dag(
-    dag_id="btc_ingest",
+    dag_id=INGEST_DAG,
     schedule=CronDataIntervalTimetable("* * * * *", timezone="UTC"),
     start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
     catchup=False,

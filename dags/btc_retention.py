@@ -21,11 +21,12 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import CronTriggerTimetable, dag, get_current_context, task
 
+from btc_pipeline.dag_ids import RETENTION_DAG
 from btc_pipeline.tasks import retention, schedules
 
 
 @dag(
-    dag_id="btc_retention",
+    dag_id=RETENTION_DAG,
     schedule=CronTriggerTimetable("20 0 * * *", timezone="UTC"),
     start_date=datetime.fromisoformat("2026-01-01T00:00:00+00:00"),
     catchup=False,

@@ -7,11 +7,12 @@ through the store's read model: one refresh reads a few dozen small documents.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import streamlit as st
 
+from btc_pipeline.alerts import AlertRules, move
 from btc_pipeline.bars import BAR_LENGTH
 from btc_pipeline.config import ConfigError, load_settings
 from btc_pipeline.export import FORMATS, to_bytes
@@ -20,7 +21,7 @@ from btc_pipeline.store import CONSENSUS, Store, StoreError
 from btc_pipeline.timeutil import format_ts
 from charts import candles_figure, comparison_figure
 from plot import plotly_figure, preload
-from view import RANGES, Chart, Health, Live, load_chart, load_health, load_live, series_choices
+from view import RANGES, Chart, HealthPanel, Live, load_chart, load_health, load_live, series_choices
 
 st.set_page_config(
     page_title="BTC-USD live",
@@ -36,6 +37,7 @@ except ConfigError as exc:
     st.error(redact_text(f"Configuration error: {exc}"))
     st.stop()
 REFRESH_S = SETTINGS.dashboard_refresh_s
+MOVE_WINDOW_MIN = SETTINGS.alert_move_window_min  # the pipeline's window: the page measures moves as it does
 UNREACHABLE = (
     "MongoDB is not reachable at the configured BTC_MONGO_URI ({uri}, database {db}): is the stack up? "
     "The page retries every {every} s. Details: {error}"
@@ -56,11 +58,11 @@ def chart_data(uri: str, db: str, range_name: str, source: str, compare: bool) -
 
 @st.cache_data(ttl=REFRESH_S, show_spinner=False)
 def live_data(uri: str, db: str, source: str) -> Live:
-    return load_live(store(uri, db), source, datetime.now(UTC))
+    return load_live(store(uri, db), SETTINGS, source, datetime.now(UTC))
 
 
 @st.cache_data(ttl=max(REFRESH_S, 30), show_spinner=False)
-def health_data(uri: str, db: str) -> Health:
+def health_data(uri: str, db: str) -> HealthPanel:
     return load_health(store(uri, db), SETTINGS, datetime.now(UTC))
 
 
@@ -100,18 +102,24 @@ with st.sidebar:
     above = st.number_input("Price above (USD, 0 = off)", min_value=0.0, value=SETTINGS.alert_above or 0.0, step=100.0)
     below = st.number_input("Price below (USD, 0 = off)", min_value=0.0, value=SETTINGS.alert_below or 0.0, step=100.0)
     move_pct = st.number_input(
-        "Move over 24 h (%, 0 = off)", min_value=0.0, value=SETTINGS.alert_move_pct, step=0.5, key="move_pct"
+        f"Move over {MOVE_WINDOW_MIN} min (%, 0 = off)",
+        min_value=0.0,
+        value=SETTINGS.alert_move_pct,
+        step=0.5,
+        key="move_pct",
     )
     st.caption(
         "The pipeline records alerts from BTC_ALERT_* in .env even when nobody has this page open; "
-        "these fields only change what this page warns about."
+        "these fields only change what this page warns about. A move is measured as the pipeline does: against "
+        f"the consensus {MOVE_WINDOW_MIN} min before the newest reading (BTC_ALERT_MOVE_WINDOW_MIN)."
     )
 
 
 def header(live: Live, now: datetime) -> None:
     """Consensus price, each exchange's price, the last 24 h, and how old the newest data is."""
     q = live.quote
-    age = None if live.newest is None else (now - live.newest).total_seconds()
+    newest = live.health.newest
+    age = None if newest is None else (now - newest).total_seconds()
     top = st.columns(3)
     top[0].metric(
         "Consensus price",
@@ -126,37 +134,35 @@ def header(live: Live, now: datetime) -> None:
         day[0].metric("24 h high", f"${live.day.high:,.0f}")
         day[1].metric("24 h low", f"${live.day.low:,.0f}")
         day[2].metric("24 h volume", "—" if live.day.volume is None else f"{live.day.volume:,.1f} BTC")
-    if age is not None and age > SETTINGS.stale_after_s:
-        st.warning(
-            f"Stale data: the newest observation is {age:,.0f} s old (BTC_STALE_AFTER_S = {SETTINGS.stale_after_s} s). "
-            "Is btc_ingest running and btc_drain green in Airflow?",
-            icon="⚠️",
-        )
+    if live.health.reasons:  # the verdict of /v1/health
+        st.warning(f"Stale data: {live.health.reasons[0]}", icon="⚠️")
     if q.exchanges:
         # a Markdown table, not st.table: that one pulls ~1.3 MB of Arrow JavaScript into the first paint
         rows = [f"| {x.source} | {x.price:,.2f} | {x.deviation_pct:+.3f} % | {x.age_s:,.0f} s |" for x in q.exchanges]
         st.markdown("\n".join(["| exchange | price (USD) | vs median | reading age |", "|---|--:|--:|--:|", *rows]))
-    missing = [x for x in SETTINGS.exchanges if (x, "tick") not in live.newest_by]
+    missing = [x for x in SETTINGS.exchanges if "tick" not in live.health.by_exchange().get(x, {})]
     if missing and q.exchanges:
         st.caption(f"No reading yet from {', '.join(missing)}.")
 
 
 def alert_banners(live: Live) -> None:
     """The alerts the pipeline recorded (last 24 h), and this page's own thresholds."""
-    price = live.quote.consensus
+    price, at = live.quote.consensus, live.quote.newest
     page = []
     if price is not None and above and price > above:
         page.append(f"BTC-USD {price:,.2f} is above {above:,.2f}")
     if price is not None and below and price < below:
         page.append(f"BTC-USD {price:,.2f} is below {below:,.2f}")
-    if live.day is not None and move_pct and abs(live.day.change_pct) >= move_pct:
-        page.append(f"BTC-USD moved {live.day.change_pct:+.2f} % in 24 h (threshold {move_pct:g} %)")
+    rules = AlertRules(move_pct=move_pct, move_window=timedelta(minutes=MOVE_WINDOW_MIN))
+    moved = None if price is None or at is None else move(rules, live.move_reference, price, at)
+    if moved is not None:
+        page.append(f"{moved.message} (threshold {move_pct:g} %)")
     for text in page:
         st.error(f"Alert (this page): {text}", icon="🔔")
     if live.alerts:
         newest = live.alerts[0]
         more = f" — and {len(live.alerts) - 1} more in 24 h" if len(live.alerts) > 1 else ""
-        st.info(f"Recorded by the pipeline at {format_ts(newest['ts'])}: {newest['message']}{more}", icon="🔔")
+        st.info(f"Recorded by the pipeline at {format_ts(newest.ts)}: {newest.message}{more}", icon="🔔")
 
 
 def chart(data: Chart) -> None:
@@ -221,7 +227,7 @@ def export_buttons() -> None:
         )
 
 
-def health_panel(health: Health) -> None:
+def health_panel(health: HealthPanel) -> None:
     """Freshness per exchange, consumer lag, the last runs, rejects and holes."""
     with st.container(border=True):
         st.caption("Newest candle and tick of each exchange")
@@ -229,8 +235,8 @@ def health_panel(health: Health) -> None:
         lag = (
             f"unknown until the first btc_drain run ends (a run stays while messages arrive, up to "
             f"{SETTINGS.drain_max_seconds:g} s: BTC_DRAIN_MAX_SECONDS)"
-            if health.consumer_lag is None
-            else f"{health.consumer_lag:,} message(s)"
+            if health.health.consumer_lag is None
+            else f"{health.health.consumer_lag:,} message(s)"
         )
         st.write(f"**Consumer lag** (after the last btc_drain run): {lag}")
         st.caption("Last finished run of each DAG (recorded as a run ends; a failed run by its failure callback)")
@@ -269,7 +275,7 @@ def live_page() -> None:
     except StoreError as exc:
         unreachable(exc)
         return
-    if live.newest is None and data.bars.empty and not any(not f.empty for f in data.lines.values()):
+    if live.health.newest is None and data.bars.empty and not any(not f.empty for f in data.lines.values()):
         st.info(
             "No data yet: the pipeline has not stored any price. Unpause btc_ingest and btc_drain in Airflow; "
             "`make demo` also backfills the last 24 h on its first start."

@@ -3,18 +3,22 @@ reads a few dozen small documents, whatever the length of history)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from btc_pipeline.alerts import Alert
 from btc_pipeline.bars import interval_for
 from btc_pipeline.config import Settings
+from btc_pipeline.health import PipelineHealth, pipeline_health
 from btc_pipeline.quotes import Quote, quote
+from btc_pipeline.steps.alerts import move_reference
 from btc_pipeline.steps.gaps import GapReport, find_gaps
 from btc_pipeline.store import CONSENSUS, Store, tick_series
-from btc_pipeline.timeutil import floor_minute, format_ts, to_utc
+from btc_pipeline.timeutil import floor_minute, format_ts
 from btc_pipeline.window import MINUTE, Window
 
 #: The chart's ranges (``None``: from the first candle stored).
@@ -27,7 +31,6 @@ RANGES: dict[str, timedelta | None] = {
     "1y": timedelta(days=365),
     "all": None,
 }
-DAGS = ("btc_ingest", "btc_drain", "btc_backfill", "btc_heal", "btc_retention")
 
 
 @dataclass(frozen=True)
@@ -57,21 +60,22 @@ class Chart:
 
 @dataclass
 class Live:
-    """The quote, the newest observation, the last 24 hours and the alerts the pipeline recorded."""
+    """The quote, the newest observations, the last 24 hours, the price a move counts from, the alerts."""
 
     quote: Quote
-    newest: datetime | None
-    newest_by: dict[tuple[str, str], datetime]
+    #: The freshness verdict of ``/v1/health`` (runs left out).
+    health: PipelineHealth
     day: DayStats | None
-    alerts: list[dict[str, Any]]
+    move_reference: float | None
+    alerts: list[Alert]
 
 
 @dataclass
-class Health:
-    """How the pipeline is doing: freshness per exchange, lag, runs, rejects, holes."""
+class HealthPanel:
+    """The pipeline's health (as ``/v1/health`` reports it) and its tables, rejects, holes of 24 h."""
 
-    exchanges: list[dict[str, Any]]
-    consumer_lag: int | None
+    health: PipelineHealth
+    exchanges: list[dict[str, str]]
     runs: list[dict[str, Any]]
     rejects_24h: dict[str, int]
     gaps: GapReport
@@ -98,10 +102,13 @@ def load_chart(store: Store, range_name: str, source: str, compare: bool, exchan
     return Chart(window, interval, store.bars(source, interval, window))
 
 
-def load_live(store: Store, source: str, now: datetime) -> Live:
-    """The header's data: the quote, the newest observation, the last 24 h of ``source``, the alerts."""
+def load_live(store: Store, settings: Settings, source: str, now: datetime) -> Live:
+    """The header's data: the quote, the data's freshness, the last 24 h of ``source``, the alerts, and
+    the consensus one move alert window (``BTC_ALERT_MOVE_WINDOW_MIN``, the pipeline's) before the newest tick."""
     latest = store.latest()
-    newest_by = {(str(d["source"]), str(d["kind"])): to_utc(d["ts"]) for d in latest}
+    q = quote(latest, now)
+    window = timedelta(minutes=settings.alert_move_window_min)
+    reference = None if q.newest is None else move_reference(store, q.newest, window)
     end = floor_minute(now) + MINUTE
     bars = store.bars(source, "5m", Window(end - timedelta(days=1), end))
     day = None
@@ -114,38 +121,42 @@ def load_live(store: Store, source: str, now: datetime) -> Live:
             float(bars["low"].min()),
             None if volume is None else float(volume),
         )
-    return Live(quote(latest, now), max(newest_by.values(), default=None), newest_by, day, store.recent_alerts())
+    return Live(q, pipeline_health(latest, [], now, settings.stale_after_s), day, reference, store.recent_alerts())
 
 
-def load_health(store: Store, settings: Settings, now: datetime) -> Health:
+def freshness_rows(health: PipelineHealth, exchanges: Iterable[str]) -> list[dict[str, str]]:
+    """Each exchange's newest candle and tick (``exchanges`` also without data) and their ages."""
+    seen = health.by_exchange()
+    rows = []
+    for name in sorted(set(exchanges) | set(seen)):
+        row = {"exchange": name}
+        for label in ("candle", "tick"):
+            reading = seen.get(name, {}).get(label)
+            row[f"newest {label}"] = format_ts(reading.observation.ts) if reading else "no data"
+            row[f"{label} age"] = f"{reading.age_s:,.0f} s" if reading else "—"
+        rows.append(row)
+    return rows
+
+
+def run_rows(health: PipelineHealth) -> list[dict[str, Any]]:
+    """One row per DAG: its last recorded run, and how many of the runs the store keeps failed."""
+    return [
+        {
+            "DAG": dag_id,
+            "last run": format_ts(runs[0].started_at),
+            "state": runs[0].state,
+            "failed task": runs[0].failed_task or "",
+            "error": (runs[0].error or "")[:120],
+            "runs kept": len(runs),
+            "failed of them": sum(r.state == "failed" for r in runs),
+        }
+        for dag_id, runs in health.dags.items()
+    ]
+
+
+def load_health(store: Store, settings: Settings, now: datetime) -> HealthPanel:
     """The health panel's data (the holes of the last 24 h included)."""
-    latest = {(str(d["source"]), str(d["kind"])): to_utc(d["ts"]) for d in store.latest()}
-    exchanges = []
-    for name in sorted(set(settings.exchanges) | {s for s, _ in latest}):
-        row: dict[str, Any] = {"exchange": name}
-        for kind, label in (("candle_1m", "candle"), ("tick", "tick")):
-            ts = latest.get((name, kind))
-            row[f"newest {label}"] = format_ts(ts) if ts else "no data"
-            row[f"{label} age"] = f"{(now - ts).total_seconds():,.0f} s" if ts else "—"
-        exchanges.append(row)
-    runs = store.recent_runs(100)
-    drains = [r for r in runs if r.get("dag_id") == "btc_drain" and r.get("lag_after") is not None]
-    last_per_dag = []
-    for dag_id in DAGS:
-        mine = [r for r in runs if r.get("dag_id") == dag_id]
-        if mine:
-            last = mine[0]
-            last_per_dag.append(
-                {
-                    "DAG": dag_id,
-                    "last run": format_ts(to_utc(last["started_at"])),
-                    "state": last.get("state", "success"),
-                    "failed task": last.get("failed_task", ""),
-                    "error": str(last.get("error", ""))[:120],
-                    "runs shown": len(mine),
-                    "failed of them": sum(1 for r in mine if r.get("state") == "failed"),
-                }
-            )
+    health = pipeline_health(store.latest(), store.recent_runs(), now, settings.stale_after_s)
     days = store.reject_counts()
     rejects: dict[str, int] = {}
     for day in (f"{now - timedelta(days=1):%Y-%m-%d}", f"{now:%Y-%m-%d}"):
@@ -153,7 +164,7 @@ def load_health(store: Store, settings: Settings, now: datetime) -> Health:
             rejects[reason] = rejects.get(reason, 0) + count
     end = floor_minute(now) - MINUTE * 2  # the last two minutes may still be on their way
     gaps = find_gaps(store, Window(end - timedelta(days=1), end), settings.symbol)
-    return Health(exchanges, drains[0]["lag_after"] if drains else None, last_per_dag, rejects, gaps)
+    return HealthPanel(health, freshness_rows(health, settings.exchanges), run_rows(health), rejects, gaps)
 
 
 def series_choices(settings: Settings) -> list[str]:

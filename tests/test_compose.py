@@ -29,7 +29,6 @@ ENV_EXAMPLE = ROOT / ".env.example"
 AIRFLOW_DOCKERFILE = ROOT / "Dockerfile"
 DASHBOARD_DOCKERFILE = ROOT / "dashboard" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-CONFIG_MODULE = ROOT / "plugins" / "btc_pipeline" / "config.py"
 UV_LOCK = ROOT / "uv.lock"
 COMPOSECHECK = ROOT / "state" / "bin" / "composecheck"
 
@@ -472,6 +471,29 @@ def test_airflow_connections(resolved: dict[str, Any], generated_env: dict[str, 
     }
 
 
+def test_the_tasks_connections_and_the_pipeline_settings_name_the_same_servers(
+    generated_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Tasks use the connections btc_mongo/btc_kafka, the CLI in the same container BTC_MONGO_URI and
+    BTC_KAFKA_BOOTSTRAP: the same server, user, password and database, from the same .env values."""
+    from pymongo.uri_parser import parse_uri
+
+    dotenv = {**generated_env, "BTC_MONGO_DB": "prices", "MONGO_ROOT_USER": "root_x"}  # not the defaults
+    services = resolve(env_file_with(tmp_path, dotenv))["services"]
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        conn, uri = json.loads(env["AIRFLOW_CONN_BTC_MONGO"]), parse_uri(env["BTC_MONGO_URI"])
+        assert [(conn["host"], conn["port"])] == uri["nodelist"], name
+        assert (
+            (conn["login"], conn["password"])
+            == (uri["username"], uri["password"])
+            == ("root_x", dotenv["MONGO_ROOT_PASSWORD"])
+        )
+        assert conn["extra"]["authSource"] == uri["options"]["authSource"], name
+        assert conn["schema"] == env["BTC_MONGO_DB"] == "prices", name
+        assert json.loads(env["AIRFLOW_CONN_BTC_KAFKA"])["extra"]["bootstrap.servers"] == env["BTC_KAFKA_BOOTSTRAP"]
+
+
 def test_the_api_is_uvicorn_serving_the_package_app(services: dict[str, Any]) -> None:
     api = services["api"]
     command = as_text(api["command"])
@@ -529,41 +551,6 @@ def test_compose_defaults_agree_with_env_example(compose: dict[str, Any], env_ex
         if name in env_example and env_example[name] != default
     }
     assert not disagreements, disagreements
-
-
-def btc_keys_read_by_config() -> set[str]:
-    """``BTC_*`` keys that plugins/btc_pipeline/config.py reads: its string literals, plus the
-    ``f"BTC_{name.upper()}_URL"`` keys of the exchanges in its ``DEFAULT_BASE_URLS``."""
-    source = CONFIG_MODULE.read_text()
-    keys = set(re.findall(r"[\"'](BTC_[A-Z0-9_]*[A-Z0-9])[\"']", source))
-    if re.search(r"f[\"']BTC_\{[^}]+\}_URL[\"']", source):
-        for node in ast.walk(ast.parse(source)):
-            targets: list[ast.expr]
-            if isinstance(node, ast.AnnAssign) and node.value is not None:
-                targets, value = [node.target], node.value
-            elif isinstance(node, ast.Assign):
-                targets, value = node.targets, node.value
-            else:
-                continue
-            if any(isinstance(target, ast.Name) and target.id == "DEFAULT_BASE_URLS" for target in targets):
-                keys |= {f"BTC_{exchange.upper()}_URL" for exchange in ast.literal_eval(value)}
-    return keys
-
-
-def test_env_example_has_every_key_config_reads(env_example: dict[str, str]) -> None:
-    from btc_pipeline.config import DEPRECATED_KEYS
-
-    keys = btc_keys_read_by_config() - set(DEPRECATED_KEYS)
-    url_keys = {"BTC_COINBASE_URL", "BTC_KRAKEN_URL", "BTC_BINANCE_URL", "BTC_BITSTAMP_URL"}
-    assert url_keys <= keys, f"the scan of config.py missed the exchange URL keys: {sorted(keys)}"
-    assert not keys - set(env_example), f"read by config.py, missing from .env.example: {keys - set(env_example)}"
-
-
-def test_env_example_documents_the_config_defaults(env_example: dict[str, str]) -> None:
-    from btc_pipeline.config import load_settings
-
-    btc_values = {key: value for key, value in env_example.items() if key.startswith("BTC_")}
-    assert load_settings(btc_values) == load_settings({})
 
 
 # --- the compose-spec loader ------------------------------------------------------------------

@@ -53,6 +53,24 @@ def test_file_defines_one_dag_named_like_the_file(guarded_parse, dag_file):
     assert list(bag.dags) == [dag_file.stem]
 
 
+def test_the_dag_files_are_the_dag_ids_everyone_else_uses():
+    """The files are named after the ids of :mod:`btc_pipeline.dag_ids`, and each passes its constant."""
+    from btc_pipeline.dag_ids import DAG_IDS
+
+    assert sorted(f.stem for f in DAG_FILES) == sorted(DAG_IDS)
+    for dag_file in DAG_FILES:
+        dag_id = next(k.value for k in dag_call(dag_file).keywords if k.arg == "dag_id")
+        assert isinstance(dag_id, ast.Name), f"{dag_file.name}: dag_id= names its constant in btc_pipeline.dag_ids"
+
+
+@pytest.mark.parametrize("dag_id", ["btc_backfill", "btc_heal"])
+def test_the_backfill_task_ids_the_cli_follows_are_the_dags(guarded_parse, dag_id):
+    from btc_pipeline.dag_ids import CHUNK_TASK, PLAN_TASK, SUMMARIZE_TASK
+
+    dag = guarded_parse[0][f"{dag_id}.py"].dags[dag_id]
+    assert {PLAN_TASK, CHUNK_TASK, SUMMARIZE_TASK} <= set(dag.task_ids)
+
+
 def test_no_database_query_while_parsing(guarded_parse):
     _, queries = guarded_parse
     assert queries == []

@@ -15,11 +15,12 @@ move alert last fired), and a move alert fires again only once its window has pa
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.timeutil import format_ts, to_utc
 
 Kind = Literal["above", "below", "move_up", "move_down"]
 
@@ -68,7 +69,19 @@ class Alert:
             "threshold": self.threshold,
             "reference": self.reference,
             "message": self.message,
+            "after": self.after,
         }
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any]) -> Alert:
+        """The alert a stored document (:meth:`to_dict`) holds."""
+        values = {k: doc[k] for k in ("kind", "price", "threshold", "message")}
+        return cls(
+            **values,
+            ts=to_utc(doc["ts"]),
+            reference=doc.get("reference"),
+            after=doc.get("after") and to_utc(doc["after"]),
+        )
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""Configuration of the pipeline, read from environment variables in this one module.
-
-Every key has a default that suits the local stack, and every value is validated when read:
-a bad value raises :class:`ConfigError` naming the variable, the value and what is expected.
-``.env.example`` lists every key. Secrets (Airflow connections, MongoDB credentials) are never
-defaults here; they come from the environment or from Airflow connections.
+"""Configuration, read from environment variables in this one module: each setting is declared once,
+on :class:`Settings` (``BTC_*``) or :class:`ApiSettings` (the CLI's ``AIRFLOW_*``), with its type,
+default, bounds and description. An empty value means the default; a bad one raises
+:class:`ConfigError` naming the variable, the value (URIs redacted) and what is accepted.
+``.env.example`` lists every key with its default (tests/unit/test_config.py holds it to the model).
+Secrets are never defaults here: they come from the environment or from Airflow connections.
 """
 
 from __future__ import annotations
@@ -11,11 +11,26 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar, get_args
+
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 from btc_pipeline.alerts import AlertRules
+from btc_pipeline.errors import BtcPipelineError
+from btc_pipeline.exchanges import EXCHANGES
 from btc_pipeline.redact import redact_uri
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S
 
@@ -24,25 +39,11 @@ log = logging.getLogger(__name__)
 #: Old names still read, each with the key that replaced it (a warning says to rename it).
 DEPRECATED_KEYS = {"BTC_PROVIDERS": "BTC_EXCHANGES"}
 
-KNOWN_EXCHANGES = ("coinbase", "kraken", "binance", "bitstamp")
-#: Failover order by default: Binance last, since it answers HTTP 451 in some regions (the US).
-DEFAULT_EXCHANGES = ("coinbase", "kraken", "bitstamp", "binance")
-
-#: Production base URLs of the exchanges' public REST APIs.
-DEFAULT_BASE_URLS: dict[str, str] = {
-    "coinbase": "https://api.exchange.coinbase.com",
-    "kraken": "https://api.kraken.com/0",
-    "binance": "https://data-api.binance.vision",
-    "bitstamp": "https://www.bitstamp.net/api/v2",
-}
-
-#: How ``btc_drain`` learns that messages arrived (``BTC_DRAIN_TRIGGER``): ``outlets``, the
-#: producing tasks' asset events (the default); ``watcher``, a triggerer-side Kafka consumer
-#: (``AssetWatcher``). See ``btc_pipeline.tasks.arrival`` and the README's comparison.
-DRAIN_TRIGGERS = ("outlets", "watcher")
+#: The names ``BTC_EXCHANGES`` accepts, in the default failover order (:data:`btc_pipeline.exchanges.EXCHANGES`).
+KNOWN_EXCHANGES = tuple(EXCHANGES)
 
 
-class ConfigError(ValueError):
+class ConfigError(BtcPipelineError, ValueError):
     """A configuration value is missing or invalid; the message says which and how to fix it."""
 
 
@@ -68,124 +69,136 @@ def read_env_file(path: Path) -> dict[str, str]:
     return {key: value or "" for key, value in dotenv_values(path).items()}
 
 
-def _get(env: Mapping[str, str], key: str, default: str) -> str:
-    value = env.get(key, "").strip()
-    return value if value else default
+def url_key(exchange: str) -> str:
+    """The variable holding exchange ``exchange``'s base URL: ``BTC_<NAME>_URL``."""
+    return f"BTC_{exchange.upper()}_URL"
 
 
-def _int(env: Mapping[str, str], key: str, default: int, *, minimum: int, maximum: int) -> int:
-    raw = _get(env, key, str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not an integer; set it to a whole number, e.g. {default}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{key}={value} is out of range; expected {minimum}..{maximum}")
-    return value
-
-
-def _float(env: Mapping[str, str], key: str, default: float, *, minimum: float, maximum: float) -> float:
-    raw = _get(env, key, str(default))
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a number; set it to e.g. {default}") from None
-    if not minimum <= value <= maximum:
-        raise ConfigError(f"{key}={value} is out of range; expected {minimum}..{maximum}")
-    return value
-
-
-def _choice(env: Mapping[str, str], key: str, default: str, choices: tuple[str, ...]) -> str:
-    value = _get(env, key, default).lower()
-    if value not in choices:
-        raise ConfigError(f"{key}={value!r} is not one of: {', '.join(choices)}")
-    return value
-
-
-def _url(env: Mapping[str, str], key: str, default: str) -> str:
-    value = _get(env, key, default).rstrip("/")
+def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
-        raise ConfigError(f"{key}={redact_uri(value)!r} is not an http(s) URL, e.g. {default}")
+        raise ValueError("is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def _mongodb_uri(value: str) -> str:
+    if not value.startswith(("mongodb://", "mongodb+srv://")):
+        raise ValueError("must start with mongodb:// or mongodb+srv://")
     return value
 
 
-def _optional_price(env: Mapping[str, str], key: str) -> float | None:
-    raw = _get(env, key, "")
-    if not raw:
-        return None
-    return _float(env, key, 0.0, minimum=0.01, maximum=10_000_000)
+def _csv(value: Any) -> Any:
+    return tuple(part.strip() for part in value.split(",") if part.strip()) if isinstance(value, str) else value
 
 
-def _periods(env: Mapping[str, str], key: str, default: str) -> tuple[int, ...]:
-    raw = _get(env, key, default)
-    try:
-        periods = tuple(int(p) for p in raw.split(",") if p.strip())
-    except ValueError:
-        raise ConfigError(f"{key}={raw!r} is not a comma-separated list of bar counts, e.g. {default}") from None
-    if any(not 2 <= p <= 500 for p in periods):
-        raise ConfigError(f"{key}={raw!r}: each period must be 2..500 bars")
-    return periods
-
-
-def _exchanges(env: Mapping[str, str]) -> tuple[str, ...]:
-    key = "BTC_EXCHANGES"
-    if not _get(env, key, "") and _get(env, "BTC_PROVIDERS", ""):
-        key = "BTC_PROVIDERS"  # the name before 0.2; still read so that an old .env keeps working
-        log.warning("BTC_PROVIDERS is deprecated: rename it to %s in .env", DEPRECATED_KEYS[key])
-    raw = _get(env, key, ",".join(DEFAULT_EXCHANGES))
-    names = tuple(name.strip().lower() for name in raw.split(",") if name.strip())
+def _exchange_names(value: Any) -> Any:
+    names = _csv(value.lower() if isinstance(value, str) else value)
     if not names:
-        raise ConfigError(f"{key} is empty; list exchanges in failover order, e.g. coinbase,kraken")
-    unknown = [name for name in names if name not in KNOWN_EXCHANGES]
-    if unknown:
-        raise ConfigError(f"{key} names unknown exchange(s) {unknown}; known: {', '.join(KNOWN_EXCHANGES)}")
+        raise ValueError("lists no exchange; list them in failover order, e.g. coinbase,kraken")
+    if unknown := [name for name in names if name not in EXCHANGES]:
+        raise ValueError(f"names unknown exchange(s) {unknown}; known: {', '.join(EXCHANGES)}")
     if len(set(names)) != len(names):
-        raise ConfigError(f"{key}={raw!r} lists an exchange twice")
+        raise ValueError("lists an exchange twice")
     return names
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Validated pipeline settings. Build with :func:`load_settings`."""
+def _periods(value: Any) -> tuple[int, ...]:
+    try:
+        periods = tuple(int(p) for p in _csv(value))
+    except ValueError:
+        raise ValueError("is not a comma-separated list of bar counts, e.g. 20,50") from None
+    if any(not 2 <= p <= 500 for p in periods):
+        raise ValueError("has a period outside 2..500 bars")
+    return periods
 
-    symbol: str = "BTC-USD"
-    exchanges: tuple[str, ...] = DEFAULT_EXCHANGES
-    base_urls: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_BASE_URLS))
-    http_timeout_s: float = 10.0
-    http_retries: int = 3
-    http_deadline_s: float = 30.0
-    http_max_body_bytes: int = 4 * 1024 * 1024
-    max_clock_skew_s: float = DEFAULT_MAX_CLOCK_SKEW_S
-    topic: str = "btc-metrics"
-    dlq_topic: str = "btc-metrics-dlq"
-    kafka_conn_id: str = "btc_kafka"
-    mongo_conn_id: str = "btc_mongo"
-    kafka_bootstrap: str = "127.0.0.1:9092"
+
+WebUrl = Annotated[str, AfterValidator(_http_url)]
+MongoUri = Annotated[str, AfterValidator(_mongodb_uri)]
+Periods = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_periods)]
+Price = Annotated[float | None, Field(ge=0.01, le=10_000_000)]
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over any mapping (``os.environ``, a ``.env``, a test's
+    dict): values stripped, blank ones dropped (= the default), deprecated keys renamed with a
+    warning, and ``base_urls`` read from the ``BTC_<NAME>_URL`` of every exchange in :data:`EXCHANGES`."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env: Mapping[str, str]) -> None:
+        self.given = {key: value.strip() for key, value in env.items() if value and value.strip()}
+        self.renamed: dict[str, str] = {}
+        keys = {env_key(settings_cls, field) for field in settings_cls.model_fields}
+        for old, new in DEPRECATED_KEYS.items():
+            if new in keys and old in self.given and new not in self.given:
+                log.warning("%s is deprecated: rename it to %s in .env", old, new)
+                self.given[new] = self.given.pop(old)
+                self.renamed[new] = old
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {key.lower(): value for key, value in self.given.items()}  # names are not case-sensitive
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        if "base_urls" in self.settings_cls.model_fields:
+            values["base_urls"] = {name: self.given.get(url_key(name), c.base_url) for name, c in EXCHANGES.items()}
+        return values
+
+
+class Settings(BaseSettings):
+    """Validated pipeline settings: field ``x`` is read from ``BTC_X``. Build with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="BTC_", frozen=True, extra="ignore")
+
+    symbol: Annotated[Literal["BTC-USD"], BeforeValidator(str.upper)] = Field("BTC-USD", description="Only BTC-USD.")
+    exchanges: Annotated[tuple[str, ...], NoDecode, BeforeValidator(_exchange_names)] = Field(
+        KNOWN_EXCHANGES, description="Exchanges in failover order."
+    )
+    base_urls: dict[str, WebUrl] = Field(
+        default_factory=lambda: {name: cls.base_url for name, cls in EXCHANGES.items()},
+        description="Each exchange's REST base URL, from BTC_<NAME>_URL (default: the live exchange's).",
+    )
+    http_timeout_s: float = Field(10.0, ge=0.1, le=120, description="Timeout of each read from an exchange.")
+    http_retries: int = Field(3, ge=0, le=10, description="Retries of a failed exchange request.")
+    http_deadline_s: float = Field(30.0, ge=0.5, le=600, description="The longest an exchange request may take.")
+    http_max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024, le=256 * 1024 * 1024, description="Largest body.")
+    max_clock_skew_s: float = Field(DEFAULT_MAX_CLOCK_SKEW_S, ge=0, le=86_400, description="Exchanges' clock drift.")
+    topic: str = Field("btc-metrics", description="The Kafka topic of observations.")
+    dlq_topic: str = Field("btc-metrics-dlq", description="The dead-letter topic.")
+    kafka_conn_id: str = Field("btc_kafka", description="The Airflow connection of the tasks' Kafka.")
+    mongo_conn_id: str = Field("btc_mongo", description="The Airflow connection of the tasks' MongoDB.")
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="The broker of the CLI's dlq commands.")
     #: May hold a password: left out of repr(); show it with :func:`btc_pipeline.redact.redact_uri`.
-    mongo_uri: str = field(default="mongodb://127.0.0.1:27017/", repr=False)
-    mongo_db: str = "btc"
-    consumer_group: str = "btc-drain"
-    drain_max_messages: int = 100_000
-    drain_max_seconds: float = 240.0
-    drain_idle_s: float = 30.0
-    drain_batch_size: int = 2000
-    drain_trigger: str = "outlets"
-    live_tick_horizon_s: int = 300
-    tick_interval_s: int = 10
-    ingest_retries: int = 4
-    ingest_retry_delay_s: int = 15
-    ingest_delivery_timeout_s: float = 20.0
-    max_deviation_pct: float = 1.0
-    dashboard_refresh_s: int = 10
-    heal_horizon_minutes: int = 360
-    tick_retention_days: int = 0
-    stale_after_s: int = 120
-    sma_periods: tuple[int, ...] = (20, 50)
-    ema_periods: tuple[int, ...] = (12,)
-    alert_above: float | None = None
-    alert_below: float | None = None
-    alert_move_pct: float = 2.0
-    alert_move_window_min: int = 60
+    mongo_uri: MongoUri = Field("mongodb://127.0.0.1:27017/", repr=False, description="The readers' MongoDB.")
+    mongo_db: str = Field("btc", description="The MongoDB database.")
+    consumer_group: str = Field("btc-drain", description="The drain's Kafka consumer group.")
+    drain_max_messages: int = Field(100_000, ge=1, le=1_000_000, description="Messages one drain run stores at most.")
+    drain_max_seconds: float = Field(240.0, ge=1, le=1800, description="How long one drain run lasts at most.")
+    drain_idle_s: float = Field(30.0, ge=0, le=1800, description="A drain run ends after this long without a message.")
+    drain_batch_size: int = Field(2000, ge=1, le=50_000, description="Messages per stored batch.")
+    drain_trigger: Annotated[Literal["outlets", "watcher"], BeforeValidator(str.lower)] = Field(
+        "outlets", description="What starts a drain run besides its timer."
+    )
+    live_tick_horizon_s: int = Field(300, ge=0, le=86_400, description="Windows closed this recently read tickers.")
+    tick_interval_s: int = Field(10, ge=2, le=60, description="Seconds between ticker reads in a live run.")
+    ingest_retries: int = Field(4, ge=0, le=10, description="Airflow retries of btc_ingest's produce_window.")
+    ingest_retry_delay_s: int = Field(15, ge=1, le=600, description="The first retry delay (exponential backoff).")
+    ingest_delivery_timeout_s: float = Field(20.0, ge=1, le=50, description="How long the broker may take to ack.")
+    max_deviation_pct: float = Field(1.0, ge=0.001, le=50, description="Cross-exchange check: tolerance in percent.")
+    dashboard_refresh_s: int = Field(10, ge=1, le=3600, description="How often the dashboard refreshes.")
+    heal_horizon_minutes: int = Field(360, ge=1, le=10_080, description="How far back btc_heal looks for holes.")
+    tick_retention_days: int = Field(0, ge=0, le=36_500, description="Raw ticks older are deleted (0: never).")
+    stale_after_s: int = Field(120, ge=5, le=86_400, description="Data older than this is stale.")
+    sma_periods: Periods = Field((20, 50), description="The dashboard's simple moving averages, in bars.")
+    ema_periods: Periods = Field((12,), description="The dashboard's exponential moving averages, in bars.")
+    alert_above: Price = Field(None, description="Alert when the price rises above this (empty: off).")
+    alert_below: Price = Field(None, description="Alert when the price falls below this (empty: off).")
+    alert_move_pct: float = Field(2.0, ge=0, le=100, description="Alert on a move of this many percent (0: off).")
+    alert_move_window_min: int = Field(60, ge=1, le=10_080, description="The window of that move, in minutes.")
+
+    @model_validator(mode="after")
+    def _topics_differ(self) -> Settings:
+        if self.topic == self.dlq_topic:
+            raise ValueError("BTC_TOPIC and BTC_DLQ_TOPIC must differ, or bad messages would loop")
+        return self
 
     @property
     def alert_rules(self) -> AlertRules:
@@ -198,6 +211,67 @@ class Settings:
         )
 
 
+class ApiSettings(BaseSettings):
+    """Where the ``btc-pipeline`` CLI reaches Airflow's REST API, and as whom. Build with :func:`load_api_settings`."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
+
+    airflow_port: int = Field(default=8080, ge=1, le=65_535, validation_alias="AIRFLOW_PORT", description="Its port.")
+    url: WebUrl = Field(
+        default="",  # http://127.0.0.1:AIRFLOW_PORT
+        validate_default=True,
+        validation_alias="AIRFLOW_API_URL",
+        description="Airflow's REST API (default: http://127.0.0.1:AIRFLOW_PORT).",
+    )
+    user: str = Field(default="admin", validation_alias="AIRFLOW_ADMIN_USER", description="The Airflow user.")
+    password: str = Field(default="admin", repr=False, validation_alias="AIRFLOW_ADMIN_PASSWORD")
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _local_by_default(cls, value: Any, info: ValidationInfo) -> Any:
+        return value or f"http://127.0.0.1:{info.data.get('airflow_port', 8080)}"
+
+
+def env_key(model: type[BaseSettings], field: str) -> str:
+    """The variable that sets ``field`` of ``model`` (``exchanges`` -> ``BTC_EXCHANGES``)."""
+    alias = model.model_fields[field].validation_alias
+    return alias if isinstance(alias, str) else f"{model.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def _explain(error: ErrorDetails, model: type[BaseSettings], source: _Environment) -> str:
+    """One validation error as ``KEY='value' <what is wrong>; <what is accepted>`` (URIs redacted)."""
+    if not error["loc"]:  # a rule over several settings: its message names them
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    by_key = {env_key(model, name): name for name in model.model_fields}
+    field, *rest = (by_key.get(str(part), str(part)) for part in error["loc"])  # an alias names its field
+    key = url_key(rest[0]) if field == "base_urls" and rest else env_key(model, field)
+    shown = f"{source.renamed.get(key, key)}={redact_uri(str(source.given.get(key, error['input'])))!r}"
+    info, kind = model.model_fields[field], error["type"]
+    example = "" if info.default is None else f"; set it to e.g. {info.default}"
+    low = next((m.ge for m in info.metadata if isinstance(m, Ge)), None)
+    high = next((m.le for m in info.metadata if isinstance(m, Le)), None)
+    messages = {
+        "greater_than_equal": f"is out of range; expected {low}..{high}",
+        "less_than_equal": f"is out of range; expected {low}..{high}",
+        "int_parsing": f"is not an integer{example}",
+        "float_parsing": f"is not a number{example}",
+        "literal_error": f"is not one of: {', '.join(map(str, get_args(info.annotation)))}",
+        "value_error": str(error.get("ctx", {}).get("error")),
+    }
+    return f"{shown} {messages.get(kind, error['msg'])}"
+
+
+Model = TypeVar("Model", bound=BaseSettings)
+
+
+def _load(model: type[Model], env: Mapping[str, str] | None) -> Model:
+    source = _Environment(model, os.environ if env is None else env)
+    try:
+        return model(_build_sources=((source,), {}))
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_explain(error, model, source) for error in exc.errors())) from None
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from the environment.
 
@@ -208,69 +282,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         The validated settings.
 
     Raises:
-        ConfigError: A variable holds a value that cannot be used.
+        ConfigError: A variable holds a value that cannot be used; the message names it and what is accepted.
     """
-    env = os.environ if env is None else env
-    symbol = _get(env, "BTC_SYMBOL", "BTC-USD").upper()
-    if symbol != "BTC-USD":
-        raise ConfigError(f"BTC_SYMBOL={symbol!r} is not supported; only BTC-USD is implemented")
-    base_urls = {name: _url(env, f"BTC_{name.upper()}_URL", default) for name, default in DEFAULT_BASE_URLS.items()}
-    settings = Settings(
-        symbol=symbol,
-        exchanges=_exchanges(env),
-        base_urls=base_urls,
-        http_timeout_s=_float(env, "BTC_HTTP_TIMEOUT_S", 10.0, minimum=0.1, maximum=120),
-        http_retries=_int(env, "BTC_HTTP_RETRIES", 3, minimum=0, maximum=10),
-        http_deadline_s=_float(env, "BTC_HTTP_DEADLINE_S", 30.0, minimum=0.5, maximum=600),
-        http_max_body_bytes=_int(
-            env, "BTC_HTTP_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024, maximum=256 * 1024 * 1024
-        ),
-        max_clock_skew_s=_float(env, "BTC_MAX_CLOCK_SKEW_S", DEFAULT_MAX_CLOCK_SKEW_S, minimum=0, maximum=86_400),
-        topic=_get(env, "BTC_TOPIC", "btc-metrics"),
-        dlq_topic=_get(env, "BTC_DLQ_TOPIC", "btc-metrics-dlq"),
-        kafka_conn_id=_get(env, "BTC_KAFKA_CONN_ID", "btc_kafka"),
-        mongo_conn_id=_get(env, "BTC_MONGO_CONN_ID", "btc_mongo"),
-        kafka_bootstrap=_get(env, "BTC_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-        mongo_uri=_get(env, "BTC_MONGO_URI", "mongodb://127.0.0.1:27017/"),
-        mongo_db=_get(env, "BTC_MONGO_DB", "btc"),
-        consumer_group=_get(env, "BTC_CONSUMER_GROUP", "btc-drain"),
-        drain_max_messages=_int(env, "BTC_DRAIN_MAX_MESSAGES", 100_000, minimum=1, maximum=1_000_000),
-        drain_max_seconds=_float(env, "BTC_DRAIN_MAX_SECONDS", 240.0, minimum=1, maximum=1800),
-        drain_idle_s=_float(env, "BTC_DRAIN_IDLE_S", 30.0, minimum=0, maximum=1800),
-        drain_batch_size=_int(env, "BTC_DRAIN_BATCH_SIZE", 2000, minimum=1, maximum=50_000),
-        drain_trigger=_choice(env, "BTC_DRAIN_TRIGGER", "outlets", DRAIN_TRIGGERS),
-        live_tick_horizon_s=_int(env, "BTC_LIVE_TICK_HORIZON_S", 300, minimum=0, maximum=86_400),
-        tick_interval_s=_int(env, "BTC_TICK_INTERVAL_S", 10, minimum=2, maximum=60),
-        ingest_retries=_int(env, "BTC_INGEST_RETRIES", 4, minimum=0, maximum=10),
-        ingest_retry_delay_s=_int(env, "BTC_INGEST_RETRY_DELAY_S", 15, minimum=1, maximum=600),
-        ingest_delivery_timeout_s=_float(env, "BTC_INGEST_DELIVERY_TIMEOUT_S", 20.0, minimum=1, maximum=50),
-        max_deviation_pct=_float(env, "BTC_MAX_DEVIATION_PCT", 1.0, minimum=0.001, maximum=50),
-        dashboard_refresh_s=_int(env, "BTC_DASHBOARD_REFRESH_S", 10, minimum=1, maximum=3600),
-        heal_horizon_minutes=_int(env, "BTC_HEAL_HORIZON_MINUTES", 360, minimum=1, maximum=10_080),
-        tick_retention_days=_int(env, "BTC_TICK_RETENTION_DAYS", 0, minimum=0, maximum=36_500),
-        stale_after_s=_int(env, "BTC_STALE_AFTER_S", 120, minimum=5, maximum=86_400),
-        sma_periods=_periods(env, "BTC_SMA_PERIODS", "20,50"),
-        ema_periods=_periods(env, "BTC_EMA_PERIODS", "12"),
-        alert_above=_optional_price(env, "BTC_ALERT_ABOVE"),
-        alert_below=_optional_price(env, "BTC_ALERT_BELOW"),
-        alert_move_pct=_float(env, "BTC_ALERT_MOVE_PCT", 2.0, minimum=0, maximum=100),
-        alert_move_window_min=_int(env, "BTC_ALERT_MOVE_WINDOW_MIN", 60, minimum=1, maximum=10_080),
-    )
-    if settings.topic == settings.dlq_topic:
-        raise ConfigError("BTC_TOPIC and BTC_DLQ_TOPIC must differ, or bad messages would loop")
-    if not settings.mongo_uri.startswith(("mongodb://", "mongodb+srv://")):
-        shown = redact_uri(settings.mongo_uri)
-        raise ConfigError(f"BTC_MONGO_URI={shown!r} must start with mongodb:// or mongodb+srv://")
-    return settings
-
-
-@dataclass(frozen=True)
-class ApiSettings:
-    """Where the ``btc-pipeline`` CLI reaches Airflow's REST API, and as whom. Build with :func:`load_api_settings`."""
-
-    url: str = "http://127.0.0.1:8080"
-    user: str = "admin"
-    password: str = field(default="admin", repr=False)
+    return _load(Settings, env)
 
 
 def load_api_settings(env: Mapping[str, str] | None = None) -> ApiSettings:
@@ -288,10 +302,4 @@ def load_api_settings(env: Mapping[str, str] | None = None) -> ApiSettings:
     Raises:
         ConfigError: ``AIRFLOW_PORT`` is not a port number or ``AIRFLOW_API_URL`` not an http(s) URL.
     """
-    env = os.environ if env is None else env
-    port = _int(env, "AIRFLOW_PORT", 8080, minimum=1, maximum=65_535)
-    return ApiSettings(
-        url=_url(env, "AIRFLOW_API_URL", f"http://127.0.0.1:{port}"),
-        user=_get(env, "AIRFLOW_ADMIN_USER", "admin"),
-        password=_get(env, "AIRFLOW_ADMIN_PASSWORD", "admin"),
-    )
+    return _load(ApiSettings, env)

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from btc_pipeline.errors import BtcPipelineError
+
 #: The command that makes every secret, named by each refusal.
 MAKE_ONE = "make env"
 
@@ -141,7 +143,7 @@ def _why_refused(secret: Secret, value: str, env: Mapping[str, str]) -> str | No
     return secret.valid(value) if secret.valid else None
 
 
-class EnvFileExistsError(FileExistsError):
+class EnvFileExistsError(BtcPipelineError, FileExistsError):
     """``.env`` is there already and was not to be overwritten; the message says how."""
 
 

@@ -7,12 +7,11 @@ by the dashboard and the API so that both say the same price.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from btc_pipeline.timeutil import plausible_at, to_utc
+from btc_pipeline.health import LatestObservation, freshness
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,11 @@ class Quote:
         return min((q.age_s for q in self.exchanges), default=None)
 
 
-def quote(latest: Iterable[Mapping[str, Any]], now: datetime, *, max_age_s: float | None = None) -> Quote:
+def quote(latest: Iterable[LatestObservation], now: datetime, *, max_age_s: float | None = None) -> Quote:
     """The live quote from the latest observations.
 
     Args:
-        latest: The hot set's entries (``source``, ``kind``, ``ts``, ``price``).
+        latest: The hot set's entries (:meth:`btc_pipeline.store.Store.latest`).
         now: The current time.
         max_age_s: Leave out readings older than this (an exchange that stopped answering must
             not pull the consensus); ``None`` keeps all. Readings from the future (beyond the
@@ -53,20 +52,18 @@ def quote(latest: Iterable[Mapping[str, Any]], now: datetime, *, max_age_s: floa
     Returns:
         The consensus and the readings, by price.
     """
-    ticks = [doc for doc in latest if doc.get("kind") == "tick"]
-    readings = []
-    for doc in ticks:
-        ts = to_utc(doc["ts"])
-        age = (now - ts).total_seconds()
-        if plausible_at(ts, now) and (max_age_s is None or age <= max_age_s):
-            readings.append((str(doc["source"]), float(doc["price"]), ts, age))
+    readings = [
+        (f.observation, f.age_s)
+        for f in freshness(latest, now)
+        if f.observation.kind == "tick" and (max_age_s is None or f.age_s <= max_age_s)
+    ]
     if not readings:
         return Quote(consensus=None)
-    median = statistics.median(price for _, price, _, _ in readings)
+    median = statistics.median(o.price for o, _ in readings)
     exchanges = sorted(
         (
-            ExchangeQuote(source, price, ts, round(age, 1), round((price / median - 1) * 100, 4))
-            for source, price, ts, age in readings
+            ExchangeQuote(o.source, o.price, o.ts, round(age, 1), round((o.price / median - 1) * 100, 4))
+            for o, age in readings
         ),
         key=lambda q: (q.price, q.source),
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.timeutil import (
     DEFAULT_MAX_CLOCK_SKEW_S,
     ImplausibleTimeError,
@@ -26,7 +27,7 @@ __all__ = ["KINDS", "Kind", "Observation", "SchemaError", "decode", "format_ts",
 
 SCHEMA_VERSION = 1
 KINDS = ("candle_1m", "tick")
-MAX_MESSAGE_BYTES = 64 * 1024
+MAX_OBSERVATION_BYTES = 64 * 1024
 #: What a ``source`` may be: an exchange's name, which also names the read model's collections.
 SOURCE_PATTERN = r"[a-z0-9][a-z0-9_]{0,31}"
 #: A trading pair such as ``BTC-USD``.
@@ -39,7 +40,7 @@ MAX_VOLUME = 21e6
 Kind = Literal["candle_1m", "tick"]
 
 
-class SchemaError(ValueError):
+class SchemaError(BtcPipelineError, ValueError):
     """A message does not follow schema v1. ``reason`` is a short machine-friendly code."""
 
     def __init__(self, reason: str, detail: str) -> None:
@@ -188,8 +189,8 @@ def decode(
     """
     if not value:
         raise SchemaError("empty", "message value is empty")
-    if len(value) > MAX_MESSAGE_BYTES:
-        raise SchemaError("too_large", f"message value is {len(value)} bytes, limit {MAX_MESSAGE_BYTES}")
+    if len(value) > MAX_OBSERVATION_BYTES:
+        raise SchemaError("too_large", f"message value is {len(value)} bytes, limit {MAX_OBSERVATION_BYTES}")
     try:
         body = json.loads(value.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from btc_pipeline.errors import BtcPipelineError
+
 #: Nothing BTC is older than the genesis block.
 EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)
 #: How far ahead of our clock a time may be and still be believed (``BTC_MAX_CLOCK_SKEW_S``):
@@ -113,7 +115,7 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     return floor_minute(ts)
 
 
-class ImplausibleTimeError(ValueError):
+class ImplausibleTimeError(BtcPipelineError, ValueError):
     """A time outside [2009-01-03, now + the allowed clock skew].
 
     ``reason`` is ``future_ts`` for a time ahead of the clock, ``bad_ts`` for one before BTC existed.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.timeutil import floor_minute, format_ts, to_utc
 
 __all__ = ["MINUTE", "RangeError", "Window", "checked_range", "floor_minute"]
@@ -69,7 +70,7 @@ class Window:
         return f"[{format_ts(self.start)}, {format_ts(self.end)})"
 
 
-class RangeError(ValueError):
+class RangeError(BtcPipelineError, ValueError):
     """A ``[from, to)`` range that cannot be used. ``bound`` says which end is wrong (``from``,
     ``to``, or ``range`` for its length), so that each caller names its own parameter (``--to``,
     ``to``, ``end``)."""

@@ -11,7 +11,6 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -105,15 +104,16 @@ def scratch(stack: Stack, settings: Settings, mongo: MongoClient[Any]) -> Settin
     tag = uuid.uuid4().hex[:8]
     topic, dlq = f"t-{tag}", f"t-{tag}-dlq"
     ensure_topics(AdminClient({"bootstrap.servers": stack.kafka_bootstrap}), {topic: 3, dlq: 1})
-    return replace(
-        settings,
-        topic=topic,
-        dlq_topic=dlq,
-        consumer_group=f"g-{tag}",
-        mongo_db=f"db_{tag}",
-        drain_max_seconds=20.0,
-        drain_idle_s=0.0,  # end as soon as caught up, like a one-off drain
-        drain_batch_size=50,
+    return settings.model_copy(
+        update={
+            "topic": topic,
+            "dlq_topic": dlq,
+            "consumer_group": f"g-{tag}",
+            "mongo_db": f"db_{tag}",
+            "drain_max_seconds": 20.0,
+            "drain_idle_s": 0.0,  # end as soon as caught up, like a one-off drain
+            "drain_batch_size": 50,
+        }
     )
 
 

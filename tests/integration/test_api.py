@@ -127,14 +127,14 @@ def frame_of(candles: list[dict[str, Any]]) -> pd.DataFrame:
 
 def test_latest_prices_are_each_exchanges_newest_tick_and_their_median(client: TestClient, store: Store):
     body = client.get("/v1/prices/latest").json()
-    newest = {d["source"]: d for d in store.latest() if d["kind"] == "tick"}
+    newest = {o.source: o for o in store.latest() if o.kind == "tick"}
     assert {x["source"] for x in body["exchanges"]} == set(PRICE_OFFSET_BPS) == set(newest)
     for x in body["exchanges"]:
-        assert x["price"] == newest[x["source"]]["price"]
-        assert pd.Timestamp(x["ts"]) == newest[x["source"]]["ts"]
-        assert x["age_s"] == pytest.approx((NOW - newest[x["source"]]["ts"]).total_seconds(), abs=0.1)
+        assert x["price"] == newest[x["source"]].price
+        assert pd.Timestamp(x["ts"]) == newest[x["source"]].ts
+        assert x["age_s"] == pytest.approx((NOW - newest[x["source"]].ts).total_seconds(), abs=0.1)
         assert x["stale"] is False
-    prices = sorted(d["price"] for d in newest.values())
+    prices = sorted(o.price for o in newest.values())
     assert body["consensus"] == pytest.approx((prices[1] + prices[2]) / 2)
     assert [x["price"] for x in body["exchanges"]] == prices  # by price
 
@@ -275,6 +275,28 @@ def test_health_is_200_while_fresh_and_503_with_reasons_when_stale(api_settings:
     stale = later.json()
     assert stale["status"] == "stale" and "BTC_STALE_AFTER_S" in stale["reasons"][0]
     assert "the last btc_backfill run failed in find_gaps" in stale["reasons"]
+
+
+def test_the_dashboard_panel_and_the_api_report_the_same_health(
+    api_settings: Settings, client: TestClient, store: Store
+):
+    """The same store and clock: /v1/health and the dashboard's health panel give each exchange the
+    same ages (a candle's from its close) and the same last run of each DAG."""
+    from dashboard.view import load_health
+
+    body = client.get("/v1/health").json()
+    panel = load_health(store, api_settings, NOW)
+    api_ages = {
+        (x["source"], kind): f"{x[kind]['age_s']:,.0f} s"
+        for x in body["exchanges"]
+        for kind in ("candle", "tick")
+        if x[kind]
+    }
+    panel_ages = {(row["exchange"], kind): row[f"{kind} age"] for row in panel.exchanges for kind in ("candle", "tick")}
+    assert api_ages == {key: age for key, age in panel_ages.items() if age != "—"}
+    assert api_ages[("coinbase", "candle")] == "30 s"  # the 11:59 candle closed at 12:00:00, 30 s before NOW
+    assert [(d["dag_id"], d["state"]) for d in body["dags"]] == [(r["DAG"], r["state"]) for r in panel.runs]
+    assert panel.health.consumer_lag == body["consumer_lag"] == 4
 
 
 def test_metrics_describe_the_pipeline(client: TestClient):

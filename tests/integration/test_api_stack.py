@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from btc_pipeline.health import LatestObservation
 from btc_pipeline.store import Store
 from devstack import Stack
 from simexchange.market import PRICE_OFFSET_BPS
@@ -38,23 +39,23 @@ def test_the_api_serves_the_stacks_prices(stack: Stack, mongo: Any):
     assert get(f"{stack.api_url}/livez") == (200, {"status": "alive"})
     store = Store(mongo["btc"])
 
-    def data_flowing() -> list[dict[str, Any]] | None:
+    def data_flowing() -> list[LatestObservation] | None:
         latest = store.latest()
-        kinds = {(d["source"], d["kind"]) for d in latest}
+        kinds = {(o.source, o.kind) for o in latest}
         return latest if {(x, "tick") for x in PRICE_OFFSET_BPS} | {("coinbase", "candle_1m")} <= kinds else None
 
     wait_for(data_flowing, 240, "ticks of every exchange and a Coinbase candle in btc.latest")
     status, body = get(f"{stack.api_url}/v1/prices/latest")
     assert status == 200 and {x["source"] for x in body["exchanges"]} == set(PRICE_OFFSET_BPS)
     assert body["consensus"] is not None
-    ticks = {d["source"]: d for d in store.latest() if d["kind"] == "tick"}  # read after the API: newer or the same
+    ticks = {o.source: o for o in store.latest() if o.kind == "tick"}  # read after the API: newer or the same
     for x in body["exchanges"]:
         stored = ticks[x["source"]]
         answered = datetime.fromisoformat(x["ts"])
-        assert answered < stored["ts"] or (answered == stored["ts"] and x["price"] == stored["price"]), x
+        assert answered < stored.ts or (answered == stored.ts and x["price"] == stored.price), x
 
-    candle = next(d for d in store.latest() if d["kind"] == "candle_1m" and d["source"] == "coinbase")
-    start: datetime = candle["ts"]
+    candle = next(o for o in store.latest() if o.kind == "candle_1m" and o.source == "coinbase")
+    start = candle.ts
     query = f"source=coinbase&from={start:%Y-%m-%dT%H:%MZ}&to={start + timedelta(minutes=1):%Y-%m-%dT%H:%MZ}"
     status, page = get(f"{stack.api_url}/v1/candles?{query}")
     assert status == 200 and page["count"] == 1

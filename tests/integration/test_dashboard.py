@@ -113,6 +113,24 @@ def test_fresh_data_an_exchange_without_candles_and_alerts(app_env: Store, monke
     assert "No kraken candles in this range yet" in texts(app) and "choose consensus" in texts(app)
 
 
+@pytest.mark.parametrize(("window_min", "alerted"), [(60, True), (10, False)])
+def test_the_page_measures_a_move_over_the_pipelines_window(
+    app_env: Store, monkeypatch: pytest.MonkeyPatch, window_min: int, alerted: bool
+):
+    """The consensus rises 10 USD a minute: +0.63 % in 60 min crosses a 0.5 % threshold, +0.1 % in 10
+    min does not. The page says which window it uses (BTC_ALERT_MOVE_WINDOW_MIN, the pipeline's)."""
+    app_env.write_observations(observations(floor_minute(datetime.now(UTC)) - timedelta(minutes=70), 71))
+    monkeypatch.setenv("BTC_ALERT_MOVE_PCT", "0.5")
+    monkeypatch.setenv("BTC_ALERT_MOVE_WINDOW_MIN", str(window_min))
+    app = run_app()
+    assert f"Move over {window_min} min (%, 0 = off)" in [n.label for n in app.number_input]
+    assert "BTC_ALERT_MOVE_WINDOW_MIN" in texts(app)
+    moved = [e.value for e in app.error if "Alert (this page): BTC-USD moved" in e.value]
+    assert bool(moved) == alerted, moved
+    if alerted:
+        assert "in 60 min" in moved[0] and "(threshold 0.5 %)" in moved[0]
+
+
 def test_mongodb_unreachable_is_a_clear_message(monkeypatch: pytest.MonkeyPatch):
     from devstack.processes import free_port
 

@@ -72,7 +72,7 @@ def drain_bad_messages(stack: Stack, settings: Settings, mongo: MongoClient[Any]
     ingest_window(OLD_WINDOW, settings, [build_exchange("coinbase", settings)], new_producer(stack), "good")
     produce_all(new_producer(stack), settings.topic, [Record(key=k, value=v) for k, (v, _) in BAD.items()])
     stats = run_drain(stack, settings, mongo[settings.mongo_db])
-    assert (stats.upserted, stats.rejected) == (10, len(BAD))
+    assert (stats.inserted, stats.rejected) == (10, len(BAD))
 
 
 def test_list_counts_the_drains_dead_letters_by_reason_with_examples(stack, scratch, mongo):
@@ -138,11 +138,11 @@ def test_replay_reproduces_dead_letters_once_and_a_second_replay_stores_no_dupli
         f"{scratch.dlq_topic}|0|{o}".encode() for o in range(len(BAD), len(BAD) + 3)
     ]
     stored = run_drain(stack, scratch, mongo[scratch.mongo_db])
-    assert (stored.consumed, stored.upserted, stored.rejected) == (3, 3, 0)
+    assert (stored.consumed, stored.inserted, stored.rejected) == (3, 3, 0)
 
     again = dlq(stack, scratch, "replay", "--reason", "store_refused")
     assert again.code == 0 and reason_counts(again.out) == {"store_refused": 3}
-    assert run_drain(stack, scratch, mongo[scratch.mongo_db]).upserted == 0
+    assert run_drain(stack, scratch, mongo[scratch.mongo_db]).inserted == 0
     docs = list(prices.find({"ts": {"$in": minutes}}))
     assert sorted(d["_id"] for d in docs) == sorted(obs.key for obs in good)  # once each
     assert [(d["open"], d["close"]) for d in sorted(docs, key=lambda d: d["ts"])] == [(o.open, o.close) for o in good]

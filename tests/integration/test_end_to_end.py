@@ -93,6 +93,7 @@ def test_a_triggered_past_window_is_ingested_from_the_exchange_history(stack: St
 def test_a_failed_run_is_recorded_with_its_task_and_error(stack: Stack, airflow: AirflowAPI, mongo: Any):
     """A run whose task fails never reaches its own record task: the failure callback records it,
     so the dashboard and the API can show it among the DAG's last runs."""
+    from btc_pipeline.health import RunRecord
     from btc_pipeline.store import Store
 
     conf = {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z", "source": None, "only_missing": False}
@@ -100,10 +101,10 @@ def test_a_failed_run_is_recorded_with_its_task_and_error(stack: Stack, airflow:
     assert airflow.wait_run("btc_backfill", run["dag_run_id"])["state"] == "failed"
     store = Store(mongo["btc"])
 
-    def recorded() -> dict[str, Any] | None:
-        return next((r for r in store.recent_runs(100) if r["run_id"] == run["dag_run_id"]), None)
+    def recorded() -> RunRecord | None:
+        return next((r for r in store.recent_runs() if r.run_id == run["dag_run_id"]), None)
 
     entry = wait_for(recorded, 60, "the failed run among the last runs")
-    assert entry["dag_id"] == "btc_backfill" and entry["state"] == "failed"
-    assert entry["failed_task"] == "find_gaps" and "must be after start" in entry["error"]
+    assert entry.dag_id == "btc_backfill" and entry.state == "failed"
+    assert entry.failed_task == "find_gaps" and entry.error is not None and "is not before the end" in entry.error
     assert mongo["btc"]["pipeline_runs"].find_one({"_id": f"btc_backfill|{run['dag_run_id']}"})["state"] == "failed"

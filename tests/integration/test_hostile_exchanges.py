@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,7 +39,7 @@ def test_a_misbehaving_exchange_fails_over_and_good_data_is_stored(
     stack: Any, scratch: Any, mongo: Any, sim: str, faults: Any, caplog: Any, bad: str, kind: str, says: str
 ) -> None:
     others = tuple(name for name in ALL if name != bad)
-    s = replace(at_sim(scratch, sim, http_retries=1, http_deadline_s=2.0), exchanges=(bad, *others))
+    s = at_sim(scratch, sim, http_retries=1, http_deadline_s=2.0).model_copy(update={"exchanges": (bad, *others)})
     faults(exchange=bad, kind=kind, times=50, delay_s=0.5)  # every request of this run, candles and ticker
     run_id = f"hostile-{bad}-{kind}"
     started_at = datetime.now(UTC)

@@ -9,18 +9,18 @@ import json
 import logging
 import time
 from collections import Counter
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from btc_pipeline.config import Settings
+from btc_pipeline.config import Settings, load_settings
 from btc_pipeline.exchanges import build_exchange
 from btc_pipeline.steps.ingest import AllExchangesFailedError, ingest_window
 from btc_pipeline.store import Store
 from btc_pipeline.stream import DeliveryError
 from btc_pipeline.window import MINUTE, Window, floor_minute
+from devstack.stack import simulated_base_urls
 from simexchange.pricepath import PricePath
 
 from .conftest import new_producer, read_topic, run_drain
@@ -32,13 +32,8 @@ ALL = ("coinbase", "kraken", "binance", "bitstamp")
 
 def at_sim(settings: Settings, url: str, **changes: Any) -> Settings:
     """``settings`` with all four exchanges, in failover order, on the simulated exchange at ``url``."""
-    urls = {
-        "coinbase": f"{url}/coinbase",
-        "kraken": f"{url}/kraken/0",
-        "binance": f"{url}/binance",
-        "bitstamp": f"{url}/bitstamp/api/v2",
-    }
-    return replace(settings, exchanges=ALL, base_urls=urls, **changes)
+    urls = load_settings(simulated_base_urls(url)).base_urls
+    return settings.model_copy(update={"exchanges": ALL, "base_urls": urls, **changes})
 
 
 def clients(settings: Settings) -> list[Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -70,12 +69,10 @@ def test_replayed_batch_and_duplicate_keys_never_duplicate(stack, scratch, mongo
     # replay: same messages again, and the whole topic re-read by a new group
     ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-1")
     again = run_drain(stack, scratch, mongo[scratch.mongo_db])
-    assert again.consumed == 10 and again.upserted == 0
-    from dataclasses import replace
-
-    rewound = replace(scratch, consumer_group=scratch.consumer_group + "-rewound")
+    assert again.consumed == 10 and again.inserted == 0
+    rewound = scratch.model_copy(update={"consumer_group": scratch.consumer_group + "-rewound"})
     replay = run_drain(stack, rewound, mongo[scratch.mongo_db])
-    assert replay.consumed == 20 and replay.upserted == 0
+    assert replay.consumed == 20 and replay.inserted == 0
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
 
 
@@ -124,7 +121,7 @@ def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, sc
         [Record(key=f"bad-{name}".encode(), value=value) for name, value in MALFORMED.items()],
     )
     stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
-    assert stats.upserted == 10
+    assert stats.inserted == 10
     assert stats.rejected == len(MALFORMED)
 
     rejects = {d["key"]: d for d in mongo[scratch.mongo_db]["rejects"].find()}
@@ -144,9 +141,9 @@ def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, sc
     store = Store(mongo[scratch.mongo_db])
     (counts,) = store.reject_counts().values()
     assert counts == dict.fromkeys(MALFORMED, 1)
-    from dataclasses import replace
-
-    run_drain(stack, replace(scratch, consumer_group=scratch.consumer_group + "-again"), mongo[scratch.mongo_db])
+    run_drain(
+        stack, scratch.model_copy(update={"consumer_group": scratch.consumer_group + "-again"}), mongo[scratch.mongo_db]
+    )
     assert list(store.reject_counts().values()) == [counts]
 
 
@@ -158,7 +155,7 @@ def test_unreachable_database_fails_the_drain_and_commits_nothing(stack, scratch
         run_drain(stack, scratch, dead[scratch.mongo_db], run_id="t")
     assert group_lag(stack, scratch) == 10  # nothing committed
     stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
-    assert stats.upserted == 10 and stats.lag_after == 0
+    assert stats.inserted == 10 and stats.lag_after == 0
 
 
 def new_producer_at(bootstrap: str) -> Any:
@@ -187,10 +184,10 @@ def test_a_drain_that_stays_stores_what_arrives_while_it_runs_and_ends_when_idle
     )
     late.start()
     try:
-        stats = run_drain(stack, replace(scratch, drain_idle_s=6.0), mongo[scratch.mongo_db])
+        stats = run_drain(stack, scratch.model_copy(update={"drain_idle_s": 6.0}), mongo[scratch.mongo_db])
     finally:
         late.join()
-    assert stats.consumed == 5 and stats.upserted == 5 and stats.ended_by == "idle"
+    assert stats.consumed == 5 and stats.inserted == 5 and stats.ended_by == "idle"
     assert stats.batches >= 2  # the early candles, then the late ones when they came
     assert mongo[scratch.mongo_db]["prices"].count_documents({"run_id": "late"}) == 3
     assert group_lag(stack, scratch) == 0

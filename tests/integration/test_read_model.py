@@ -133,11 +133,11 @@ def test_a_rebuild_from_scratch_gives_the_same_read_model(store: Store):
 def test_the_latest_entries_and_the_first_candle(store: Store):
     batch = live(DAY0 + timedelta(hours=12), 10)
     write(store, list(reversed(batch)))  # the newest first: older observations never replace newer ones
-    latest = {(d["source"], d["kind"]): d for d in store.latest()}
+    latest = {(o.source, o.kind): o for o in store.latest()}
     assert set(latest) == {(x, "tick") for x in PRICE_OFFSET_BPS} | {("coinbase", "candle_1m")}
-    assert latest[("coinbase", "candle_1m")]["ts"] == DAY0 + timedelta(hours=12, minutes=9)
+    assert latest[("coinbase", "candle_1m")].ts == DAY0 + timedelta(hours=12, minutes=9)
     newest_tick = max(o.ts for o in batch if o.kind == "tick" and o.source == "kraken")
-    assert latest[("kraken", "tick")]["ts"] == newest_tick
+    assert latest[("kraken", "tick")].ts == newest_tick
     assert store.first_candle() == DAY0 + timedelta(hours=12)
     write(store, [candle("coinbase", DAY0 + timedelta(hours=1, minutes=30), DAY0 + timedelta(days=1))])
     assert store.first_candle() == DAY0 + timedelta(hours=1, minutes=30)

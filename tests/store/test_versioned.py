@@ -98,8 +98,8 @@ def test_the_last_runs_of_a_dag_keep_the_newest_and_a_retry_replaces_its_run(db)
     retried = records.run_document("btc_drain", "r22", T0 + timedelta(minutes=22), T0, {"state": "success"})
     records.record_run(db["pipeline_runs"], db[records.RUNS_LATEST], retried)
     kept = records.latest_runs(db[records.RUNS_LATEST])
-    assert [r["run_id"] for r in kept] == [f"r{i}" for i in range(22, 2, -1)]
-    assert kept[0]["state"] == "success"
+    assert [r.run_id for r in kept] == [f"r{i}" for i in range(22, 2, -1)]
+    assert kept[0].state == "success" and kept[-1].state == "unknown"
 
 
 def test_the_alert_state_is_saved_only_over_the_version_it_was_read_at(db):

@@ -77,7 +77,7 @@ def airflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[AirflowClient]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield AirflowClient(ApiSettings(f"http://127.0.0.1:{server.server_port}", "admin", "admin"))
+        yield AirflowClient(ApiSettings(url=f"http://127.0.0.1:{server.server_port}", user="admin", password="admin"))
     finally:
         server.shutdown()
         server.server_close()

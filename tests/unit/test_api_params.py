@@ -1,5 +1,5 @@
-"""The read API's pure parts: query parameters (defaults, pages, every 422 naming its parameter),
-the health verdict and the failover counts. No services."""
+"""The read API's query parameters: defaults, pages, every 422 naming its parameter. No services
+(the health verdict and the failover counts: test_health.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.api import params, status
+from btc_pipeline.api import params
 from btc_pipeline.api.params import ParameterError, candle_query, gap_window
 
 NOW = datetime(2026, 6, 2, 12, 0, 30, tzinfo=UTC)
@@ -115,45 +115,3 @@ def test_bad_gap_parameters_name_the_parameter(start: str | None, end: str | Non
     with pytest.raises(ParameterError) as caught:
         gap_window(start=start, end=end, source=source, now=NOW)
     assert caught.value.parameter == parameter and parameter in caught.value.message
-
-
-def latest(source: str, kind: str, ts: datetime, price: float = 100.0) -> dict[str, object]:
-    return {"source": source, "kind": kind, "ts": ts, "price": price}
-
-
-def test_health_is_ok_while_the_newest_observation_is_younger_than_the_limit():
-    entries = [
-        latest("coinbase", "tick", NOW - timedelta(seconds=30)),
-        latest("coinbase", "candle_1m", datetime(2026, 6, 2, 11, 57, tzinfo=UTC)),  # closed 150 s ago
-        latest("kraken", "tick", NOW - timedelta(hours=2)),
-    ]
-    runs = [
-        {"dag_id": "btc_drain", "run_id": "b", "state": "success", "lag_after": 7, "started_at": NOW},
-        {"dag_id": "btc_drain", "run_id": "a", "state": "failed", "lag_after": 3, "started_at": NOW - MINUTE},
-        {"dag_id": "btc_ingest", "run_id": "c", "state": "failed", "failed_task": "produce_window"},
-    ]
-    report = status.health(entries, runs, NOW, stale_after_s=120)
-    assert (report.status, report.reasons, report.age_s, report.consumer_lag) == ("ok", [], 30.0, 7)
-    coinbase = report.exchanges[0]
-    assert coinbase.source == "coinbase" and coinbase.candle is not None and coinbase.candle.age_s == 150.0
-    assert {d.dag_id: d.run_id for d in report.dags} == {"btc_drain": "b", "btc_ingest": "c"}
-
-    later = status.health(entries, runs, NOW + timedelta(minutes=5), stale_after_s=120)
-    assert later.status == "stale" and "BTC_STALE_AFTER_S = 120 s" in later.reasons[0]
-    assert later.reasons[1:] == ["the last btc_ingest run failed in produce_window"]
-
-
-def test_health_without_any_observation_is_stale():
-    report = status.health([], [], NOW, stale_after_s=120)
-    assert report.status == "stale" and "no tick or candle stored yet" in report.reasons[0]
-    assert report.newest is None and report.consumer_lag is None
-
-
-def test_failovers_count_candle_and_ticker_failures_of_ingest_runs():
-    runs = [
-        {"dag_id": "btc_ingest", "failed_exchanges": {"coinbase": "HTTP 503", "kraken:ticker": "timeout"}},
-        {"dag_id": "btc_ingest", "failed_exchanges": {"coinbase": "HTTP 429"}},
-        {"dag_id": "btc_ingest"},
-        {"dag_id": "btc_backfill", "failed_exchanges": {"bitstamp": "HTTP 500"}},
-    ]
-    assert status.failovers(runs) == {("coinbase", "candles"): 2, ("kraken", "ticker"): 1}

@@ -8,17 +8,16 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from btc_pipeline.exchanges import Candle, Tick
-from btc_pipeline.steps.backfill import (
-    HEAL_LAG,
+from btc_pipeline.steps.backfill_plan import (
     backfill_request,
     check_backfill_window,
     chunk_minutes,
-    heal_window,
     plan_backfill,
     plan_chunks,
     request_count,
-    settled_missing,
 )
+from btc_pipeline.steps.heal import HEAL_LAG, heal_window
+from btc_pipeline.steps.ingest import settled_missing
 from btc_pipeline.window import MINUTE, Window
 
 T0 = datetime(2026, 11, 17, 0, 0, tzinfo=UTC)

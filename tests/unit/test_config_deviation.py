@@ -16,7 +16,7 @@ def test_default_and_explicit_value():
     ("value", "message"),
     [
         ("one", "BTC_MAX_DEVIATION_PCT='one' is not a number"),
-        ("0", r"BTC_MAX_DEVIATION_PCT=0.0 is out of range; expected 0.001..50"),
+        ("0", r"BTC_MAX_DEVIATION_PCT='0' is out of range; expected 0.001..50"),
         ("-1", "is out of range"),
         ("75", "is out of range"),
         ("nan", "is out of range"),

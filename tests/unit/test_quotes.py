@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from btc_pipeline.health import LatestObservation
 from btc_pipeline.quotes import quote
 
 NOW = datetime(2026, 11, 26, 16, 0, 30, tzinfo=UTC)
 
 
-def reading(source: str, price: float, seconds_ago: float, kind: str = "tick") -> dict:
-    return {"source": source, "kind": kind, "price": price, "ts": NOW - timedelta(seconds=seconds_ago)}
+def reading(source: str, price: float, seconds_ago: float, kind: str = "tick") -> LatestObservation:
+    return LatestObservation(source, kind, NOW - timedelta(seconds=seconds_ago), price)
 
 
 def test_consensus_is_the_median_and_each_exchange_has_its_deviation_and_age():

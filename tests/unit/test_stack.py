@@ -9,6 +9,7 @@ import time
 import psutil
 import pytest
 
+from btc_pipeline.config import load_settings
 from devstack.processes import free_port, port_is_open
 from devstack.stack import Service, Stack, StackError, read_env_file
 
@@ -44,6 +45,23 @@ def test_env_file_ports_apply(tmp_path):
     assert stack.airflow_url.endswith(":18080") and stack.dashboard_url.endswith(":18501")
     assert stack.api_url == "http://127.0.0.1:18000"
     assert stack.airflow_env()["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:18080/execution/"
+
+
+def test_the_tasks_connections_come_from_the_settings_the_api_dashboard_and_cli_read(tmp_path):
+    from airflow.models.connection import Connection
+    from pymongo.uri_parser import parse_uri
+
+    env_file = "MONGO_PORT=27999\nKAFKA_PORT=19092\nBTC_MONGO_DB=prices\nBTC_KAFKA_CONN_ID=kafka_x\n"
+    (tmp_path / ".env").write_text(env_file)
+    env = Stack("demo", root=tmp_path, state_dir=tmp_path / "state").airflow_env()
+    settings = load_settings(env)
+    mongo = Connection.from_json(env["AIRFLOW_CONN_BTC_MONGO"], conn_id=settings.mongo_conn_id)
+    assert [(mongo.host, mongo.port)] == parse_uri(settings.mongo_uri)["nodelist"] == [("127.0.0.1", 27999)]
+    assert mongo.schema == settings.mongo_db == "prices"
+    kafka = Connection.from_json(env["AIRFLOW_CONN_KAFKA_X"], conn_id=settings.kafka_conn_id)
+    assert kafka.extra_dejson["bootstrap.servers"] == settings.kafka_bootstrap == "127.0.0.1:19092"
+    watcher = Connection.from_json(env["AIRFLOW_CONN_KAFKA_X_WATCH"], conn_id="kafka_x_watch")
+    assert watcher.extra_dejson["bootstrap.servers"] == settings.kafka_bootstrap
 
 
 def test_the_read_api_starts_last_and_is_ready_on_its_liveness_route(tmp_path):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simexchange.server import BASE_PATHS, base_urls
+from devstack.stack import simulated_base_urls
 
 SIMEX_SERVICE = "simexchange"
 SIMEX_PORT = 8090
@@ -109,7 +109,7 @@ def override(
         The override as a mapping (``services:`` only).
     """
     services: dict[str, Any] = {}
-    urls = base_urls(f"http://{SIMEX_SERVICE}:{simex_port}")
+    urls = simulated_base_urls(f"http://{SIMEX_SERVICE}:{simex_port}")
     for name, service in sorted(config.get("services", {}).items()):
         entry: dict[str, Any] = {}
         image = service.get("image")
@@ -138,7 +138,8 @@ def override(
 
 def exchange_url_services(config: Mapping[str, Any]) -> list[str]:
     """The services that read the exchanges' base URLs (they are pointed at the simulated exchange)."""
-    return sorted(n for n, s in config.get("services", {}).items() if set(BASE_PATHS) & set(s.get("environment") or {}))
+    variables = set(simulated_base_urls(""))
+    return sorted(n for n, s in config.get("services", {}).items() if variables & set(s.get("environment") or {}))
 
 
 def one_shot_services(config: Mapping[str, Any]) -> set[str]:

@@ -33,16 +33,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from btc_pipeline import config
-from btc_pipeline.config import ConfigError, Settings, load_settings
+from btc_pipeline.config import ConfigError, Settings, load_settings, url_key
+from btc_pipeline.exchanges import EXCHANGES
 from btc_pipeline.redact import redact_uri
 from btc_pipeline.stream.clients import watcher_config
 from btc_pipeline.stream.topics import pipeline_topics
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window, floor_minute
 from devstack.processes import PidFile, free_port, group_members, http_ok, port_is_open, stop_tree
-from simexchange.server import base_urls
 
 __all__ = ["MODES", "Service", "Stack", "StackError", "free_port", "http_ok", "port_is_open", "read_env_file"]
 
@@ -109,6 +110,33 @@ class Service:
     cwd: Path | None = None
     prepare: Callable[[], None] | None = None
     after_ready: Callable[[], None] | None = None
+
+
+def simulated_base_urls(simex_url: str) -> dict[str, str]:
+    """``BTC_<NAME>_URL`` of every exchange pointed at the simulated exchange at ``simex_url``, which
+    serves each one under its name, at the path of its real base URL (``/kraken/0``)."""
+    return {url_key(name): f"{simex_url}/{name}{urlsplit(cls.base_url).path}" for name, cls in EXCHANGES.items()}
+
+
+def airflow_connections(settings: Settings) -> dict[str, str]:
+    """The ``AIRFLOW_CONN_*`` variables of the tasks' connections, made from the same settings the
+    API, the dashboard and the CLI read: ``BTC_MONGO_CONN_ID`` from ``BTC_MONGO_URI`` and
+    ``BTC_MONGO_DB``, ``BTC_KAFKA_CONN_ID`` (and the arrival watcher's) from ``BTC_KAFKA_BOOTSTRAP``.
+    (docker compose writes its own from the same ``.env`` values; tests/test_compose.py checks them.)"""
+    from pymongo.uri_parser import parse_uri
+
+    mongo = parse_uri(settings.mongo_uri)
+    (host, port), *_ = mongo["nodelist"]
+    kafka = {"bootstrap.servers": settings.kafka_bootstrap}
+    connections = {
+        settings.kafka_conn_id: {"conn_type": "kafka", "extra": kafka},
+        f"{settings.kafka_conn_id}_watch": {  # read by the drain's arrival watcher only (BTC_DRAIN_TRIGGER=watcher)
+            "conn_type": "kafka",
+            "extra": watcher_config(settings.kafka_bootstrap, settings.consumer_group),
+        },
+        settings.mongo_conn_id: {"conn_type": "mongo", "host": host, "port": port, "schema": settings.mongo_db},
+    }
+    return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(conn) for conn_id, conn in connections.items()}
 
 
 def kafka_cluster_id() -> str:
@@ -226,15 +254,13 @@ class Stack:
         env = {k: v for k, v in self.user_env.items() if k.startswith("BTC_")}
         env.update(BTC_KAFKA_BOOTSTRAP=self.kafka_bootstrap, BTC_MONGO_URI=self.mongo_uri)
         if self.mode in ("demo", "test"):
-            env.update(base_urls(self.simex_url))
+            env.update(simulated_base_urls(self.simex_url))
         return env
 
     def airflow_env(self) -> dict[str, str]:
         """Airflow configuration for the local stack (SQLite metadata, LocalExecutor)."""
         secrets_file = self.airflow_home / "secrets.json"
         stored = json.loads(secrets_file.read_text()) if secrets_file.exists() else {}
-        kafka_conn = {"conn_type": "kafka", "extra": {"bootstrap.servers": self.kafka_bootstrap}}
-        mongo_conn = {"conn_type": "mongo", "host": "127.0.0.1", "port": self.ports["mongo"], "schema": "btc"}
         return {
             **self.pipeline_env(),
             "AIRFLOW_HOME": str(self.airflow_home),
@@ -259,12 +285,7 @@ class Stack:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
-            "AIRFLOW_CONN_BTC_KAFKA": json.dumps(kafka_conn),
-            "AIRFLOW_CONN_BTC_MONGO": json.dumps(mongo_conn),
-            # read by the drain's arrival watcher only (BTC_DRAIN_TRIGGER=watcher)
-            "AIRFLOW_CONN_BTC_KAFKA_WATCH": json.dumps(
-                {"conn_type": "kafka", "extra": watcher_config(self.kafka_bootstrap, self.settings.consumer_group)}
-            ),
+            **airflow_connections(self.settings),
             "PYTHONPATH": str(self.root / "plugins"),
         }
 

@@ -67,19 +67,6 @@ from simexchange.venues import VENUES
 
 log = logging.getLogger(__name__)
 
-#: Where each exchange is served below the server's root: the pipeline's ``BTC_<EXCHANGE>_URL`` paths.
-BASE_PATHS = {
-    "BTC_COINBASE_URL": "/coinbase",
-    "BTC_KRAKEN_URL": "/kraken/0",
-    "BTC_BINANCE_URL": "/binance",
-    "BTC_BITSTAMP_URL": "/bitstamp/api/v2",
-}
-
-
-def base_urls(root: str) -> dict[str, str]:
-    """The ``BTC_<EXCHANGE>_URL`` settings that point the exchange clients at a server at ``root``."""
-    return {name: root.rstrip("/") + path for name, path in BASE_PATHS.items()}
-
 
 class SimExchange:
     """The state behind the HTTP handler: the market, the faults, and the requests served."""

@@ -74,7 +74,7 @@ def create_app(
             {"name": "operations", "description": "Health probe, liveness and Prometheus metrics."},
         ],
     )
-    registry, latency = metrics.registry(store, now)
+    registry, latency = metrics.registry(store, now, settings.stale_after_s)
     app.state.api = routes.ApiContext(settings=settings, store=store, clock=now, registry=registry)
     app.include_router(routes.router)
     app.add_api_route("/", lambda: RedirectResponse("/docs"), include_in_schema=False)

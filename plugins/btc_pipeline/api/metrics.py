@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from btc_pipeline.api import status
+from btc_pipeline.health import PipelineHealth, RunRecord, failovers, pipeline_health
 from btc_pipeline.store import Store, StoreError
-from btc_pipeline.timeutil import to_utc
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +28,16 @@ log = logging.getLogger(__name__)
 class PipelineCollector(Collector):
     """Collects the pipeline's metrics from the store when scraped."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime]) -> None:
+    def __init__(self, store: Store, clock: Callable[[], datetime], stale_after_s: int) -> None:
         self.store = store
         self.clock = clock
+        self.stale_after_s = stale_after_s
 
     def collect(self) -> Iterator[Metric]:
         up = GaugeMetricFamily("btc_store_up", "1 when MongoDB answered this scrape's reads, else 0")
         try:
             latest = self.store.latest()
-            runs = self.store.recent_runs(status.RUNS_READ)
+            runs = self.store.recent_runs()
             rejects = self.store.reject_counts()
         except StoreError as exc:
             log.warning("metrics: %s", exc)
@@ -47,14 +46,13 @@ class PipelineCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
-        now = self.clock()
-        yield from _data_age(latest, now)
-        lag = status.consumer_lag(runs)
-        if lag is not None:
+        report = pipeline_health(latest, runs, self.clock(), self.stale_after_s)
+        yield from _data_age(report)
+        if report.consumer_lag is not None:
             gauge = GaugeMetricFamily("btc_consumer_lag", "Messages left in the topic after the last btc_drain run")
-            gauge.add_metric([], lag)
+            gauge.add_metric([], report.consumer_lag)
             yield gauge
-        yield from _runs(runs, now)
+        yield from _runs(runs, report)
         reject = GaugeMetricFamily(
             "btc_rejects",
             "Messages sent to the dead-letter topic over the UTC days the reject summary keeps (31), by reason "
@@ -74,7 +72,7 @@ class PipelineCollector(Collector):
             "(the next exchange served the window) or what=ticker (its ticker is missing)",
             labels=["exchange", "what"],
         )
-        for (exchange, what), count in sorted(status.failovers(runs).items()):
+        for (exchange, what), count in sorted(failovers(runs).items()):
             failed.add_metric([exchange, what], count)
         yield failed
         cache = self.store.cache
@@ -87,26 +85,25 @@ class PipelineCollector(Collector):
             yield misses
 
 
-def _data_age(latest: list[dict[str, Any]], now: datetime) -> Iterator[Metric]:
+def _data_age(report: PipelineHealth) -> Iterator[Metric]:
     age = GaugeMetricFamily(
         "btc_data_age_seconds",
         "Seconds since the newest observation of each exchange and kind (tick: the trade time; candle_1m: the "
         "minute's close)",
         labels=["source", "kind"],
     )
-    for o in status.observed(latest, now):
-        age.add_metric([o.source, o.kind], round(o.age_s, 3))
+    for f in report.readings:
+        age.add_metric([f.observation.source, f.observation.kind], round(f.age_s, 3))
     yield age
 
 
-def _runs(runs: Sequence[Mapping[str, Any]], now: datetime) -> Iterator[Metric]:
+def _runs(runs: Sequence[RunRecord], report: PipelineHealth) -> Iterator[Metric]:
     by_state = GaugeMetricFamily(
         "btc_dag_runs", "Recorded runs (the last 20 of each DAG) by DAG and state", labels=["dag_id", "state"]
     )
     counts: dict[tuple[str, str], int] = {}
     for run in runs:
-        key = (str(run.get("dag_id")), str(run.get("state", "unknown")))
-        counts[key] = counts.get(key, 0) + 1
+        counts[run.dag_id, run.state] = counts.get((run.dag_id, run.state), 0) + 1
     for (dag_id, state), count in sorted(counts.items()):
         by_state.add_metric([dag_id, state], count)
     yield by_state
@@ -116,19 +113,17 @@ def _runs(runs: Sequence[Mapping[str, Any]], now: datetime) -> Iterator[Metric]:
     age = GaugeMetricFamily(
         "btc_dag_last_run_age_seconds", "Seconds since the DAG's last recorded run ended", labels=["dag_id"]
     )
-    for dag_id, run in status.last_runs(runs).items():
-        success.add_metric([dag_id], 1 if run.get("state") == "success" else 0)
-        finished = run.get("finished_at")
-        if isinstance(finished, datetime):
-            age.add_metric([dag_id], round((now - to_utc(finished)).total_seconds(), 3))
+    for dag_id, (last, *_) in report.dags.items():
+        success.add_metric([dag_id], 1 if last.state == "success" else 0)
+        age.add_metric([dag_id], round((report.checked_at - last.finished_at).total_seconds(), 3))
     yield success
     yield age
 
 
-def registry(store: Store, clock: Callable[[], datetime]) -> tuple[CollectorRegistry, Histogram]:
+def registry(store: Store, clock: Callable[[], datetime], stale_after_s: int) -> tuple[CollectorRegistry, Histogram]:
     """A registry of the pipeline's metrics and the API's request-latency histogram."""
     reg = CollectorRegistry(auto_describe=False)
-    reg.register(PipelineCollector(store, clock))
+    reg.register(PipelineCollector(store, clock, stale_after_s))
     latency = Histogram(
         "btc_api_request_duration_seconds",
         "Time to answer an API request, by route and status code",

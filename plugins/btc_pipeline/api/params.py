@@ -11,6 +11,7 @@ from typing import Literal
 
 from btc_pipeline.bars import BAR_LENGTH, Interval
 from btc_pipeline.config import KNOWN_EXCHANGES
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.export import FORMATS
 from btc_pipeline.store import CONSENSUS, tick_series
 from btc_pipeline.timeutil import TIME_HELP, floor_minute, parse_time
@@ -43,7 +44,7 @@ DEFAULT_GAP_SPAN = timedelta(hours=24)
 TIME_DOC = "Time: " + TIME_HELP + "."
 
 
-class ParameterError(ValueError):
+class ParameterError(BtcPipelineError, ValueError):
     """A query parameter cannot be used; ``parameter`` names it and the message says why."""
 
     def __init__(self, parameter: str, message: str) -> None:

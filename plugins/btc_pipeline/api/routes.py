@@ -4,7 +4,7 @@ the size of the answer; parameters are checked in :mod:`btc_pipeline.api.params`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -14,11 +14,23 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from btc_pipeline import export
-from btc_pipeline.api import params, status
+from btc_pipeline.api import params
 from btc_pipeline.api.errors import database_message
-from btc_pipeline.api.models import Candle, CandlePage, ExchangeTick, GapReportOut, Health, LatestPrices, Problem
+from btc_pipeline.api.models import (
+    Candle,
+    CandlePage,
+    DagRun,
+    ExchangeFreshness,
+    ExchangeTick,
+    GapReportOut,
+    Health,
+    LatestPrices,
+    Problem,
+    Reading,
+)
 from btc_pipeline.bars import Bar, Interval
 from btc_pipeline.config import Settings
+from btc_pipeline.health import Freshness, PipelineHealth, pipeline_health
 from btc_pipeline.quotes import quote
 from btc_pipeline.steps.gaps import find_gaps
 from btc_pipeline.store import Store, StoreError
@@ -84,17 +96,7 @@ def latest_prices(api: Api) -> LatestPrices:
         newest=q.newest,
         age_s=q.age_s,
         as_of=now,
-        exchanges=[
-            ExchangeTick(
-                source=x.source,
-                price=x.price,
-                ts=x.ts,
-                age_s=x.age_s,
-                deviation_pct=x.deviation_pct,
-                stale=x.age_s > stale,
-            )
-            for x in q.exchanges
-        ],
+        exchanges=[ExchangeTick(**asdict(x), stale=x.age_s > stale) for x in q.exchanges],
     )
 
 
@@ -242,14 +244,37 @@ def health(api: Api) -> JSONResponse:
     `btc_drain` run, and the last recorded run of each DAG. The status is `ok` (HTTP 200) when the
     newest tick or candle is younger than `BTC_STALE_AFTER_S` (a candle counts from its close),
     else `stale` (503), or `unavailable` (503) when MongoDB does not answer: usable as a probe."""
-    now = api.clock()
+    now, stale_after_s = api.clock(), api.settings.stale_after_s
     try:
-        report = status.health(
-            api.store.latest(), api.store.recent_runs(status.RUNS_READ), now, api.settings.stale_after_s
+        body = health_body(pipeline_health(api.store.latest(), api.store.recent_runs(), now, stale_after_s))
+    except StoreError as exc:  # what is known without the database: nothing
+        nothing = health_body(pipeline_health([], [], now, stale_after_s))
+        body = nothing.model_copy(
+            update={"status": "unavailable", "reasons": [database_message(exc, api.settings.mongo_db)]}
         )
-    except StoreError as exc:
-        report = status.unavailable(database_message(exc, api.settings.mongo_db), now, api.settings.stale_after_s)
-    return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.status == "ok" else 503)
+    return JSONResponse(body.model_dump(mode="json"), status_code=200 if body.status == "ok" else 503)
+
+
+def _reading(f: Freshness | None) -> Reading | None:
+    return None if f is None else Reading(ts=f.observation.ts, price=f.observation.price, age_s=round(f.age_s, 1))
+
+
+def health_body(report: PipelineHealth) -> Health:
+    """The ``/v1/health`` body of a health report (ages to a tenth of a second)."""
+    return Health(
+        status=report.status,
+        reasons=report.reasons,
+        stale_after_s=report.stale_after_s,
+        checked_at=report.checked_at,
+        newest=report.newest,
+        age_s=None if report.age_s is None else round(report.age_s, 1),
+        consumer_lag=report.consumer_lag,
+        exchanges=[
+            ExchangeFreshness(source=source, tick=_reading(kinds.get("tick")), candle=_reading(kinds.get("candle")))
+            for source, kinds in sorted(report.by_exchange().items())
+        ],
+        dags=[DagRun.model_validate(runs[0], from_attributes=True) for runs in report.dags.values()],
+    )
 
 
 @router.get(

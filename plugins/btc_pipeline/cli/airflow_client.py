@@ -19,6 +19,7 @@ import requests
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from btc_pipeline.config import ApiSettings
+from btc_pipeline.errors import BtcPipelineError
 
 TERMINAL_TI_STATES = frozenset({"success", "failed", "skipped", "upstream_failed", "removed"})
 TERMINAL_RUN_STATES = frozenset({"success", "failed"})
@@ -34,7 +35,7 @@ BUSY_WAIT_S = 0.5
 PAGE_SIZE = 100
 
 
-class AirflowApiError(RuntimeError):
+class AirflowApiError(BtcPipelineError, RuntimeError):
     """Airflow's REST API could not be reached or refused a request; the message says what to check."""
 
     def __init__(self, message: str, status: int | None = None) -> None:

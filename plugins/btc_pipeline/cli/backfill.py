@@ -20,15 +20,13 @@ from btc_pipeline.cli.common import ARGUMENT_OF_BOUND, EXIT_INCOMPLETE, EXIT_INT
 from btc_pipeline.cli.gaps import describe, print_report
 from btc_pipeline.cli.progress import Progress, progress_bar
 from btc_pipeline.config import load_api_settings
-from btc_pipeline.steps.backfill import check_backfill_window
+from btc_pipeline.dag_ids import BACKFILL_DAG, CHUNK_TASK, DRAIN_DAG, PLAN_TASK
+from btc_pipeline.steps.backfill_plan import check_backfill_window
 from btc_pipeline.steps.gaps import GapReport, MinuteRange, find_gaps, merge_minutes
 from btc_pipeline.store import Store
 from btc_pipeline.timeutil import format_ts, parse_iso
 from btc_pipeline.window import RangeError, Window
 
-BACKFILL_DAG = "btc_backfill"
-PLAN_TASK = "plan"
-CHUNK_TASK = "fetch_and_produce"
 #: How the range checks' ``bound`` reads as a command-line argument.
 
 
@@ -50,10 +48,10 @@ def _preflight(client: AirflowClient, err: TextIO) -> str | None:
             f"`airflow dags unpause {BACKFILL_DAG}`"
         )
     try:
-        if client.dag("btc_drain").get("is_paused"):
-            err.write("warning: btc_drain is paused: backfilled candles wait in btc-metrics until it runs\n")
+        if client.dag(DRAIN_DAG).get("is_paused"):
+            err.write(f"warning: {DRAIN_DAG} is paused: backfilled candles wait in btc-metrics until it runs\n")
     except AirflowApiError as exc:
-        err.write(f"warning: cannot check btc_drain: {exc}\n")
+        err.write(f"warning: cannot check {DRAIN_DAG}: {exc}\n")
     scheduler = client.health().get("scheduler", {}).get("status")
     if scheduler != "healthy":
         err.write(f"warning: Airflow's scheduler is {scheduler or 'unknown'}: the run stays queued until it runs\n")

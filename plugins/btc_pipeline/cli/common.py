@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
 from btc_pipeline.config import Settings
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.redact import redact_text
 from btc_pipeline.window import Window
 
@@ -16,7 +17,7 @@ EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 ARGUMENT_OF_BOUND = {"from": "--from", "to": "--to", "range": "--from/--to"}
 
 
-class RangeArgumentError(ValueError):
+class RangeArgumentError(BtcPipelineError, ValueError):
     """An argument cannot be used; ``argument`` names it (``--to``)."""
 
     def __init__(self, argument: str, message: str) -> None:

@@ -40,6 +40,7 @@ from btc_pipeline.cli.common import (
 )
 from btc_pipeline.cli.env import SECRET_COMMANDS, add_secret_commands, run_secret_command
 from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.redact import redact_text
 from btc_pipeline.timeutil import TIME_HELP, floor_minute, parse_time
 from btc_pipeline.window import RangeError, Window, checked_range
@@ -87,6 +88,136 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+def _add_range(sub: argparse.ArgumentParser, times: Any, *, source: bool = True) -> None:
+    """``--from``/``--since``, ``--to`` and (with ``source``) ``--source``."""
+    start = sub.add_mutually_exclusive_group(required=True)
+    start.add_argument("--from", dest="start", type=times, metavar="T1", help="range start (inclusive). " + TIME_HELP)
+    start.add_argument("--since", dest="start", type=times, metavar="T1", help="same as --from, e.g. --since 24h")
+    sub.add_argument(
+        "--to",
+        dest="end",
+        type=times,
+        metavar="T2",
+        help="range end (exclusive); default: now (last closed minute)",
+    )
+    if source:
+        sub.add_argument(
+            "--source",
+            choices=KNOWN_EXCHANGES,
+            help="only this exchange's candles (backfill: fetch from it only); default: any exchange "
+            "(backfill: BTC_EXCHANGES in failover order)",
+        )
+
+
+def _add_dlq_filters(sub: argparse.ArgumentParser, times: Any) -> None:
+    """``--reason``, ``--since`` and ``--examples`` of the dlq commands."""
+    sub.add_argument("--reason", help="only dead letters of this reason (dlq.reason: bad_price, future_ts, ...)")
+    sub.add_argument("--since", type=times, metavar="T", help="only those dead-lettered at or after T. " + TIME_HELP)
+    sub.add_argument(
+        "--examples", type=_examples, default=3, metavar="N", help="newest examples shown per reason (default 3)"
+    )
+
+
+def _add_gaps(commands: Any, times: Any) -> None:
+    """``gaps``: the minutes without a candle."""
+    gaps = commands.add_parser(
+        "gaps",
+        help="list the minutes without a candle, merged into ranges",
+        description="List the minutes without a 1-minute candle (read from the read model's 1-minute bars), "
+        "merged into ranges, telling apart minutes an exchange said it had no trades in from real holes. "
+        "Exit code 0: no holes, 1: holes found, 2: bad arguments.",
+        epilog="Times: " + TIME_HELP + ".",
+    )
+    _add_range(gaps, times)
+    gaps.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def _add_backfill(commands: Any, times: Any) -> None:
+    """``backfill``: fill a range through Airflow."""
+    backfill = commands.add_parser(
+        "backfill",
+        help="fill a range (or its holes) through Airflow's btc_backfill DAG",
+        description="Trigger the btc_backfill DAG for a range, follow its chunks, and wait until the candles are in "
+        "MongoDB. Safe to re-run (same keys, one document each) and to interrupt (the Airflow run keeps going). "
+        "Exit code 0: complete, 1: minutes still missing or the run failed, 2: bad arguments, 130: interrupted.",
+        epilog="Times: " + TIME_HELP + ".",
+    )
+    _add_range(backfill, times)
+    backfill.add_argument(
+        "--missing", action="store_true", help="fill only the holes `gaps` finds (skips minutes without trades)"
+    )
+    backfill.add_argument("--no-wait", action="store_true", help="trigger the run and return at once")
+    backfill.add_argument(
+        "--timeout",
+        type=_positive_seconds,
+        default=1800.0,
+        metavar="SECONDS",
+        help="how long to wait for the run and the data (default 1800)",
+    )
+    backfill.add_argument("--poll", type=_positive_seconds, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
+
+
+def _add_rollups(commands: Any, times: Any) -> None:
+    """``rollups rebuild``: the read model from ``btc.prices``."""
+    rollups = commands.add_parser(
+        "rollups",
+        help="maintain the read model (bars of every level, the consensus)",
+        description="The read model holds the bars the dashboard, the API and gaps read; the drain keeps it.",
+    )
+    actions = rollups.add_subparsers(dest="action", required=True, metavar="{rebuild}")
+    rebuild = actions.add_parser(
+        "rebuild",
+        help="rebuild the read model of a range from btc.prices",
+        description="Rebuild the 1-minute, 5-minute, hourly and daily bars of every series, the consensus and "
+        "the no-trade partitions of a range from btc.prices: after a bulk import into btc.prices or a change of "
+        "the read model. Idempotent, safe while btc_drain runs (it merges, never removes a bar). On FerretDB it "
+        "reads all of btc.prices once (a year of history: a few minutes).",
+        epilog="Times: " + TIME_HELP + ".",
+    )
+    _add_range(rebuild, times, source=False)
+    rebuild.add_argument(
+        "--exact",
+        action="store_true",
+        help="make the range's candle bars exactly what btc.prices holds (bars of deleted candles go too); "
+        "pause btc_drain meanwhile",
+    )
+
+
+def _add_dlq(commands: Any, times: Any) -> None:
+    """``dlq list|replay``: the dead letters."""
+    dlq = commands.add_parser(
+        "dlq",
+        help="inspect and replay dead letters (messages the drain could not store)",
+        description="Read the dead-letter topic (BTC_DLQ_TOPIC) from its beginning, without a consumer group: it "
+        "holds every message the drain could not store, with its original key and value and the reason in "
+        "headers (btc.rejects holds the same with the start of each value). Exit code 0: done, 1: Kafka did not "
+        "answer or a replayed message was not acknowledged, 2: bad arguments.",
+    )
+    dlq_actions = dlq.add_subparsers(dest="action", required=True, metavar="{list,replay}")
+
+    _add_dlq_filters(
+        dlq_actions.add_parser(
+            "list",
+            help="count the dead letters by reason and show the newest of each",
+            description="Count the dead letters by reason (first and last dead-lettered) and show the newest of "
+            "each: key, where it came from, the detail and the start of its value.",
+            epilog="Times: " + TIME_HELP + ".",
+        ),
+        times,
+    )
+    replay = dlq_actions.add_parser(
+        "replay",
+        help="re-produce dead letters to the data topic after a fix",
+        description="Produce the selected dead letters to BTC_TOPIC with their original key and value (each once), "
+        "confirmed by the broker, and a dlq.replayed_from header naming the dead letter; btc_drain stores them "
+        "at its next run, and one that fails again returns to the DLQ with that header. Safe to repeat: keys "
+        "are natural and the drain upserts on them.",
+        epilog="Times: " + TIME_HELP + ".",
+    )
+    _add_dlq_filters(replay, times)
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; produce nothing")
+
+
 def build_parser(now: datetime) -> argparse.ArgumentParser:
     """The argument parser of ``btc-pipeline``.
 
@@ -111,123 +242,8 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
         dest="command", required=True, metavar="{gaps,backfill,rollups,dlq,init-env,check-secrets}"
     )
     times = _time_arg(now)
-
-    def add_range(sub: argparse.ArgumentParser, *, source: bool = True) -> None:
-        start = sub.add_mutually_exclusive_group(required=True)
-        start.add_argument(
-            "--from", dest="start", type=times, metavar="T1", help="range start (inclusive). " + TIME_HELP
-        )
-        start.add_argument("--since", dest="start", type=times, metavar="T1", help="same as --from, e.g. --since 24h")
-        sub.add_argument(
-            "--to",
-            dest="end",
-            type=times,
-            metavar="T2",
-            help="range end (exclusive); default: now (last closed minute)",
-        )
-        if source:
-            sub.add_argument(
-                "--source",
-                choices=KNOWN_EXCHANGES,
-                help="only this exchange's candles (backfill: fetch from it only); default: any exchange "
-                "(backfill: BTC_EXCHANGES in failover order)",
-            )
-
-    gaps = commands.add_parser(
-        "gaps",
-        help="list the minutes without a candle, merged into ranges",
-        description="List the 1-minute windows without a candle in btc.prices, merged into ranges, telling apart "
-        "minutes an exchange said it had no trades in from real holes. Exit code 0: no holes, 1: holes found, "
-        "2: bad arguments.",
-        epilog="Times: " + TIME_HELP + ".",
-    )
-    add_range(gaps)
-    gaps.add_argument("--json", action="store_true", help="print the report as JSON")
-
-    backfill = commands.add_parser(
-        "backfill",
-        help="fill a range (or its holes) through Airflow's btc_backfill DAG",
-        description="Trigger the btc_backfill DAG for a range, follow its chunks, and wait until the candles are in "
-        "MongoDB. Safe to re-run (same keys, one document each) and to interrupt (the Airflow run keeps going). "
-        "Exit code 0: complete, 1: minutes still missing or the run failed, 2: bad arguments, 130: interrupted.",
-        epilog="Times: " + TIME_HELP + ".",
-    )
-    add_range(backfill)
-    backfill.add_argument(
-        "--missing", action="store_true", help="fill only the holes `gaps` finds (skips minutes without trades)"
-    )
-    backfill.add_argument("--no-wait", action="store_true", help="trigger the run and return at once")
-    backfill.add_argument(
-        "--timeout",
-        type=_positive_seconds,
-        default=1800.0,
-        metavar="SECONDS",
-        help="how long to wait for the run and the data (default 1800)",
-    )
-    backfill.add_argument("--poll", type=_positive_seconds, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
-
-    rollups = commands.add_parser(
-        "rollups",
-        help="maintain the read model (bars of every level, the consensus)",
-        description="The read model holds the bars the dashboard, the API and gaps read; the drain keeps it.",
-    )
-    actions = rollups.add_subparsers(dest="action", required=True, metavar="{rebuild}")
-    rebuild = actions.add_parser(
-        "rebuild",
-        help="rebuild the read model of a range from btc.prices",
-        description="Rebuild the 1-minute, 5-minute, hourly and daily bars of every series, the consensus and "
-        "the no-trade partitions of a range from btc.prices: after a bulk import into btc.prices or a change of "
-        "the read model. Idempotent, safe while btc_drain runs (it merges, never removes a bar). On FerretDB it "
-        "reads all of btc.prices once (a year of history: a few minutes).",
-        epilog="Times: " + TIME_HELP + ".",
-    )
-    add_range(rebuild, source=False)
-    rebuild.add_argument(
-        "--exact",
-        action="store_true",
-        help="make the range's candle bars exactly what btc.prices holds (bars of deleted candles go too); "
-        "pause btc_drain meanwhile",
-    )
-
-    dlq = commands.add_parser(
-        "dlq",
-        help="inspect and replay dead letters (messages the drain could not store)",
-        description="Read the dead-letter topic (BTC_DLQ_TOPIC) from its beginning, without a consumer group: it "
-        "holds every message the drain could not store, with its original key and value and the reason in "
-        "headers (btc.rejects holds the same with the start of each value). Exit code 0: done, 1: Kafka did not "
-        "answer or a replayed message was not acknowledged, 2: bad arguments.",
-    )
-    dlq_actions = dlq.add_subparsers(dest="action", required=True, metavar="{list,replay}")
-
-    def add_filters(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--reason", help="only dead letters of this reason (dlq.reason: bad_price, future_ts, ...)")
-        sub.add_argument(
-            "--since", type=times, metavar="T", help="only those dead-lettered at or after T. " + TIME_HELP
-        )
-        sub.add_argument(
-            "--examples", type=_examples, default=3, metavar="N", help="newest examples shown per reason (default 3)"
-        )
-
-    add_filters(
-        dlq_actions.add_parser(
-            "list",
-            help="count the dead letters by reason and show the newest of each",
-            description="Count the dead letters by reason (first and last dead-lettered) and show the newest of "
-            "each: key, where it came from, the detail and the start of its value.",
-            epilog="Times: " + TIME_HELP + ".",
-        )
-    )
-    replay = dlq_actions.add_parser(
-        "replay",
-        help="re-produce dead letters to the data topic after a fix",
-        description="Produce the selected dead letters to BTC_TOPIC with their original key and value (each once), "
-        "confirmed by the broker, and a dlq.replayed_from header naming the dead letter; btc_drain stores them "
-        "at its next run, and one that fails again returns to the DLQ with that header. Safe to repeat: keys "
-        "are natural and the drain upserts on them.",
-        epilog="Times: " + TIME_HELP + ".",
-    )
-    add_filters(replay)
-    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed; produce nothing")
+    for add in (_add_gaps, _add_backfill, _add_rollups, _add_dlq):
+        add(commands, times)
     add_secret_commands(commands)
     return parser
 
@@ -275,8 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         parser.exit(EXIT_USAGE, redact_text(f"{parser.prog}: configuration error: {exc}\n"))
     ctx = Context(window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=err)
-    from btc_pipeline.cli.airflow_client import AirflowApiError
-    from btc_pipeline.store import Store, StoreError
+    from btc_pipeline.store import Store
 
     opened: list[Store] = []
 
@@ -302,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.write("\ninterrupted\n")
         return EXIT_INTERRUPTED
-    except (StoreError, AirflowApiError) as exc:  # unreachable MongoDB / Airflow, refused credentials
+    except BtcPipelineError as exc:  # unreachable MongoDB / Airflow, refused credentials, ...: said plainly
         err.write(f"{parser.prog} {args.command}: error: {exc}\n")
         return EXIT_INCOMPLETE
     finally:

@@ -1,35 +1,41 @@
 """Exchange clients, one module per exchange, all behind :class:`~btc_pipeline.exchanges.base.Exchange`.
 
-Each module declares its candle endpoint's :data:`LIMITS` (rows per request, how far back it
-serves); backfill planning asks :func:`limits_of` instead of knowing the exchanges itself.
+Each client class carries everything the package knows about its exchange (name, production base
+URL, candle limits, its name for BTC-USD), and :data:`EXCHANGES` maps names to classes: the
+settings' known exchanges and ``BTC_<NAME>_URL`` keys, :func:`limits_of` and :func:`build_exchange`
+all read this one map. Importing the package loads neither :mod:`btc_pipeline.config` (which
+imports the map) nor the HTTP stack.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import requests
+from btc_pipeline.exchanges.base import Candle, Exchange, ExchangeClient, ExchangeError, ExchangeLimits, Tick
+from btc_pipeline.exchanges.binance import BinanceClient
+from btc_pipeline.exchanges.bitstamp import BitstampClient
+from btc_pipeline.exchanges.coinbase import CoinbaseClient
+from btc_pipeline.exchanges.kraken import KrakenClient
 
-from btc_pipeline.config import Settings
-from btc_pipeline.exchanges import binance, bitstamp, coinbase, kraken
-from btc_pipeline.exchanges.base import Candle, Exchange, ExchangeError, ExchangeLimits, Tick
-from btc_pipeline.exchanges.http import HttpClient
+if TYPE_CHECKING:  # the config imports this package; HTTP is loaded when a client is built (the CLI starts fast)
+    import requests
 
-__all__ = ["Candle", "Exchange", "ExchangeError", "ExchangeLimits", "Tick", "build_exchange", "limits_of"]
+    from btc_pipeline.config import Settings
 
-#: Each client takes its HttpClient and, by keyword, ``max_skew_s`` (and an injectable ``clock``).
-_CLIENTS: dict[str, Callable[..., Exchange]] = {
-    coinbase.NAME: coinbase.CoinbaseClient,
-    kraken.NAME: kraken.KrakenClient,
-    binance.NAME: binance.BinanceClient,
-    bitstamp.NAME: bitstamp.BitstampClient,
+__all__ = ["EXCHANGES", "Candle", "Exchange", "ExchangeError", "ExchangeLimits", "Tick", "build_exchange", "limits_of"]
+
+#: Every implemented exchange by name, in the default failover order (``BTC_EXCHANGES``): Binance
+#: last, since it answers HTTP 451 in some regions (the US).
+EXCHANGES: dict[str, type[ExchangeClient]] = {
+    client.name: client for client in (CoinbaseClient, KrakenClient, BitstampClient, BinanceClient)
 }
-_LIMITS: dict[str, ExchangeLimits] = {
-    coinbase.NAME: coinbase.LIMITS,
-    kraken.NAME: kraken.LIMITS,
-    binance.NAME: binance.LIMITS,
-    bitstamp.NAME: bitstamp.LIMITS,
-}
+
+
+def _client_class(name: str) -> type[ExchangeClient]:
+    try:
+        return EXCHANGES[name]
+    except KeyError:
+        raise ValueError(f"unknown exchange {name!r}; known: {', '.join(EXCHANGES)}") from None
 
 
 def limits_of(name: str) -> ExchangeLimits:
@@ -38,10 +44,7 @@ def limits_of(name: str) -> ExchangeLimits:
     Raises:
         ValueError: No client is implemented for ``name``.
     """
-    try:
-        return _LIMITS[name]
-    except KeyError:
-        raise ValueError(f"unknown exchange {name!r}; known: {', '.join(_LIMITS)}") from None
+    return _client_class(name).limits
 
 
 def build_exchange(name: str, settings: Settings, session: requests.Session | None = None) -> Exchange:
@@ -51,10 +54,9 @@ def build_exchange(name: str, settings: Settings, session: requests.Session | No
     Raises:
         ValueError: No client is implemented for ``name``.
     """
-    try:
-        cls = _CLIENTS[name]
-    except KeyError:
-        raise ValueError(f"no client for exchange {name!r}; implemented: {', '.join(_CLIENTS)}") from None
+    from btc_pipeline.exchanges.http import HttpClient
+
+    cls = _client_class(name)
     http = HttpClient(
         name,
         settings.base_urls[name],

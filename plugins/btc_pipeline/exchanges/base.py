@@ -15,14 +15,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S, ImplausibleTimeError, check_plausible, utcnow
-from btc_pipeline.window import Window
+from btc_pipeline.window import MINUTE, Window
 
 if TYPE_CHECKING:
     from btc_pipeline.exchanges.http import HttpClient
 
 
-class ExchangeError(RuntimeError):
+#: The longest backoff between two attempts without ``Retry-After`` (HTTP layer and Kraken's retries).
+MAX_BACKOFF_S = 30.0
+
+
+class ExchangeError(BtcPipelineError, RuntimeError):
     """A request to an exchange failed or its answer could not be used.
 
     ``transient`` marks an answer that says "try again shortly" inside an HTTP 200 (Kraken's
@@ -66,7 +71,7 @@ class Tick:
 
 @dataclass(frozen=True)
 class ExchangeLimits:
-    """What one exchange's candle endpoint serves, declared by its client module.
+    """What one exchange's candle endpoint serves, declared by its client class.
 
     Attributes:
         rows_per_request: The most 1-minute candles one request returns (a client pages beyond it).
@@ -84,7 +89,9 @@ class ExchangeLimits:
 class Exchange(Protocol):
     """One exchange: the latest ticker and the closed 1-minute candles of a window."""
 
+    #: Its name in ``BTC_EXCHANGES``, in messages (``source``) and in the store.
     name: str
+    #: What its candle endpoint serves.
     limits: ExchangeLimits
 
     def fetch_candles(self, window: Window) -> list[Candle]:
@@ -117,10 +124,16 @@ class TimeRule:
             raise ExchangeError(exchange, endpoint, f"{exc.reason}: {exc.detail}") from None
 
 
-class ExchangeClient:
+class ExchangeClient(Exchange):
     """What every client holds: its :class:`~btc_pipeline.exchanges.http.HttpClient`, its clock
     (injectable, so tests are deterministic) and how far ahead of that clock an exchange's time may
-    be (``BTC_MAX_CLOCK_SKEW_S``)."""
+    be (``BTC_MAX_CLOCK_SKEW_S``). Each subclass declares the rest of what the package knows about
+    its exchange; :data:`btc_pipeline.exchanges.EXCHANGES` maps names to subclasses."""
+
+    #: The production base URL of its public REST API (the default of ``BTC_<NAME>_URL``).
+    base_url: str
+    #: The exchange's own name for the pipeline's ``BTC-USD`` (product, pair or symbol).
+    market: str
 
     def __init__(
         self,
@@ -137,13 +150,15 @@ class ExchangeClient:
         """The rule every exchange time in a reply read now must pass."""
         return TimeRule(self.clock(), self.max_skew_s)
 
+    def closed(self, candles: list[Candle], now: datetime | None = None) -> list[Candle]:
+        """The candles that had closed by ``now`` (the clock when omitted): exchanges also return
+        the minute still trading (Kraken's last row, Binance's open kline), which is not data yet."""
+        now = self.clock() if now is None else now
+        return [c for c in candles if c.ts + MINUTE <= now]
+
 
 #: No tick can trade more BTC than will ever exist.
 MAX_BTC_SUPPLY = 21_000_000
-
-
-def _finite_positive(value: float, what: str) -> bool:
-    return math.isfinite(value) and value > 0
 
 
 def validate_candles(exchange: str, endpoint: str, candles: Iterable[Candle], window: Window) -> list[Candle]:
@@ -156,7 +171,7 @@ def validate_candles(exchange: str, endpoint: str, candles: Iterable[Candle], wi
     by_ts: dict[datetime, Candle] = {}
     for c in candles:
         for field in ("open", "high", "low", "close"):
-            if not _finite_positive(getattr(c, field), field):
+            if not 0 < getattr(c, field) < math.inf:  # also refuses nan
                 raise ExchangeError(exchange, endpoint, f"candle {c.ts.isoformat()} has {field}={getattr(c, field)!r}")
         if not c.low <= min(c.open, c.close) <= max(c.open, c.close) <= c.high:
             raise ExchangeError(
@@ -179,7 +194,7 @@ def validate_tick(exchange: str, endpoint: str, tick: Tick) -> Tick:
         ExchangeError: The price is not a positive finite number, or the size is negative, not
             finite, or above the 21 million BTC that will ever exist.
     """
-    if not _finite_positive(tick.price, "price"):
+    if not 0 < tick.price < math.inf:  # also refuses nan
         raise ExchangeError(exchange, endpoint, f"ticker price {tick.price!r} is not a positive number")
     if tick.volume is not None and not 0 <= tick.volume <= MAX_BTC_SUPPLY:  # also refuses nan
         raise ExchangeError(

@@ -35,7 +35,7 @@ from btc_pipeline.exchanges.base import (
     validate_tick,
 )
 from btc_pipeline.exchanges.fields import epoch_millis, number, shown, text
-from btc_pipeline.window import MINUTE, Window
+from btc_pipeline.window import Window
 
 T = TypeVar("T")
 
@@ -43,8 +43,6 @@ NAME = "binance"
 KLINES_ENDPOINT = "/api/v3/klines"
 TICKER_ENDPOINT = "/api/v3/ticker/24hr"
 MAX_KLINES_PER_REQUEST = 1000
-#: Binance serves its whole history, 1000 klines per request.
-LIMITS = ExchangeLimits(rows_per_request=MAX_KLINES_PER_REQUEST)
 RESTRICTED_LOCATION = (
     "HTTP 451: Binance refuses requests from this restricted location; point BTC_BINANCE_URL at a Binance "
     "host that serves this region, or remove binance from BTC_EXCHANGES"
@@ -128,8 +126,10 @@ class BinanceClient(ExchangeClient):
     """Binance Spot client for one symbol (``BTCUSDT``, published as the pipeline's ``BTC-USD``)."""
 
     name = NAME
-    limits = LIMITS
-    symbol = "BTCUSDT"
+    base_url = "https://data-api.binance.vision"
+    #: Binance serves its whole history, 1000 klines per request.
+    limits = ExchangeLimits(rows_per_request=MAX_KLINES_PER_REQUEST)
+    market = "BTCUSDT"
 
     def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
         try:
@@ -154,7 +154,7 @@ class BinanceClient(ExchangeClient):
         candles: list[Candle] = []
         for chunk in window.chunks(MAX_KLINES_PER_REQUEST):
             params = {
-                "symbol": self.symbol,
+                "symbol": self.market,
                 "interval": "1m",
                 "startTime": _millis(chunk.start),
                 "endTime": _millis(chunk.end) - 1,  # inclusive at Binance: stop before the next minute
@@ -162,8 +162,7 @@ class BinanceClient(ExchangeClient):
             }
             parse = partial(parse_candles, window=chunk, times=self.times())
             candles.extend(self._get(KLINES_ENDPOINT, params, parse))
-        now = self.clock()
-        return [c for c in candles if c.ts + MINUTE <= now]  # Binance also returns the open kline
+        return self.closed(candles)  # Binance also returns the open kline
 
     def fetch_ticker(self) -> Tick:
         """The last trade of the 24hr ticker.
@@ -175,4 +174,4 @@ class BinanceClient(ExchangeClient):
             ExchangeError: The request failed (HTTP 451 says so) or the body is unusable.
         """
         parse = partial(parse_ticker, times=self.times())
-        return self._get(TICKER_ENDPOINT, {"symbol": self.symbol}, parse)
+        return self._get(TICKER_ENDPOINT, {"symbol": self.market}, parse)

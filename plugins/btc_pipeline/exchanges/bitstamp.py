@@ -33,8 +33,6 @@ from btc_pipeline.window import MINUTE, Window
 
 NAME = "bitstamp"
 MAX_CANDLES_PER_REQUEST = 1000
-#: Bitstamp serves its whole history, 1000 candles per request.
-LIMITS = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST)
 
 
 def _error_body(body: Any, endpoint: str) -> None:
@@ -119,8 +117,10 @@ class BitstampClient(ExchangeClient):
     """Bitstamp client for one pair (``btcusd``)."""
 
     name = NAME
-    limits = LIMITS
-    pair = "btcusd"
+    base_url = "https://www.bitstamp.net/api/v2"
+    #: Bitstamp serves its whole history, 1000 candles per request.
+    limits = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST)
+    market = "btcusd"
 
     def fetch_candles(self, window: Window) -> list[Candle]:
         """Closed 1-minute candles of ``window``, in requests of at most 1000 candles.
@@ -134,7 +134,7 @@ class BitstampClient(ExchangeClient):
         Raises:
             ExchangeError: A request failed or a body is unusable.
         """
-        endpoint = f"/ohlc/{self.pair}/"
+        endpoint = f"/ohlc/{self.market}/"
         candles: list[Candle] = []
         for chunk in window.chunks(MAX_CANDLES_PER_REQUEST):
             params = {
@@ -146,8 +146,7 @@ class BitstampClient(ExchangeClient):
             }
             parse = partial(parse_candles, window=chunk, endpoint=endpoint, times=self.times())
             candles.extend(self.http.get_parsed(endpoint, parse, params))
-        now = self.clock()
-        return [c for c in candles if c.ts + MINUTE <= now]
+        return self.closed(candles)
 
     def fetch_ticker(self) -> Tick:
         """The last price.
@@ -158,6 +157,6 @@ class BitstampClient(ExchangeClient):
         Raises:
             ExchangeError: The request failed or the body is unusable.
         """
-        endpoint = f"/ticker/{self.pair}/"
+        endpoint = f"/ticker/{self.market}/"
         parse = partial(parse_ticker, endpoint=endpoint, times=self.times())
         return self.http.get_parsed(endpoint, parse)

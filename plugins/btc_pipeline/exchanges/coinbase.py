@@ -27,8 +27,6 @@ from btc_pipeline.window import MINUTE, Window
 
 NAME = "coinbase"
 MAX_CANDLES_PER_REQUEST = 300
-#: Coinbase serves its whole history, 300 candles per request.
-LIMITS = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST)
 
 
 def parse_candles(
@@ -87,20 +85,22 @@ class CoinbaseClient(ExchangeClient):
     """Coinbase Exchange client for one product (``BTC-USD``)."""
 
     name = NAME
-    limits = LIMITS
-    product = "BTC-USD"
+    base_url = "https://api.exchange.coinbase.com"
+    #: Coinbase serves its whole history, 300 candles per request.
+    limits = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST)
+    market = "BTC-USD"
 
     def fetch_candles(self, window: Window) -> list[Candle]:
-        endpoint = f"/products/{self.product}/candles"
+        endpoint = f"/products/{self.market}/candles"
         candles: list[Candle] = []
         for chunk in window.chunks(MAX_CANDLES_PER_REQUEST):
             # `end` is inclusive at Coinbase: ask up to the last minute's start only.
             params = {"granularity": 60, "start": format_ts(chunk.start), "end": format_ts(chunk.end - MINUTE)}
             parse = partial(parse_candles, window=chunk, endpoint=endpoint, times=self.times())
             candles.extend(self.http.get_parsed(endpoint, parse, params))
-        return candles
+        return self.closed(candles)
 
     def fetch_ticker(self) -> Tick:
-        endpoint = f"/products/{self.product}/ticker"
+        endpoint = f"/products/{self.market}/ticker"
         parse = partial(parse_ticker, endpoint=endpoint, times=self.times())
         return self.http.get_parsed(endpoint, parse)

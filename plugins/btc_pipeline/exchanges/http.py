@@ -40,7 +40,7 @@ from urllib3 import PoolManager
 from urllib3.exceptions import HTTPError, MaxRetryError, ReadTimeoutError
 from urllib3.util import Retry
 
-from btc_pipeline.exchanges.base import ExchangeError
+from btc_pipeline.exchanges.base import MAX_BACKOFF_S, ExchangeError
 from btc_pipeline.exchanges.fields import text
 
 log = logging.getLogger(__name__)
@@ -52,8 +52,6 @@ RETRYABLE_STATUS = frozenset({418, 429, 500, 502, 503, 504})
 PERMANENT_STATUS = frozenset({400, 401, 403, 404, 405, 410, 451})
 #: A ``Retry-After`` beyond this is not waited for in full (a task has a deadline).
 MAX_RETRY_AFTER_S = 60.0
-#: The longest backoff between two attempts without ``Retry-After``.
-MAX_BACKOFF_S = 30.0
 #: The body is read in pieces of at most this size, the deadline checked between them.
 READ_CHUNK_BYTES = 64 * 1024
 

@@ -28,6 +28,7 @@ from typing import Any
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
 from btc_pipeline.exchanges.base import (
+    MAX_BACKOFF_S,
     Candle,
     ExchangeClient,
     ExchangeError,
@@ -38,7 +39,6 @@ from btc_pipeline.exchanges.base import (
     validate_tick,
 )
 from btc_pipeline.exchanges.fields import epoch_seconds, number, shown
-from btc_pipeline.exchanges.http import MAX_BACKOFF_S
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,6 @@ OHLC_ENDPOINT = "/public/OHLC"
 TICKER_ENDPOINT = "/public/Ticker"
 #: Kraken serves only this many of the most recent OHLC rows, the unfinished one included.
 OHLC_HORIZON_ROWS = 720
-#: One request returns every row since ``since``, within the latest 720 minutes.
-LIMITS = ExchangeLimits(rows_per_request=OHLC_HORIZON_ROWS, horizon_minutes=OHLC_HORIZON_ROWS, single_request=True)
 #: Kraken error prefixes that mean "try again shortly", not "your request is wrong".
 RETRYABLE_ERRORS = ("EAPI:Rate limit exceeded", "EService:Unavailable", "EService:Busy", "EService: Throttled")
 
@@ -168,8 +166,10 @@ class KrakenClient(ExchangeClient):
     """Kraken client for one pair (``XBTUSD``, answered as ``XXBTZUSD``)."""
 
     name = NAME
-    limits = LIMITS
-    pair = "XBTUSD"
+    base_url = "https://api.kraken.com/0"
+    #: One request returns every row since ``since``, within the latest 720 minutes.
+    limits = ExchangeLimits(rows_per_request=OHLC_HORIZON_ROWS, horizon_minutes=OHLC_HORIZON_ROWS, single_request=True)
+    market = "XBTUSD"
 
     def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], Any]) -> Any:
         """GET and parse; Kraken's transient ``error`` answers are retried within one request budget.
@@ -238,11 +238,11 @@ class KrakenClient(ExchangeClient):
             )
         # `since` one minute early: whether Kraken treats it as exclusive or inclusive, the first
         # minute of the window is in the answer; rows outside the window are dropped by the parser.
-        params = {"pair": self.pair, "interval": 1, "since": int((window.start - MINUTE).timestamp())}
+        params = {"pair": self.market, "interval": 1, "since": int((window.start - MINUTE).timestamp())}
         candles: list[Candle] = self._get(
             OHLC_ENDPOINT, params, partial(parse_candles, window=window, times=TimeRule(now, self.max_skew_s))
         )
-        return [c for c in candles if c.ts + MINUTE <= now]
+        return self.closed(candles, now)
 
     def fetch_ticker(self) -> Tick:
         """The last trade.
@@ -254,6 +254,6 @@ class KrakenClient(ExchangeClient):
             ExchangeError: The request failed or the body is unusable.
         """
         tick: Tick = self._get(
-            TICKER_ENDPOINT, {"pair": self.pair}, lambda body: parse_ticker(body, received_at=self.clock())
+            TICKER_ENDPOINT, {"pair": self.market}, lambda body: parse_ticker(body, received_at=self.clock())
         )
         return tick

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from btc_pipeline.alerts import Alert, AlertRules, evaluate
@@ -32,9 +32,7 @@ def check_alerts(store: Store, rules: AlertRules, now: datetime, *, stale_after_
     live = quote(store.latest(), now, max_age_s=stale_after_s)
     if live.consensus is None or live.newest is None:
         return []
-    minute = floor_minute(live.newest - rules.move_window)
-    before = store.bars(CONSENSUS, "1m", Window(minute, minute + MINUTE))
-    reference = float(before["close"].iloc[0]) if not before.empty else None
+    reference = move_reference(store, live.newest, rules.move_window)
     with store.locked("alerts"):
         state, version = store.alert_state()
         fired, new_state = evaluate(rules, state, live.consensus, live.newest, reference)
@@ -44,3 +42,11 @@ def check_alerts(store: Store, rules: AlertRules, now: datetime, *, stale_after_
     for alert in fired:
         log.warning("ALERT %s", alert.message)
     return fired
+
+
+def move_reference(store: Store, at: datetime, window: timedelta) -> float | None:
+    """What a move alert measures the price at ``at`` against: the consensus 1-minute close of the
+    minute ``window`` earlier (``None``: no candle then). The dashboard's page alert uses it too."""
+    minute = floor_minute(at - window)
+    bars = store.bar_list(CONSENSUS, "1m", Window(minute, minute + MINUTE))
+    return bars[0][1].close if bars else None

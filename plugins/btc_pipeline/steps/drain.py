@@ -42,7 +42,7 @@ class DrainStats:
     """What a drain run did; stored in ``pipeline_runs`` and returned to XCom."""
 
     consumed: int = 0
-    upserted: int = 0
+    inserted: int = 0
     modified: int = 0
     unchanged: int = 0
     rejected: int = 0
@@ -232,7 +232,7 @@ def _drain_batch(
     # every message of the batch is now stored or dead-lettered: only then move past it
     source.commit(batch)
     stats.consumed += len(batch)
-    stats.upserted += result.inserted
+    stats.inserted += result.inserted
     stats.modified += result.modified
     stats.unchanged += result.unchanged
     stats.bar_minutes += result.minutes_changed

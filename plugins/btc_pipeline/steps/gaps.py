@@ -174,7 +174,7 @@ def find_gaps(store: Store, window: Window, symbol: str, source: str | None = No
     Returns:
         The report (see :class:`GapReport`).
     """
-    present = store.present_minutes(window, symbol, source)
+    present = store.present_minutes(window, source)
     no_trades = store.no_trade_reports(window, symbol, source)
     return GapReport(
         window=window,

@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from btc_pipeline.config import Settings
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.exchanges import Candle, Exchange, ExchangeError
 from btc_pipeline.schema import Observation
 from btc_pipeline.steps.ticks import read_tickers
@@ -37,11 +38,11 @@ log = logging.getLogger(__name__)
 CANDLE_SETTLE_DELAY = timedelta(seconds=90)
 
 
-class CandlesNotReadyError(RuntimeError):
+class CandlesNotReadyError(BtcPipelineError, RuntimeError):
     """The exchange has not published the window's candles yet; retry later."""
 
 
-class AllExchangesFailedError(RuntimeError):
+class AllExchangesFailedError(BtcPipelineError, RuntimeError):
     """No configured exchange could serve the window; the message lists each one's reason.
 
     ``permanent``: every exchange failed in a way that asking again soon will not fix (HTTP 451,

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from btc_pipeline.config import Settings
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.exchanges import Exchange, ExchangeError, Tick
 from btc_pipeline.schema import Observation, SchemaError
 from btc_pipeline.stream import DeliveryError, Record, produce_all
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class TicksNotDeliveredError(RuntimeError):
+class TicksNotDeliveredError(BtcPipelineError, RuntimeError):
     """Some rounds of a tick stream were not acknowledged by the broker. Those readings are gone
     (a ticker says "now"; asking again later gives another reading), so this is not retried."""
 

@@ -53,9 +53,9 @@ def record_alerts(db: Database[Any], alerts: Sequence[Alert]) -> int:
     return new
 
 
-def recent_alerts(db: Database[Any], now: datetime, within: timedelta) -> list[dict[str, Any]]:
+def recent_alerts(db: Database[Any], now: datetime, within: timedelta) -> list[Alert]:
     """The alerts of the last ``within`` (only the months it spans are read), newest first."""
     since = now - within
     names = month_partitions(PARTITION_PREFIX, since, now + timedelta(microseconds=1))
-    alerts = [doc for name in names for doc in db[name].find({}) if to_utc(doc["ts"]) >= since]
-    return sorted(alerts, key=lambda d: to_utc(d["ts"]), reverse=True)
+    alerts = [Alert.from_document(doc) for name in names for doc in db[name].find({})]
+    return sorted((a for a in alerts if a.ts >= since), key=lambda a: a.ts, reverse=True)

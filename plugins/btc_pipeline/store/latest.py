@@ -13,6 +13,7 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from btc_pipeline.health import LatestObservation
 from btc_pipeline.schema import Observation
 from btc_pipeline.store.locks import locked
 from btc_pipeline.store.prices import to_document
@@ -67,6 +68,9 @@ def _update(latest: Collection[Any], candidates: dict[str, Observation], stored_
     return changed
 
 
-def read_latest(latest: Collection[Any]) -> list[dict[str, Any]]:
-    """Every entry of the hot set (``source``, ``kind``, ``ts``, ``price``, ``stored_at``...)."""
-    return [dict(doc) for doc in latest.find({})]
+def read_latest(latest: Collection[Any]) -> list[LatestObservation]:
+    """Every entry of the hot set."""
+    return [
+        LatestObservation(str(doc["source"]), str(doc["kind"]), to_utc(doc["ts"]), float(doc["price"]))
+        for doc in latest.find({})
+    ]

@@ -21,6 +21,7 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.timeutil import to_utc
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 LOCKS = "locks"
 
 
-class LockTimeoutError(RuntimeError):
+class LockTimeoutError(BtcPipelineError, RuntimeError):
     """Another writer held the lock for longer than the wait allowed."""
 
 

@@ -29,13 +29,13 @@ from pymongo.database import Database
 from btc_pipeline.bars import Bar
 from btc_pipeline.store.buckets import Bucket
 from btc_pipeline.store.layout import CONSENSUS, D1, H1, M1, Level
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.timeutil import EARLIEST, format_ts
 from btc_pipeline.window import Window
 
 BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "n"]
 #: How many buckets one collection of a level holds at most (``None``: unbounded, read it whole).
 CAPACITY = {"1m": 24, "5m": 31, "1h": 12, "1d": None}
-EARLIEST = datetime(2009, 1, 1, tzinfo=UTC)
+#: Past any stored time (the drain refuses times beyond now + BTC_MAX_CLOCK_SKEW_S).
 FAR_FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 
 

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 DAY = timedelta(days=1)
 #: Progress callback: (phase, done, total or None).
-Progress = Callable[[str, int, int | None], None]
+ProgressCallback = Callable[[str, int, int | None], None]
 
 
 @dataclass
@@ -106,7 +106,7 @@ def _int(value: float) -> int | None:
 
 
 def rebuild(
-    db: Database[Any], window: Window, *, progress: Progress | None = None, exact: bool = False
+    db: Database[Any], window: Window, *, progress: ProgressCallback | None = None, exact: bool = False
 ) -> RebuildSummary:
     """Rebuild the read model of ``window`` from ``btc.prices`` (and the no-trade minutes).
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from pymongo.collection import Collection
 
+from btc_pipeline.health import RunRecord
 from btc_pipeline.store.inserts import insert_new, insert_or_replace
 from btc_pipeline.store.locks import locked
 from btc_pipeline.store.versioned import update_versioned
@@ -120,7 +121,21 @@ def _push_run(hot: Collection[Any], run: Mapping[str, Any], summary: dict[str, A
     update_versioned(hot, run["dag_id"], push)  # runs of one DAG may finish together
 
 
-def latest_runs(hot: Collection[Any]) -> list[dict[str, Any]]:
-    """The last runs of every DAG, newest first."""
-    runs = [run for doc in hot.find({}) for run in doc.get("runs", [])]
-    return sorted(runs, key=lambda r: to_utc(r["started_at"]), reverse=True)
+def latest_runs(hot: Collection[Any]) -> list[RunRecord]:
+    """The last runs of every DAG, newest first (a run without a state: ``unknown``)."""
+    runs = [
+        RunRecord(
+            dag_id=str(run["dag_id"]),
+            run_id=str(run["run_id"]),
+            state=str(run.get("state", "unknown")),
+            started_at=to_utc(run["started_at"]),
+            finished_at=to_utc(run["finished_at"]),
+            failed_task=run.get("failed_task"),
+            error=run.get("error"),
+            lag_after=run.get("lag_after"),
+            failed_exchanges=tuple(run.get("failed_exchanges") or {}),
+        )
+        for doc in hot.find({})
+        for run in doc.get("runs", [])
+    ]
+    return sorted(runs, key=lambda r: r.started_at, reverse=True)

@@ -22,6 +22,8 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure
 
 from btc_pipeline.alerts import Alert, AlertState
 from btc_pipeline.bars import Bar, as_read
+from btc_pipeline.errors import BtcPipelineError
+from btc_pipeline.health import LatestObservation, RunRecord
 from btc_pipeline.redact import redact_text, redact_uri
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import alerts, locks, notrades, prices, reads, rebuild, records
@@ -37,7 +39,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class StoreError(RuntimeError):
+class StoreError(BtcPipelineError, RuntimeError):
     """MongoDB could not be reached or refused a read; the message says where and what to check.
 
     Its message never holds a password: URIs in it, and in the driver's text it quotes, are redacted.
@@ -261,7 +263,7 @@ class Store:
         return alerts.record_alerts(self.db, fired)
 
     def rebuild_read_model(
-        self, window: Window, *, progress: rebuild.Progress | None = None, exact: bool = False
+        self, window: Window, *, progress: rebuild.ProgressCallback | None = None, exact: bool = False
     ) -> rebuild.RebuildSummary:
         """Rebuild the read model of ``window`` from ``btc.prices`` (see :mod:`btc_pipeline.store.rebuild`)."""
         return rebuild.rebuild(self.db, window, progress=progress, exact=exact)
@@ -302,12 +304,12 @@ class Store:
         return sorted(SeriesRegistry(self.db).known())
 
     @_read
-    def latest(self) -> list[dict[str, Any]]:
-        """The newest candle and tick of each exchange (``source``, ``kind``, ``ts``, ``price``, ``stored_at``...)."""
+    def latest(self) -> list[LatestObservation]:
+        """The newest candle and tick of each exchange (the hot set)."""
         return read_latest(self.db[LATEST])
 
     @_read
-    def present_minutes(self, window: Window, symbol: str, source: str | None = None) -> set[datetime]:
+    def present_minutes(self, window: Window, source: str | None = None) -> set[datetime]:
         """Minutes of ``window`` with a 1-minute candle (of ``source``, or of any exchange)."""
         return reads.present_minutes(self.db, window, source, self.cache)
 
@@ -322,7 +324,7 @@ class Store:
         return reads.first_candle(self.db)
 
     @_read
-    def recent_alerts(self, within: timedelta = timedelta(days=1)) -> list[dict[str, Any]]:
+    def recent_alerts(self, within: timedelta = timedelta(days=1)) -> list[Alert]:
         """The alerts the pipeline recorded in the last ``within``, newest first."""
         return alerts.recent_alerts(self.db, datetime.now(UTC), within)
 
@@ -332,6 +334,7 @@ class Store:
         return records.reject_counts(self.db[records.REJECTS_SUMMARY])
 
     @_read
-    def recent_runs(self, limit: int = 20) -> list[dict[str, Any]]:
-        """The last runs of every DAG, newest first (at most ``limit``)."""
-        return records.latest_runs(self.db[records.RUNS_LATEST])[:limit]
+    def recent_runs(self) -> list[RunRecord]:
+        """The runs the store keeps (the last :data:`~btc_pipeline.store.records.KEEP_RUNS` of each
+        DAG), newest first."""
+        return records.latest_runs(self.db[records.RUNS_LATEST])

@@ -19,11 +19,13 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
+from btc_pipeline.errors import BtcPipelineError
+
 #: How often :func:`update_versioned` makes its change again after losing a race.
 MAX_ATTEMPTS = 5
 
 
-class VersionConflictError(RuntimeError):
+class VersionConflictError(BtcPipelineError, RuntimeError):
     """Another writer kept changing a versioned document; the message names it."""
 
 

@@ -28,11 +28,11 @@ from btc_pipeline.stream.deadletters import (
     selected,
 )
 from btc_pipeline.stream.produce import DeliveryError, Record, produce_all
-from btc_pipeline.stream.topics import MAX_MESSAGE_BYTES, ensure_topics, pipeline_topics
+from btc_pipeline.stream.topics import MAX_BROKER_MESSAGE_BYTES, ensure_topics, pipeline_topics
 
 __all__ = [
     "CONSUMER_GUARANTEES",
-    "MAX_MESSAGE_BYTES",
+    "MAX_BROKER_MESSAGE_BYTES",
     "PRODUCER_GUARANTEES",
     "READER_GUARANTEES",
     "REPLAYED_FROM",

@@ -7,7 +7,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from btc_pipeline.stream.topics import MAX_MESSAGE_BYTES
+from btc_pipeline.stream.topics import MAX_BROKER_MESSAGE_BYTES
 
 #: Settings that make a producer safe for this pipeline: idempotent, acknowledged by all in-sync
 #: replicas, bounded in time.
@@ -19,7 +19,7 @@ PRODUCER_GUARANTEES: dict[str, Any] = {
     "message.timeout.ms": 30_000,
     # Our messages are ~300 bytes; the headroom lets the drain copy an oversized bad message
     # (up to the topic's max.message.bytes) to the DLQ instead of losing it.
-    "message.max.bytes": MAX_MESSAGE_BYTES,
+    "message.max.bytes": MAX_BROKER_MESSAGE_BYTES,
 }
 
 #: Settings that make a consumer commit only when we say so, and start from the beginning.

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.stream.consume import REPLAYED_FROM, message_headers
 from btc_pipeline.stream.produce import Record
 
@@ -24,7 +25,7 @@ from btc_pipeline.stream.produce import Record
 FETCH_MESSAGES = 500
 
 
-class DeadLetterReadError(RuntimeError):
+class DeadLetterReadError(BtcPipelineError, RuntimeError):
     """The DLQ could not be read: the broker did not answer, the topic does not exist, or a fetch
     failed. The message says which."""
 

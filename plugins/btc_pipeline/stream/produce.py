@@ -8,10 +8,12 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from btc_pipeline.errors import BtcPipelineError
+
 log = logging.getLogger(__name__)
 
 
-class DeliveryError(RuntimeError):
+class DeliveryError(BtcPipelineError, RuntimeError):
     """The broker did not acknowledge every message; nothing may be assumed delivered."""
 
 

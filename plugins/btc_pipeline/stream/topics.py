@@ -11,7 +11,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 log = logging.getLogger(__name__)
 
 #: Largest message our topics accept (topic config ``max.message.bytes``) and producers send.
-MAX_MESSAGE_BYTES = 2 * 1024 * 1024
+MAX_BROKER_MESSAGE_BYTES = 2 * 1024 * 1024
 #: Partitions of the data topic (the drain's unit of parallelism and ordering) and of the DLQ.
 DATA_PARTITIONS = 3
 DLQ_PARTITIONS = 1
@@ -31,7 +31,10 @@ def ensure_topics(admin: AdminClient, topics: Mapping[str, int], *, timeout_s: f
     futures = admin.create_topics(
         [
             NewTopic(
-                name, num_partitions=parts, replication_factor=1, config={"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+                name,
+                num_partitions=parts,
+                replication_factor=1,
+                config={"max.message.bytes": str(MAX_BROKER_MESSAGE_BYTES)},
             )
             for name, parts in topics.items()
         ],

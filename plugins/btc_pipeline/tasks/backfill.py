@@ -20,16 +20,10 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from btc_pipeline.config import load_settings
 from btc_pipeline.exchanges import build_exchange
-from btc_pipeline.steps.backfill import (
-    backfill_chunk,
-    backfill_request,
-    check_backfill_window,
-    first_candle_since,
-    heal_window,
-    plan_backfill,
-    request_count,
-)
+from btc_pipeline.steps.backfill import backfill_chunk
+from btc_pipeline.steps.backfill_plan import backfill_request, check_backfill_window, plan_backfill, request_count
 from btc_pipeline.steps.gaps import GapReport, find_gaps
+from btc_pipeline.steps.heal import first_candle_since, heal_window
 from btc_pipeline.tasks import hooks
 from btc_pipeline.timeutil import format_ts, parse_iso
 from btc_pipeline.window import Window
@@ -59,7 +53,7 @@ def backfill_scope(params: Mapping[str, Any]) -> dict[str, Any]:
     """``btc_backfill.find_gaps``: validate the parameters and, with ``only_missing``, find the holes.
 
     Args:
-        params: The run's parameters (see :func:`~btc_pipeline.steps.backfill.backfill_request`).
+        params: The run's parameters (see :func:`~btc_pipeline.steps.backfill_plan.backfill_request`).
 
     Returns:
         The run's scope: its range, source and exchanges, ``holes`` (``[start, end]`` pairs; ``None``
@@ -92,7 +86,7 @@ def heal_scope(run_after: datetime) -> dict[str, Any]:
 
     Args:
         run_after: When the run was due; the horizon ends
-            :data:`~btc_pipeline.steps.backfill.HEAL_LAG` before it.
+            :data:`~btc_pipeline.steps.heal.HEAL_LAG` before it.
 
     Returns:
         The run's scope, as :func:`backfill_scope` (``window_start`` ``None``: nothing to heal).
@@ -104,7 +98,7 @@ def heal_scope(run_after: datetime) -> dict[str, Any]:
         log.warning("no heal horizon left within the exchanges' horizons")
         return _scope(None, None, exchanges, only_missing=True, holes=[], horizon_minutes=horizon)
     with hooks.store(settings) as store:
-        start = first_candle_since(store, window, settings.symbol)
+        start = first_candle_since(store, window)
         if start is None:
             log.info("no candle stored up to %s: nothing to heal", format_ts(window.end))
             return _scope(None, None, exchanges, only_missing=True, holes=[], horizon_minutes=horizon)

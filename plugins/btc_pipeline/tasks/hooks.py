@@ -16,6 +16,7 @@ from airflow.providers.mongo.hooks.mongo import MongoHook
 from airflow.sdk.exceptions import AirflowFailException
 
 from btc_pipeline.config import Settings, load_settings
+from btc_pipeline.dag_ids import INGEST_DAG, SUMMARIZE_TASK
 from btc_pipeline.redact import redact_text
 from btc_pipeline.steps.ingest import AllExchangesFailedError
 from btc_pipeline.store import Store
@@ -78,8 +79,8 @@ def window_of(data_interval_start: datetime | None, data_interval_end: datetime 
     """
     if data_interval_start is None or data_interval_end is None:
         raise ValueError(
-            "this run has no data interval: trigger btc_ingest with a logical date "
-            "(UI: 'Trigger' with a date; CLI: airflow dags trigger btc_ingest --logical-date 2026-01-01T10:00:00Z)"
+            f"this run has no data interval: trigger {INGEST_DAG} with a logical date "
+            f"(UI: 'Trigger' with a date; CLI: airflow dags trigger {INGEST_DAG} --logical-date 2026-01-01T10:00:00Z)"
         )
     return Window.of(data_interval_start, data_interval_end)
 
@@ -99,7 +100,7 @@ def no_retry_when_permanent() -> Iterator[None]:
 log = logging.getLogger(__name__)
 
 #: Tasks that record their run's outcome themselves (their summary would be lost if replaced).
-RECORD_THEIR_OWN_RUN = frozenset({"summarize"})
+RECORD_THEIR_OWN_RUN = frozenset({SUMMARIZE_TASK})
 
 
 def record_failed_run(context: Mapping[str, Any]) -> None:

@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from btc_pipeline.config import load_settings
 from btc_pipeline.exchanges import build_exchange
-from btc_pipeline.steps.backfill import heal_recovery
+from btc_pipeline.steps.heal import heal_recovery
 from btc_pipeline.steps.ingest import ingest_window
 from btc_pipeline.steps.ticks import TicksNotDeliveredError, stream_ticks
 from btc_pipeline.tasks import hooks

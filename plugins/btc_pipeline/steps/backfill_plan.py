@@ -1,0 +1,241 @@
+"""Backfill planning: which ranges a backfill may take, and how a range is cut into chunks.
+
+A range is split into chunks (:func:`plan_chunks`), each at most a day and a whole number of the
+serving exchange's pages (:func:`chunk_minutes`): 7 days from Coinbase (300 rows per request) are
+9 chunks and 34 requests, not 10,080 one-minute runs. A range no exchange can serve, or that is
+not over yet, is refused here (:func:`check_backfill_window`), as are a run's bad parameters
+(:func:`backfill_request`). Chunks are fetched by :mod:`btc_pipeline.steps.backfill`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from btc_pipeline.config import KNOWN_EXCHANGES
+from btc_pipeline.exchanges import limits_of
+from btc_pipeline.timeutil import format_ts, parse_iso
+from btc_pipeline.window import MINUTE, RangeError, Window, checked_range, floor_minute
+
+#: The largest chunk one task fetches: a day.
+MAX_CHUNK_MINUTES = 1440
+#: The longest range one backfill run takes (Airflow maps at most 1024 task instances per task).
+MAX_BACKFILL_DAYS = 366
+
+
+def chunk_minutes(exchange: str) -> int:
+    """The chunk size for ``exchange``: a whole number of its pages, at most a day and its horizon.
+
+    Args:
+        exchange: Exchange name.
+
+    Returns:
+        Minutes per chunk (Coinbase 1200 = 4 requests, Binance/Bitstamp 1000 = 1, Kraken 720 = 1).
+
+    Raises:
+        ValueError: The exchange is unknown.
+    """
+    limits = limits_of(exchange)
+    page = limits.rows_per_request
+    size = page * max(1, MAX_CHUNK_MINUTES // page)
+    return min(size, MAX_CHUNK_MINUTES, limits.horizon_minutes or size)
+
+
+def request_count(window: Window, exchange: str) -> int:
+    """How many candle requests ``exchange``'s ``fetch_candles`` makes for ``window``.
+
+    Args:
+        window: The range fetched in one call.
+        exchange: Exchange name.
+
+    Returns:
+        The number of HTTP requests (without retries).
+    """
+    limits = limits_of(exchange)
+    if limits.single_request:
+        return 1
+    return math.ceil(window.minute_count / limits.rows_per_request)
+
+
+def exchange_horizons(exchanges: Sequence[str]) -> list[int]:
+    return [h for h in (limits_of(x).horizon_minutes for x in exchanges) if h is not None]
+
+
+def plan_chunks(ranges: Sequence[Window], max_minutes: int) -> list[Window]:
+    """Cover ``ranges`` with as few chunks of at most ``max_minutes`` as a greedy pass finds.
+
+    Ranges closer together than a chunk share one (the minutes between them are fetched in the
+    same requests, at no extra cost); a range longer than a chunk is split.
+
+    Args:
+        ranges: Disjoint windows to fill, in any order.
+        max_minutes: The largest chunk, in minutes (see :func:`chunk_minutes`).
+
+    Returns:
+        Consecutive-in-time, non-overlapping chunks covering every minute of ``ranges``.
+
+    Raises:
+        ValueError: ``max_minutes`` is not positive, or two ranges overlap.
+    """
+    if max_minutes < 1:
+        raise ValueError(f"max_minutes={max_minutes} must be at least 1")
+    limit = MINUTE * max_minutes
+    chunks: list[Window] = []
+    start: datetime | None = None
+    end: datetime | None = None
+    previous_end: datetime | None = None
+    for wanted in sorted(ranges, key=lambda w: w.start):
+        if previous_end is not None and wanted.start < previous_end:
+            raise ValueError(f"range {wanted} overlaps the previous one (ends {format_ts(previous_end)})")
+        previous_end = wanted.end
+        for piece in wanted.chunks(max_minutes):
+            if start is not None and piece.end - start <= limit:
+                end = piece.end
+                continue
+            if start is not None and end is not None:
+                chunks.append(Window(start, end))
+            start, end = piece.start, piece.end
+    if start is not None and end is not None:
+        chunks.append(Window(start, end))
+    return chunks
+
+
+def horizon_start(exchanges: Sequence[str], now: datetime) -> datetime | None:
+    """The oldest minute every one of ``exchanges`` still serves (``None``: no such limit).
+
+    Args:
+        exchanges: Exchange names.
+        now: The current time.
+
+    Returns:
+        The oldest minute start servable by all of them, or ``None`` when none has a horizon.
+    """
+    limits = exchange_horizons(exchanges)
+    if not limits:
+        return None
+    return floor_minute(now) - MINUTE * (min(limits) - 1)
+
+
+def check_backfill_window(window: Window, exchanges: Sequence[str], now: datetime) -> None:
+    """Refuse a range no configured exchange could serve, or that is not over yet.
+
+    Args:
+        window: The range to backfill.
+        exchanges: The exchanges that will be asked, in failover order.
+        now: The current time.
+
+    Raises:
+        RangeError: The range ends after the last closed minute (``to``), is longer than
+            :data:`MAX_BACKFILL_DAYS` (``range``), or every exchange has a horizon (Kraken: 720
+            minutes) that the range's start is beyond (``from``).
+        ValueError: No exchange is given.
+    """
+    if not exchanges:
+        raise ValueError("no exchange to fetch from")
+    # a backfill covers closed minutes only, at most MAX_BACKFILL_DAYS at once
+    checked_range(window.start, window.end, latest=floor_minute(now), longest=timedelta(days=MAX_BACKFILL_DAYS))
+    if all(limits_of(x).horizon_minutes is not None for x in exchanges):
+        oldest = horizon_start(exchanges, now)
+        if oldest is not None and window.start < oldest:
+            raise RangeError(
+                "from",
+                f"the range starts at {format_ts(window.start)}, beyond the horizon of {', '.join(exchanges)} "
+                f"(only minutes from {format_ts(oldest)} on are served; Kraken keeps 720): "
+                "use another exchange for older minutes",
+            )
+
+
+def required_time(params: Mapping[str, Any], name: str) -> datetime:
+    """The run parameter ``name``: an ISO-8601 time (``Z``, an offset, or naive = UTC), required.
+
+    Raises:
+        ValueError: It is missing or not ISO-8601; the message names it.
+    """
+    value = params.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"parameter {name!r} is required: an ISO-8601 UTC time such as 2026-11-24T10:00:00Z")
+    return parse_iso(value, f"parameter {name}")
+
+
+def backfill_request(params: Mapping[str, Any], now: datetime) -> tuple[Window, str | None, bool]:
+    """Validate a ``btc_backfill`` run's parameters.
+
+    Args:
+        params: ``start``, ``end`` (ISO-8601, floored to the minute), ``source`` (an exchange or
+            null = the configured failover order), ``only_missing`` (bool).
+        now: The current time (the range ends at the last closed minute at the latest).
+
+    Returns:
+        The range, the source and whether only missing minutes are to be filled.
+
+    Raises:
+        ValueError: A parameter is missing or invalid; the message names it.
+    """
+    start, end = required_time(params, "start"), required_time(params, "end")
+    try:
+        window = checked_range(start, end, latest=floor_minute(now))
+    except RangeError as exc:
+        raise ValueError(f"parameters start/end: {exc}") from None
+    source = params.get("source") or None
+    if source is not None and source not in KNOWN_EXCHANGES:
+        raise ValueError(f"parameter source={source!r} is not an exchange; known: {', '.join(KNOWN_EXCHANGES)}")
+    only_missing = params.get("only_missing", False)
+    if not isinstance(only_missing, bool):
+        raise ValueError(f"parameter only_missing={only_missing!r} must be true or false")
+    return window, source, only_missing
+
+
+@dataclass(frozen=True)
+class BackfillPlan:
+    """What a backfill run will do: its range, the chunks and how many requests they take."""
+
+    window: Window
+    exchanges: tuple[str, ...]
+    chunk_minutes: int
+    chunks: list[Window]
+    only_missing: bool
+
+    @property
+    def requests(self) -> int:
+        """Candle requests to the first exchange if it serves every chunk."""
+        return sum(request_count(chunk, self.exchanges[0]) for chunk in self.chunks)
+
+    @property
+    def minutes(self) -> int:
+        return sum(chunk.minute_count for chunk in self.chunks)
+
+
+def plan_backfill(window: Window, exchanges: Sequence[str], *, gaps: Sequence[Window] | None = None) -> BackfillPlan:
+    """Plan the chunks of a backfill of ``window`` (or only of its ``gaps``).
+
+    Args:
+        window: The range asked for.
+        exchanges: Exchanges in failover order; the first one's page size sets the chunk size.
+        gaps: When given, only these ranges inside ``window`` are planned (``--missing``, heal).
+
+    Returns:
+        The plan.
+
+    Raises:
+        ValueError: No exchange, or a gap outside ``window``.
+    """
+    if not exchanges:
+        raise ValueError("no exchange to fetch from")
+    size = chunk_minutes(exchanges[0])
+    if gaps is None:
+        ranges = [window]
+    else:
+        for gap in gaps:
+            if gap.start < window.start or gap.end > window.end:
+                raise ValueError(f"gap {gap} is outside the range {window}")
+        ranges = list(gaps)
+    return BackfillPlan(
+        window=window,
+        exchanges=tuple(exchanges),
+        chunk_minutes=size,
+        chunks=plan_chunks(ranges, size),
+        only_missing=gaps is not None,
+    )
