@@ -13,6 +13,7 @@ import importlib.util
 import json
 import re
 import subprocess
+import sys
 import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -397,6 +398,43 @@ def test_dashboard_is_built_from_the_repo_root(services: dict[str, Any]) -> None
     # started in dashboard/, where Streamlit finds .streamlit/config.toml (no Deploy toolbar)
     assert "WORKDIR /app/dashboard" in dockerfile
     assert "streamlit run app.py" in dockerfile.replace('", "', " ")
+
+
+#: Run in a fresh interpreter: imports what the dashboard imports of the package and prints the
+#: distributions that brought the modules it loaded.
+_DASHBOARD_IMPORTS = """
+import importlib, importlib.metadata, json, sys
+before = set(sys.modules)
+for name in sys.argv[1:]:
+    importlib.import_module(name)
+dists = importlib.metadata.packages_distributions()
+loaded = {m.split(".")[0] for m in set(sys.modules) - before}
+print(json.dumps(sorted({d for top in loaded for d in dists.get(top, [])})))
+"""
+
+
+def test_the_dashboard_image_installs_what_its_package_imports_need() -> None:
+    # The image installs a hand-picked list (not Airflow, not the Kafka client) with --no-deps for
+    # the package itself: a new import in config.py broke its build (make compose-check caught it).
+    modules = sorted(
+        {
+            m
+            for f in (ROOT / "dashboard").glob("*.py")
+            for m in re.findall(r"^from (btc_pipeline[\w.]*) import", f.read_text(), re.M)
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _DASHBOARD_IMPORTS, *modules], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    declared = {
+        re.split(r"[<>=!~\[ ;]", d, maxsplit=1)[0].lower()
+        for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    needed = {d.lower() for d in json.loads(done.stdout)} & declared
+    found = re.search(r'^ARG DASHBOARD_REQUIREMENTS="([^"]*)"', DASHBOARD_DOCKERFILE.read_text(), re.M)
+    assert found, "dashboard/Dockerfile has no ARG DASHBOARD_REQUIREMENTS"
+    missing = needed - {r.lower() for r in found.group(1).split()}
+    assert not missing, f"dashboard/Dockerfile's DASHBOARD_REQUIREMENTS lacks {sorted(missing)}"
 
 
 @pytest.mark.parametrize(
