@@ -183,7 +183,11 @@ def standin_extras(run: Run, builder: Builder) -> dict[str, dict[str, Path]]:
     names = {stand_in_for(r.image).name for r in run.resolved.values() if not r.pulled}
     if "ferretdb" in names:
         version = ferretdb_version()
+        started = time.monotonic()
+        cached = (HOME / "bin" / f"ferretdb-{version}").exists()
         binary = host.build_ferretdb(HOME / "bin", HOME / "build", version, log=run.logs / "ferretdb-build.log")
+        if not cached:
+            builder.timings[f"FerretDB {version} (go build)"] = time.monotonic() - started
         extras["ferretdb"] = {"ferretdb": binary}
     if "airflow" in names:
         constraints = HOME / "build" / "airflow-constraints.txt"
