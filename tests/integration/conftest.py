@@ -9,7 +9,7 @@ ranges in ``btc`` (relative to when the test runs; days apart, so that modules r
 never meet). Hourly and recovery heals fill every hole in the last 6 h 10 min after the first
 candle stored, so only tests that want a heal keep data there:
 
-  the last 6 h 10 min   live ingest; test_realtime's broker outage; test_backfill's heal test
+  the last 6 h 30 min   live ingest; test_realtime's broker outage; test_backfill's heal test
   [T-7d-7h, T-7h)        test_backfill: 7-day backfill
   [T-8d, T-8d+1h)        test_backfill: Ctrl-C while waiting for MongoDB
   [T-10d, T-9d+1h)       test_backfill: a failed chunk (Binance's candles only)

@@ -74,7 +74,11 @@ def test_scheduled_runs_bring_exact_prices_into_mongodb(stack: Stack, airflow: A
 
 
 def test_a_triggered_past_window_is_ingested_from_the_exchange_history(stack: Stack, airflow: AirflowAPI, mongo: Any):
-    logical = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
+    """21 days ago: beyond any heal's reach, and no other test writes there in the stack's database
+    (tests/integration/conftest.py), so the candle that lands is this run's."""
+    logical = (datetime.now(UTC) - timedelta(days=21)).replace(second=0, microsecond=0)
+    around = {"$gte": logical - timedelta(minutes=1), "$lte": logical + timedelta(minutes=1)}
+    assert mongo["btc"]["prices"].count_documents({"kind": "candle_1m", "ts": around}) == 0
     run = airflow.call(
         "POST", "/dags/btc_ingest/dagRuns", {"logical_date": logical.isoformat().replace("+00:00", "Z"), "conf": {}}
     )
@@ -85,7 +89,7 @@ def test_a_triggered_past_window_is_ingested_from_the_exchange_history(stack: St
     doc = wait_for(
         lambda: mongo["btc"]["prices"].find_one({"kind": "candle_1m", "ts": start}), 120, f"the candle of {start}"
     )
-    assert doc["close"] == PricePath(42).candle(start).close
+    assert doc["close"] == PricePath(42).candle(start).close and doc["run_id"] == run["dag_run_id"]
     # an old window carries no "now" tick
     assert mongo["btc"]["prices"].count_documents({"kind": "tick", "run_id": run["dag_run_id"]}) == 0
 
