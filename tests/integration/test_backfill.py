@@ -6,7 +6,7 @@ simulated exchange's price path, once each.
 The time ranges of the tests are disjoint (relative to the module's start, T) and each test stores
 the data it reads itself, so that any test runs alone or in any order. Only the heal test keeps data
 within btc_heal's reach, the last 6 h 10 min (BTC_HEAL_HORIZON_MINUTES, 360, before its 10-minute
-lag): a heal run, hourly or the heal test's, fills every hole there and would meet another test's.
+lag), and just before it: a heal run, hourly or the heal test's, fills every hole there.
   [N-6h30m, N-3h10m)       btc_heal: fills the holes it finds, skips 3 minutes without trades (N: the
                            test's own start, as the heal's reach follows the clock)
   [T-7d-7h, T-7h)          CLI: 7-day backfill
@@ -450,7 +450,7 @@ def test_the_heal_dag_fills_the_holes_it_finds_and_skips_minutes_without_trades(
     )
     assert reported == 3
 
-    run = airflow.call("POST", "/dags/btc_heal/dagRuns", {"logical_date": None, "conf": {}})
+    run = airflow.trigger_run("btc_heal", {"logical_date": None, "conf": {}})
     finished = airflow.wait_run("btc_heal", run["dag_run_id"], timeout_s=240)
     assert finished["state"] == "success"
     summary = mongo["btc"]["pipeline_runs"].find_one({"_id": f"btc_heal|{run['dag_run_id']}"})

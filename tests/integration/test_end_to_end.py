@@ -79,9 +79,7 @@ def test_a_triggered_past_window_is_ingested_from_the_exchange_history(stack: St
     logical = (datetime.now(UTC) - timedelta(days=21)).replace(second=0, microsecond=0)
     around = {"$gte": logical - timedelta(minutes=1), "$lte": logical + timedelta(minutes=1)}
     assert mongo["btc"]["prices"].count_documents({"kind": "candle_1m", "ts": around}) == 0
-    run = airflow.call(
-        "POST", "/dags/btc_ingest/dagRuns", {"logical_date": logical.isoformat().replace("+00:00", "Z"), "conf": {}}
-    )
+    run = airflow.trigger_run("btc_ingest", {"logical_date": logical.isoformat().replace("+00:00", "Z"), "conf": {}})
     start, end = parse(run["data_interval_start"]), parse(run["data_interval_end"])
     assert end - start == timedelta(minutes=1)
     finished = airflow.wait_run("btc_ingest", run["dag_run_id"])
@@ -100,7 +98,7 @@ def test_a_failed_run_is_recorded_with_its_task_and_error(stack: Stack, airflow:
     from btc_pipeline.store import Store
 
     conf = {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z", "source": None, "only_missing": False}
-    run = airflow.call("POST", "/dags/btc_backfill/dagRuns", {"logical_date": None, "conf": conf})
+    run = airflow.trigger_run("btc_backfill", {"logical_date": None, "conf": conf})
     assert airflow.wait_run("btc_backfill", run["dag_run_id"])["state"] == "failed"
     store = Store(mongo["btc"])
 

@@ -91,7 +91,7 @@ def test_a_produced_chunk_starts_the_drain_at_once(stack: Stack, airflow: Airflo
     window = Window(end - 5 * MINUTE, end)
     assert candles(mongo, window) == []  # what lands is the chunk's
     conf = {"start": format_ts(window.start), "end": format_ts(window.end), "source": None, "only_missing": False}
-    run = airflow.call("POST", "/dags/btc_backfill/dagRuns", {"logical_date": None, "conf": conf})
+    run = airflow.trigger_run("btc_backfill", {"logical_date": None, "conf": conf})
     assert airflow.wait_run("btc_backfill", run["dag_run_id"])["state"] == "success"
     (chunk,) = airflow.task_instances("btc_backfill", run["dag_run_id"], "fetch_and_produce")
     produced_at = parse(chunk["end_date"])
