@@ -107,5 +107,5 @@ def test_a_failed_run_is_recorded_with_its_task_and_error(stack: Stack, airflow:
 
     entry = wait_for(recorded, 60, "the failed run among the last runs")
     assert entry["dag_id"] == "btc_backfill" and entry["state"] == "failed"
-    assert entry["failed_task"] == "find_gaps" and "must be after start" in entry["error"]
+    assert entry["failed_task"] == "find_gaps" and "is not before the end" in entry["error"]
     assert mongo["btc"]["pipeline_runs"].find_one({"_id": f"btc_backfill|{run['dag_run_id']}"})["state"] == "failed"
