@@ -28,8 +28,9 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_airfl
 
 #: `make test` runs pytest-xdist workers (``TEST_WORKERS``), each starting a stack of its own for the
 #: integration tests it gets: those wait on Airflow's minute schedule more than on the CPU, so more
-#: stacks shorten the wall time even on two cores. Each integration module runs whole, in file
-#: order, on one worker (the tests of a module build on each other). The modules are shared out
+#: stacks shorten the wall time even on two cores. Each integration module runs whole on one worker
+#: (its stack's start-up is paid once), in collection order: file order, or shuffled with
+#: ``pytest -p randomly`` (no test builds on another's data). The modules are shared out
 #: by these durations (seconds, from ``--durations`` of a cold ``make test``, stack start-up
 #: included), longest first, each to the stack with the least so far. A module missing here counts
 #: as 60 s.
