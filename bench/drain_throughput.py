@@ -14,7 +14,6 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,15 +93,16 @@ def baseline(bootstrap: str, topic: str, mongo: MongoClient[Any], n: int) -> flo
 
 
 def ours(bootstrap: str, topic: str, mongo: MongoClient[Any], n: int) -> float:
-    settings = replace(
-        load_settings({}),
-        topic=topic,
-        dlq_topic=topic + "-dlq",
-        consumer_group="bench-drain",
-        mongo_db="bench_drain",
-        drain_max_messages=n,
-        drain_max_seconds=600,
-        drain_batch_size=1000,
+    settings = load_settings({}).model_copy(
+        update={
+            "topic": topic,
+            "dlq_topic": topic + "-dlq",
+            "consumer_group": "bench-drain",
+            "mongo_db": "bench_drain",
+            "drain_max_messages": n,
+            "drain_max_seconds": 600,
+            "drain_batch_size": 1000,
+        }
     )
     consumer = Consumer(consumer_config({"bootstrap.servers": bootstrap}, settings.consumer_group))
     source = BatchConsumer(consumer, topic, batch_size=1000, max_messages=n, max_seconds=600)

@@ -28,26 +28,27 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_airfl
 
 #: `make test` runs pytest-xdist workers (``TEST_WORKERS``), each starting a stack of its own for the
 #: integration tests it gets: those wait on Airflow's minute schedule more than on the CPU, so more
-#: stacks shorten the wall time even on two cores. Each integration module runs whole, in file
-#: order, on one worker (the tests of a module build on each other). The modules are shared out
-#: by these durations (seconds, from ``--durations`` of a cold ``make test``, stack start-up
-#: included), longest first, each to the stack with the least so far. A module missing here counts
-#: as 60 s.
+#: stacks shorten the wall time even on two cores. Each integration module runs whole on one worker
+#: (its stack's start-up is paid once), in collection order: file order, or shuffled with
+#: ``pytest -p randomly`` (no test builds on another's data). The modules are shared out by these
+#: durations (seconds, from a cold ``make test``'s JUnit report, ``tools/test_durations.py``; stack
+#: start-up included), longest first, each to the stack with the least so far. A module missing
+#: here counts as 60 s.
 MODULE_SECONDS = {
-    "test_backfill.py": 530,
-    "test_realtime.py": 330,
-    "test_api_stack.py": 145,
-    "test_dashboard.py": 130,
-    "test_drain_watcher.py": 90,
-    "test_read_model.py": 85,
-    "test_kafka_to_mongo.py": 50,
-    "test_dlq_cli.py": 45,
-    "test_poison_messages.py": 30,
-    "test_ingest_failover.py": 30,
-    "test_hostile_exchanges.py": 25,
-    "test_drain_recovery.py": 25,
-    "test_end_to_end.py": 20,
-    "test_api.py": 20,
+    "test_backfill.py": 410,
+    "test_realtime.py": 166,
+    "test_api_stack.py": 119,
+    "test_drain_watcher.py": 108,
+    "test_dashboard.py": 100,
+    "test_read_model.py": 59,
+    "test_kafka_to_mongo.py": 33,
+    "test_dlq_cli.py": 28,
+    "test_hostile_exchanges.py": 28,
+    "test_end_to_end.py": 27,
+    "test_drain_recovery.py": 26,
+    "test_ingest_failover.py": 24,
+    "test_api.py": 18,
+    "test_poison_messages.py": 12,
 }
 
 

@@ -1,7 +1,24 @@
 """The real local stack for integration tests: Kafka, FerretDB, the simulated exchange, Airflow
 (api-server, scheduler, dag-processor, triggerer), the dashboard and the read API, on free ports
 and in a state directory of its own, so a running `make demo` is never touched. Started once per
-session by the package's own launcher and stopped (by pid) even when tests fail."""
+session by the package's own launcher and stopped (by pid) even when tests fail.
+
+Every test can run alone or in any order (``pytest -p randomly``): it stores the data it reads, in a
+database of its own or, in the stack's ``btc`` database, in a time range no other test writes.
+btc_heal fills every hole in the last 6 h 10 min (after the first candle stored), so only tests
+that want a heal keep data there. The ranges in ``btc``, relative to when each test runs (days
+apart, so that modules run minutes apart never meet):
+
+  the last 6 h 30 min   live ingest; test_realtime's broker outage; test_backfill's heal test
+  [T-7d-7h, T-7h)        test_backfill: 7-day backfill
+  [T-8d, T-8d+1h)        test_backfill: Ctrl-C while waiting for MongoDB
+  [T-10d, T-9d+1h)       test_backfill: a failed chunk (Binance's candles only)
+  [T-14d, T-12d)         test_dashboard: two days of history (Coinbase candles of made-up prices)
+  [T-17d-10m, T-15d+5m)  test_backfill: without trades (T-17d), gaps (T-16d), airflow backfill create (T-15d)
+  the UTC day of T-19d   test_backfill: a backfilled day's read model and `rollups rebuild`
+  one minute at T-21d    test_end_to_end: a triggered past window of btc_ingest
+  [T-22d-5m, T-22d)      test_realtime: a btc_backfill chunk starts the drain
+"""
 
 from __future__ import annotations
 
@@ -10,7 +27,7 @@ import shutil
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +40,7 @@ from pymongo import MongoClient
 from pymongo.database import Database
 
 from btc_pipeline.bars import BAR_LENGTH
-from btc_pipeline.cli.airflow_client import AirflowClient
+from btc_pipeline.cli.airflow_client import AirflowApiError, AirflowClient
 from btc_pipeline.config import ApiSettings, Settings, load_settings
 from btc_pipeline.steps.drain import DrainStats, drain
 from btc_pipeline.store import CONSENSUS, Store
@@ -127,14 +144,28 @@ class AirflowAPI(AirflowClient):
     def runs(self, dag_id: str) -> list[dict[str, Any]]:
         return self.call("GET", f"/dags/{dag_id}/dagRuns?limit=100&order_by=-run_after")["dag_runs"]
 
+    def trigger_run(self, dag_id: str, body: dict[str, Any], timeout_s: float = 60) -> dict[str, Any]:
+        """POST a run of ``dag_id``; sent again while the metadata database is busy (a 500 "Database
+        error": its transaction was rolled back, no run was made), which the client never does for a
+        POST. A stack just started, its scheduler catching up, is that busy: seen when a test that
+        triggers a run came first."""
+
+        def triggered() -> dict[str, Any] | None:
+            try:
+                return self.call("POST", f"/dags/{dag_id}/dagRuns", body)  # type: ignore[no-any-return]
+            except AirflowApiError as exc:
+                if exc.status == 500 and "Database error" in str(exc):
+                    return None
+                raise
+
+        return wait_for(triggered, timeout_s, f"Airflow to accept a run of {dag_id}", 1.0)  # type: ignore[no-any-return]
+
     def wait_run(self, dag_id: str, run_id: str, timeout_s: float = 240) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def finished() -> dict[str, Any] | None:
             run = self.call("GET", f"/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id, safe='')}")
-            if run["state"] in ("success", "failed"):
-                return run
-            time.sleep(2)
-        raise AssertionError(f"{dag_id} run {run_id} not finished after {timeout_s}s")
+            return run if run["state"] in ("success", "failed") else None
+
+        return wait_for(finished, timeout_s, f"{dag_id} run {run_id} to finish")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
@@ -142,14 +173,36 @@ def airflow(stack: Stack) -> AirflowAPI:
     return AirflowAPI(stack)
 
 
-def wait_for(predicate: Any, timeout_s: float, what: str, interval_s: float = 2.0) -> Any:
+class WaitTimeoutError(AssertionError):
+    """A condition a test waited for did not come true in time (a test failure, never caught by tests)."""
+
+
+def poll(predicate: Callable[[], Any], timeout_s: float, interval_s: float = 2.0) -> Any | None:
+    """The first truthy value of ``predicate`` within ``timeout_s``, or ``None`` when it never came:
+    for a caller that does something else then (tries again, says what it saw)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while True:
         value = predicate()
         if value:
             return value
+        if time.monotonic() >= deadline:
+            return None
         time.sleep(interval_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+
+
+def wait_for(predicate: Callable[[], Any], timeout_s: float, what: str, interval_s: float = 2.0) -> Any:
+    """The first truthy value of ``predicate``; :class:`WaitTimeoutError` (naming ``what``) after ``timeout_s``."""
+    value = poll(predicate, timeout_s, interval_s)
+    if value is None:
+        raise WaitTimeoutError(f"timed out after {timeout_s:.0f}s waiting for {what}")
+    return value
+
+
+def wait_drained(stack: Stack, settings: Settings, timeout_s: float = 120) -> None:
+    """Until the stack's drain has stored, and committed, everything produced so far: its consumer
+    group's lag is 0 (the drain commits after both writes, btc.prices and the read model). What a
+    test waits for before it counts documents that a message still on its way could change."""
+    wait_for(lambda: group_lag(stack, settings) == 0, timeout_s, "the drain to catch up (consumer lag 0)", 1.0)
 
 
 # --- Kafka and drain helpers shared by the test modules -----------------------------------------

@@ -6,6 +6,7 @@ staleness bound, and schemathesis over ``/openapi.json`` (no 5xx, every response
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -103,6 +104,19 @@ def store(ferretdb: Stack) -> Iterator[Store]:
     seeded = Store(client[DB])
     seed(seeded)
     yield seeded
+    client.close()
+
+
+@pytest.fixture
+def own_store(ferretdb: Stack) -> Iterator[Store]:
+    """A database seeded like the module's, of one test's own: for a test that writes (the module's
+    database stays as seeded, whatever order the tests run in)."""
+    client: MongoClient[Any] = MongoClient(ferretdb.mongo_uri, tz_aware=True)
+    name = f"{DB}_{uuid.uuid4().hex[:8]}"
+    seeded = Store(client[name])
+    seed(seeded)
+    yield seeded
+    client.drop_database(name)
     client.close()
 
 
@@ -348,10 +362,10 @@ class Clock:
         return self.t
 
 
-def test_cached_old_bars_are_at_most_ttl_stale_and_the_newest_are_always_fresh(ferretdb: Stack, store: Store):
+def test_cached_old_bars_are_at_most_ttl_stale_and_the_newest_are_always_fresh(ferretdb: Stack, own_store: Store):
     clock = Clock()
     cache = BucketCache(ttl_s=30, settle_s=300, clock=clock, now=lambda: NOW)
-    cached = Store.lazy(ferretdb.mongo_uri, DB, cache=cache)
+    cached = Store.lazy(ferretdb.mongo_uri, own_store.db.name, cache=cache)
     day = Window(START, NOW.replace(second=0) + MINUTE)
     first = cached.bars("coinbase", "1m", day)
     assert cache.misses == 4 and len(cache) == 2  # 09:00, 10:00; 11:00 ended 30 s ago, 12:00 is filling
@@ -369,7 +383,7 @@ def test_cached_old_bars_are_at_most_ttl_stale_and_the_newest_are_always_fresh(f
             "fetched_at": NOW,
         }
     )
-    store.write_observations([corrected, candle("coinbase", new)], now=NOW)
+    own_store.write_observations([corrected, candle("coinbase", new)], now=NOW)
     seen = cached.bars("coinbase", "1m", day).set_index("ts")
     assert new in seen.index  # the current hour is read fresh
     assert seen.loc[old, "close"] == first.set_index("ts").loc[old, "close"]  # the old hour is cached

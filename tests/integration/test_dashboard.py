@@ -173,17 +173,33 @@ def page_text(driver: Any) -> str:
     return str(driver.find_element(By.TAG_NAME, "body").text)
 
 
+def app_idle(driver: Any) -> bool:
+    """Streamlit is not running the script (or a fragment of it): what the page shows is complete."""
+    state = "return document.querySelector('[data-testid=stApp]')?.getAttribute('data-test-script-state')"
+    return driver.execute_script(state) == "notRunning"  # type: ignore[no-any-return]
+
+
+def scroll_into_view(driver: Any, element: Any) -> None:
+    """Scroll ``element`` to the middle of the view and wait until it is there (scrolling may be smooth)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    centred = (
+        "const r = arguments[0].getBoundingClientRect(), middle = (r.top + r.bottom) / 2;"
+        "return middle >= 0 && middle <= window.innerHeight;"
+    )
+    wait_for(lambda: driver.execute_script(centred, element), 5, "the element scrolled into view", 0.05)
+
+
 def screenshots(driver: Any, name: str) -> None:
     """``name.png``: the top of the page (header, controls); ``name-chart.png``: scrolled to the chart."""
     from selenium.webdriver.common.by import By
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    wait_for(lambda: app_idle(driver), 30, "the app to finish its run", 0.1)
     driver.execute_script("window.scrollTo(0, 0); document.querySelector('[data-testid=stMain]')?.scrollTo(0, 0)")
-    time.sleep(0.3)
+    at_top = "return window.scrollY === 0 && (document.querySelector('[data-testid=stMain]')?.scrollTop ?? 0) === 0"
+    wait_for(lambda: driver.execute_script(at_top), 5, "the page scrolled to its top", 0.05)
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-    chart = driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot")
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", chart)
-    time.sleep(0.3)
+    scroll_into_view(driver, driver.find_element(By.CSS_SELECTOR, ".js-plotly-plot"))
     driver.save_screenshot(str(ARTIFACTS / f"{name}-chart.png"))
 
 
@@ -286,8 +302,7 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     wait_for(lambda: all(p in page_text(browser) for p in parts), 30, "the whole health panel", interval_s=0.5)
     assert "Traceback" not in page_text(browser)
     lag = browser.find_element(By.XPATH, "//*[starts-with(normalize-space(.), 'Consumer lag')]")
-    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", lag)
-    time.sleep(0.5)
+    scroll_into_view(browser, lag)
     browser.save_screenshot(str(ARTIFACTS / "dashboard-health-1400.png"))
     click(browser, "Pipeline health")
 
@@ -324,14 +339,12 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
     click(browser, "1h")
     wait_for(lambda: "1m bars of their ticker" in page_text(browser), 30, "the 1-hour comparison", interval_s=0.5)
     wait_for(chart_drawn, 30, "the comparison chart", interval_s=0.5)
-    time.sleep(1)
     screenshots(browser, "dashboard-compare-1400")
     # the exchanges' ticker bars change with every tick round (10 s): a redraw with new data soon
     zoom_survives_the_refresh(browser)
     browser.set_window_size(800, 1000)
     click(browser, "Candles")
     wait_for(chart_drawn, 30, "the candles again", interval_s=0.5)
-    time.sleep(1)
     screenshots(browser, "dashboard-800")
     assert "Traceback" not in page_text(browser)
     the_chart_follows_the_theme(browser)
@@ -381,6 +394,17 @@ def test_the_page_never_shows_the_password_while_mongodb_is_down(
     wait_for(lambda: message in page_text(browser), 60, "the unreachable message", 0.5)
     shown = page_text(browser)
     assert "mongodb://btc_reader:***@127.0.0.1:" in shown  # where it tried, as who, without the secret
-    time.sleep(6)  # past one auto-refresh (BTC_DASHBOARD_REFRESH_S=5): the retried message too
+    # the retried message too: count the app's runs from here on (each auto-refresh, every
+    # BTC_DASHBOARD_REFRESH_S=5 s, runs the page's fragment) and wait for one to have ended
+    browser.execute_script(
+        "const app = document.querySelector('[data-testid=stApp]'); window.__runs = 0;"
+        "new MutationObserver(() => {"
+        "  if (app.getAttribute('data-test-script-state') === 'running') window.__runs += 1;"
+        "})"
+        ".observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});"
+    )
+    wait_for(
+        lambda: browser.execute_script("return window.__runs") >= 1 and app_idle(browser), 30, "an auto-refresh", 0.2
+    )
     assert message in page_text(browser)
     assert password not in page_text(browser) and password not in browser.page_source

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -24,7 +23,7 @@ from btc_pipeline.tasks.arrival import arrivals_asset
 from btc_pipeline.timeutil import parse_iso
 from devstack import Stack
 
-from .conftest import ROOT, TEST_ENV, AirflowAPI, new_producer, stack_ports, wait_for
+from .conftest import ROOT, TEST_ENV, AirflowAPI, new_producer, poll, stack_ports, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -60,7 +59,10 @@ def pause(airflow: AirflowAPI, dag_id: str) -> bool:
 def test_a_message_produced_outside_airflow_fires_the_watcher_and_is_drained(watcher_stack: Stack):
     settings = load_settings(watcher_stack.pipeline_env())
     assert settings.drain_trigger == "watcher"
-    watched = arrivals_asset(settings).uri
+    arrivals = arrivals_asset(settings)
+    watched = arrivals.uri
+    # after firing, the trigger skips the messages of the next quiet_s seconds (a burst fires once)
+    quiet_s = arrivals.watchers[0].trigger.quiet_s
     airflow = AirflowAPI(watcher_stack)
     # nothing of ours produces: ingest and heal paused as soon as they are parsed, and a running
     # minute of ingest (its ticks) over; a paused DAG's runs stay as they are, its running tasks end
@@ -95,17 +97,21 @@ def test_a_message_produced_outside_airflow_fires_the_watcher_and_is_drained(wat
     # The watcher's consumer starts at the topic's end when its group first joins (what came before
     # is the drain's timer's): warm it up until it has noticed a message, as a running stack has.
     warm_up = iter(range(1, 100))
+    warm_start = datetime.now(UTC)
 
-    def noticed() -> list[dict[str, Any]]:
+    def noticed() -> list[dict[str, Any]] | None:
         sent = datetime.now(UTC)
         produce_all(producer, settings.topic, [Record(*outside_candle(next(warm_up)).encode())])
-        try:
-            return wait_for(lambda: watched_events_since(sent), 5, "its asset event", 0.5)
-        except AssertionError:
-            return None  # not yet: produce another
+        return poll(lambda: watched_events_since(sent), 5, 0.5)  # None: not yet, produce another
 
-    wait_for(noticed, 120, "the triggerer's watcher to notice a first message", 0)
-    time.sleep(3)  # past the trigger's quiet period (2 s: a burst fires once, its drain run reads the rest)
+    warmed_up = wait_for(noticed, 120, "the triggerer's watcher to notice a first message", 0)
+
+    def quiet_since_the_last_event() -> bool:
+        """The trigger fires again: its last event (recorded after it fired) is quiet_s old."""
+        newest = max(parse_iso(e["timestamp"], "timestamp") for e in warmed_up + watched_events_since(warm_start))
+        return (datetime.now(UTC) - newest).total_seconds() > quiet_s
+
+    wait_for(quiet_since_the_last_event, 30, f"the trigger's quiet period ({quiet_s} s) after its last event", 0.5)
 
     candle = outside_candle(0)
     produced_at = datetime.now(UTC)

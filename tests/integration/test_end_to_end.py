@@ -74,10 +74,12 @@ def test_scheduled_runs_bring_exact_prices_into_mongodb(stack: Stack, airflow: A
 
 
 def test_a_triggered_past_window_is_ingested_from_the_exchange_history(stack: Stack, airflow: AirflowAPI, mongo: Any):
-    logical = (datetime.now(UTC) - timedelta(hours=3)).replace(second=0, microsecond=0)
-    run = airflow.call(
-        "POST", "/dags/btc_ingest/dagRuns", {"logical_date": logical.isoformat().replace("+00:00", "Z"), "conf": {}}
-    )
+    """21 days ago: beyond any heal's reach, and no other test writes there in the stack's database
+    (tests/integration/conftest.py), so the candle that lands is this run's."""
+    logical = (datetime.now(UTC) - timedelta(days=21)).replace(second=0, microsecond=0)
+    around = {"$gte": logical - timedelta(minutes=1), "$lte": logical + timedelta(minutes=1)}
+    assert mongo["btc"]["prices"].count_documents({"kind": "candle_1m", "ts": around}) == 0
+    run = airflow.trigger_run("btc_ingest", {"logical_date": logical.isoformat().replace("+00:00", "Z"), "conf": {}})
     start, end = parse(run["data_interval_start"]), parse(run["data_interval_end"])
     assert end - start == timedelta(minutes=1)
     finished = airflow.wait_run("btc_ingest", run["dag_run_id"])
@@ -85,7 +87,7 @@ def test_a_triggered_past_window_is_ingested_from_the_exchange_history(stack: St
     doc = wait_for(
         lambda: mongo["btc"]["prices"].find_one({"kind": "candle_1m", "ts": start}), 120, f"the candle of {start}"
     )
-    assert doc["close"] == PricePath(42).candle(start).close
+    assert doc["close"] == PricePath(42).candle(start).close and doc["run_id"] == run["dag_run_id"]
     # an old window carries no "now" tick
     assert mongo["btc"]["prices"].count_documents({"kind": "tick", "run_id": run["dag_run_id"]}) == 0
 
@@ -97,7 +99,7 @@ def test_a_failed_run_is_recorded_with_its_task_and_error(stack: Stack, airflow:
     from btc_pipeline.store import Store
 
     conf = {"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z", "source": None, "only_missing": False}
-    run = airflow.call("POST", "/dags/btc_backfill/dagRuns", {"logical_date": None, "conf": conf})
+    run = airflow.trigger_run("btc_backfill", {"logical_date": None, "conf": conf})
     assert airflow.wait_run("btc_backfill", run["dag_run_id"])["state"] == "failed"
     store = Store(mongo["btc"])
 

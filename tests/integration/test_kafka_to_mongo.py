@@ -19,7 +19,7 @@ from devstack.processes import free_port
 from simexchange.pricepath import PricePath
 
 from .conftest import OLD_WINDOW as WINDOW
-from .conftest import group_lag, new_producer, read_topic, run_drain
+from .conftest import group_lag, new_producer, poll, read_topic, run_drain
 
 pytestmark = pytest.mark.integration
 
@@ -178,10 +178,14 @@ def test_a_drain_that_stays_stores_what_arrives_while_it_runs_and_ends_when_idle
     window = list(WINDOW.minutes())
     exchanges = [build_exchange("coinbase", scratch)]
     ingest_window(Window(window[0], window[2]), scratch, exchanges, new_producer(stack), "early")
-    late = threading.Timer(
-        4.0,
-        lambda: ingest_window(Window(window[2], window[5]), scratch, exchanges, new_producer(stack), "late"),
-    )
+    prices = mongo[scratch.mongo_db]["prices"]
+
+    def produce_once_the_early_ones_are_stored() -> None:
+        """The late candles, produced while the drain waits idle after storing the early ones."""
+        if poll(lambda: prices.count_documents({"run_id": "early"}) == 2, 30, 0.1):
+            ingest_window(Window(window[2], window[5]), scratch, exchanges, new_producer(stack), "late")
+
+    late = threading.Thread(target=produce_once_the_early_ones_are_stored, daemon=True)
     late.start()
     try:
         stats = run_drain(stack, scratch.model_copy(update={"drain_idle_s": 6.0}), mongo[scratch.mongo_db])
@@ -189,5 +193,5 @@ def test_a_drain_that_stays_stores_what_arrives_while_it_runs_and_ends_when_idle
         late.join()
     assert stats.consumed == 5 and stats.inserted == 5 and stats.ended_by == "idle"
     assert stats.batches >= 2  # the early candles, then the late ones when they came
-    assert mongo[scratch.mongo_db]["prices"].count_documents({"run_id": "late"}) == 3
+    assert prices.count_documents({"run_id": "late"}) == 3
     assert group_lag(stack, scratch) == 0

@@ -5,7 +5,7 @@ and a rebuild from scratch, every bar of every series and level equals a recompu
 
 from __future__ import annotations
 
-import random
+import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -33,7 +33,7 @@ PATH = PricePath(7)
 
 @pytest.fixture
 def store(stack: Any, mongo: MongoClient[Any]) -> Iterator[Store]:
-    name = f"rm_{random.getrandbits(32):08x}"
+    name = f"rm_{uuid.uuid4().hex[:8]}"  # not `random`: pytest-randomly seeds it alike for every test
     yield Store(mongo[name])
     mongo.drop_database(name)
 

@@ -3,26 +3,26 @@ stored as they arrive; a produced message is stored without waiting for a timed 
 producing task's asset event starts one, and a running one takes it at once); and a broker outage
 that fails a window is healed by the first run that succeeds afterwards, exactly once.
 
-The outage test stops the stack's Kafka, so it comes last in the module (and the module last of
-the integration tests, by name)."""
+The outage test stops the stack's Kafka and starts it again; it ends once the pipeline has healed
+the outage, so the tests that follow it (in any order) meet a working stack."""
 
 from __future__ import annotations
 
 import itertools
 import statistics
-import time
 import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from btc_pipeline.config import Settings
 from btc_pipeline.store import Store
 from btc_pipeline.timeutil import floor_minute, format_ts, to_utc
 from btc_pipeline.window import MINUTE, Window
 from devstack import Stack
 
-from .conftest import AirflowAPI, assert_exact_once, assert_read_model_matches, candles, wait_for
+from .conftest import AirflowAPI, assert_exact_once, assert_read_model_matches, candles, wait_drained, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -84,11 +84,14 @@ def test_ticks_are_read_every_interval_and_stored_as_they_arrive(stack: Stack, a
 def test_a_produced_chunk_starts_the_drain_at_once(stack: Stack, airflow: AirflowAPI, mongo: Any):
     """A btc_backfill chunk declares the topic's asset as its outlet: its success is an asset event
     that queues an asset-triggered btc_drain run; meanwhile the drain run in progress (it stays while
-    messages arrive) has stored the chunk already. Neither waits for the 30 s timetable."""
-    end = floor_minute(datetime.now(UTC)) - timedelta(days=2)
+    messages arrive) has stored the chunk already. Neither waits for the 30 s timetable.
+
+    22 days ago: no other test writes there in the stack's database (tests/integration/conftest.py)."""
+    end = floor_minute(datetime.now(UTC)) - timedelta(days=22)
     window = Window(end - 5 * MINUTE, end)
+    assert candles(mongo, window) == []  # what lands is the chunk's
     conf = {"start": format_ts(window.start), "end": format_ts(window.end), "source": None, "only_missing": False}
-    run = airflow.call("POST", "/dags/btc_backfill/dagRuns", {"logical_date": None, "conf": conf})
+    run = airflow.trigger_run("btc_backfill", {"logical_date": None, "conf": conf})
     assert airflow.wait_run("btc_backfill", run["dag_run_id"])["state"] == "success"
     (chunk,) = airflow.task_instances("btc_backfill", run["dag_run_id"], "fetch_and_produce")
     produced_at = parse(chunk["end_date"])
@@ -143,7 +146,7 @@ def test_a_produced_chunk_starts_the_drain_at_once(stack: Stack, airflow: Airflo
 
 
 def test_a_broker_outage_fails_a_window_and_the_next_run_heals_it_at_once(
-    stack: Stack, airflow: AirflowAPI, mongo: Any
+    stack: Stack, settings: Settings, airflow: AirflowAPI, mongo: Any
 ):
     """Kafka stopped until a window's produce_window has failed (BTC_INGEST_RETRIES=0 in the test
     stack: a delivery timeout, no retry; the run in progress loses its tick rounds and fails too).
@@ -153,7 +156,11 @@ def test_a_broker_outage_fails_a_window_and_the_next_run_heals_it_at_once(
 
     A run heals back to the last *successful* run's window, so one must exist first (this test may
     run alone, on a stack whose first run is still going)."""
-    wait_for(lambda: any(r["state"] == "success" for r in ingest_runs(airflow)), 150, "a successful btc_ingest run")
+    ok = wait_for(
+        lambda: next((r for r in ingest_runs(airflow) if r["state"] == "success"), None),
+        150,
+        "a successful btc_ingest run",
+    )
     stopped_at = datetime.now(UTC)
     stack.stop("kafka")
     try:
@@ -186,8 +193,12 @@ def test_a_broker_outage_fails_a_window_and_the_next_run_heals_it_at_once(
     print(f"{healer['run_id']} healed {healed}")
     assert healed["produced"] >= 1 and healed["left"] == []
     assert parse(healed["start"]) <= first_failed
-    span = Window(floor_minute(stopped_at) - 2 * MINUTE, parse(healer["window_end"]))
+    # from two minutes before the outage, or from the last successful run's minute if that is later:
+    # on a stack just started (this test first) the minutes before its first run have no run at all
+    span = Window(
+        max(floor_minute(stopped_at) - 2 * MINUTE, parse(ok["data_interval_start"])), parse(healer["window_end"])
+    )
     wait_for(lambda: len(candles(mongo, span)) == span.minute_count, 120, f"every minute of {span} in btc.prices")
-    time.sleep(2)  # a duplicate on its way would land now
+    wait_drained(stack, settings)  # a duplicate on its way (a window sent twice) has landed now
     assert_exact_once(mongo, span)
     assert assert_read_model_matches(Store(mongo["btc"]), span) > 0
