@@ -205,8 +205,7 @@ def ingest_window(
     if now - window.end <= timedelta(seconds=settings.live_tick_horizon_s):
         # a ticker that fails is listed in the run, not fatal: the candles are the primary data
         reading = read_tickers(exchanges, settings, run_id, clock=clock)
-        ticks = (Record(*obs.encode(max_skew_s=settings.max_clock_skew_s)) for obs in reading.observations)
-        produced += produce_all(producer, settings.topic, ticks, timeout_s=settings.ingest_delivery_timeout_s)
+        produced += produce_all(producer, settings.topic, reading.records, timeout_s=settings.ingest_delivery_timeout_s)
         failed.update(reading.failed)
         tick_prices, spread_pct, flagged = reading.prices, reading.check.spread_pct, reading.check.flagged
     log.info(

@@ -126,9 +126,11 @@ def fetch_tickers(exchanges: Sequence[Exchange]) -> tuple[dict[str, Tick], dict[
 
 @dataclass(frozen=True)
 class TickRound:
-    """One reading of every exchange's ticker: the observations to produce and their cross-check."""
+    """One reading of every exchange's ticker: the observations, their records to produce (encoded
+    and validated once, when read), and their cross-check."""
 
     observations: list[Observation]
+    records: list[Record]
     prices: dict[str, float]
     failed: dict[str, str]
     check: PriceCheck
@@ -148,11 +150,11 @@ def read_tickers(
     """
     ticks, errors = fetch_tickers(exchanges)
     fetched_at = clock()
-    observations = []
+    observations, records = [], []
     for name, tick in ticks.items():
         obs = tick_observation(name, settings.symbol, tick, fetched_at, run_id)
         try:  # the drain's rules: never produce what it would refuse
-            obs.encode(now=fetched_at, max_skew_s=settings.max_clock_skew_s)
+            records.append(Record(*obs.encode(now=fetched_at, max_skew_s=settings.max_clock_skew_s)))
         except SchemaError as exc:
             errors[name] = f"reading refused ({exc})"
             continue
@@ -173,7 +175,7 @@ def read_tickers(
             settings.max_deviation_pct,
             prices,
         )
-    return TickRound(observations, prices, failed, check)
+    return TickRound(observations, records, prices, failed, check)
 
 
 @dataclass
@@ -254,8 +256,9 @@ def stream_ticks(
             result.max_spread_pct = max(reading.check.spread_pct, result.max_spread_pct or 0.0)
         try:
             # a round must not hold up the next one: wait for the broker at most an interval
-            records = (Record(*obs.encode(max_skew_s=settings.max_clock_skew_s)) for obs in reading.observations)
-            result.produced += produce_all(producer, settings.topic, records, timeout_s=settings.tick_interval_s)
+            result.produced += produce_all(
+                producer, settings.topic, reading.records, timeout_s=settings.tick_interval_s
+            )
         except DeliveryError as exc:
             result.undelivered_rounds += 1
             log.error("tick round at %s not delivered: %s", format_ts(at), exc)
