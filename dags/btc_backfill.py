@@ -64,6 +64,7 @@ TOPIC = schedules.topic_asset(schedules.settings())
         ),
         "only_missing": Param(False, type="boolean", description="fill only minutes without a candle"),
     },
+    on_success_callback=schedules.on_success(schedules.settings()),
     default_args=schedules.retry_args(3, timedelta(seconds=15), timedelta(minutes=2)),
 )
 def btc_backfill() -> None:

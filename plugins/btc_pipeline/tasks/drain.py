@@ -7,18 +7,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 from btc_pipeline.config import load_settings
+from btc_pipeline.notify import events
+from btc_pipeline.notify.deliver import Outbox
 from btc_pipeline.steps.drain import drain
 from btc_pipeline.tasks import hooks
 
 log = logging.getLogger(__name__)
 
+#: How long a drain run waits, at its end, for its notifications still being sent.
+NOTIFY_WAIT_S = 45.0
+
 
 def drain_topic(dag_id: str, run_id: str) -> dict[str, Any]:
-    """``btc_drain.drain``: one bounded drain of the topic into MongoDB, its statistics recorded."""
+    """``btc_drain.drain``: one bounded drain of the topic into MongoDB, its statistics recorded.
+
+    The data's freshness is checked for the staleness channel (``BTC_NOTIFY_STALE_URLS``) when the
+    run starts and when it ends, in the background (:class:`~btc_pipeline.notify.deliver.Outbox`):
+    the drain runs every 30 s whether or not data comes, so stale data is noticed within about that.
+    """
     settings = load_settings()
     started_at = datetime.now(UTC)
     with hooks.store(settings) as store:
-        stats = drain(hooks.batch_consumer(settings), hooks.producer(settings), store, settings, run_id)
+        outbox = Outbox(store)
+        if settings.notify_targets("stale"):
+            outbox.call(events.check_freshness, store, settings, started_at)
+        stats = drain(hooks.batch_consumer(settings), hooks.producer(settings), store, settings, run_id, outbox=outbox)
         store.record_run(
             dag_id,
             run_id,
@@ -26,5 +39,8 @@ def drain_topic(dag_id: str, run_id: str) -> dict[str, Any]:
             finished_at=datetime.now(UTC),
             fields={**stats.to_dict(), "state": "success"},
         )
+        if settings.notify_targets("stale"):
+            outbox.call(events.check_freshness, store, settings, datetime.now(UTC))
+        outbox.close(NOTIFY_WAIT_S)
     log.info("drain: %s", stats.to_dict())
     return stats.to_dict()
