@@ -10,7 +10,7 @@ from typing import Any, TextIO
 from btc_pipeline.cli.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
 from btc_pipeline.config import ConfigError, load_settings
 from btc_pipeline.notify.deliver import deliver
-from btc_pipeline.notify.messages import test_message
+from btc_pipeline.notify.messages import check_message
 from btc_pipeline.redact import redact_notify_text
 
 COMMAND = "notify"
@@ -50,7 +50,7 @@ def run_notify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
         return EXIT_USAGE
     store = None if args.no_record else _store_or_none(settings.mongo_uri, settings.mongo_db, err)
-    deliveries = deliver(test_message(datetime.now(UTC)), urls, store)
+    deliveries = deliver(check_message(datetime.now(UTC)), urls, store)
     for d in deliveries:
         tries = f"{d.attempts} try" if d.attempts == 1 else f"{d.attempts} tries"
         detail = f": {redact_notify_text(d.detail, urls)}" if d.detail else ""

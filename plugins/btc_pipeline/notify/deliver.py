@@ -86,16 +86,28 @@ def send(
     message: Message,
     url: str,
     *,
-    attempts: int = ATTEMPTS,
-    wait_min_s: float = WAIT_MIN_S,
-    wait_max_s: float = WAIT_MAX_S,
-    timeout_s: float = CALL_TIMEOUT_S,
+    attempts: int | None = None,
+    wait_min_s: float | None = None,
+    wait_max_s: float | None = None,
+    timeout_s: float | None = None,
 ) -> Delivery:
     """Send ``message`` to one Apprise URL, retrying a failed try up to ``attempts`` in all.
+
+    Args:
+        message: What to send.
+        url: The Apprise URL.
+        attempts: Tries in all (default :data:`ATTEMPTS`).
+        wait_min_s: The first wait between tries (default :data:`WAIT_MIN_S`), doubled each time...
+        wait_max_s: ... up to this (default :data:`WAIT_MAX_S`).
+        timeout_s: The longest one try may take (default :data:`CALL_TIMEOUT_S`).
 
     Returns:
         The delivery (never raises); an invalid URL is not retried.
     """
+    attempts = ATTEMPTS if attempts is None else attempts
+    wait_min_s = WAIT_MIN_S if wait_min_s is None else wait_min_s
+    wait_max_s = WAIT_MAX_S if wait_max_s is None else wait_max_s
+    timeout_s = CALL_TIMEOUT_S if timeout_s is None else timeout_s
     tries = 0
 
     def once() -> _Try:

@@ -157,7 +157,7 @@ def data_fresh(*, since: datetime, now: datetime, newest: datetime | None, dashb
     return Message("stale", "fresh", "data", f"BTC-USD data fresh again after {after}", body, "success")
 
 
-def test_message(now: datetime) -> Message:
+def check_message(now: datetime) -> Message:
     """What ``btc-pipeline notify test`` sends."""
     body = f"A test message from btc-pipeline at {format_ts(now)}: this channel receives its notifications."
     return Message("test", "test", "test", "btc-pipeline test message", body, "info")
