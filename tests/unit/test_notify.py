@@ -323,3 +323,26 @@ def test_notify_test_without_urls_says_what_to_set(monkeypatch, capsys):
         monkeypatch.delenv(key, raising=False)
     assert main(["notify", "test"]) == 2
     assert "set BTC_NOTIFY_URLS" in capsys.readouterr().err
+
+
+@given(st.text(max_size=200))
+def test_any_notify_setting_is_a_list_of_urls_or_a_config_error(text):
+    try:
+        urls = load_settings({"BTC_NOTIFY_URLS": text}).notify_urls
+    except ConfigError as exc:
+        assert "BTC_NOTIFY_URLS" in str(exc)
+    else:
+        assert all("://" in u and not any(c.isspace() for c in u) for u in urls)
+
+
+def test_the_health_panel_lists_deliveries_as_recorded():
+    from dashboard.view import delivery_rows
+
+    rows = delivery_rows(
+        [{"at": T0, "kind": "stale", "title": "BTC-USD data is stale", "channel": "slack://***", "outcome": "failed",
+          "attempts": 3, "detail": "HTTP 500"}]
+    )  # fmt: skip
+    assert rows == [
+        {"at": "2026-12-06T12:00:00Z", "what": "stale", "message": "BTC-USD data is stale", "channel": "slack://***",
+         "outcome": "failed", "tries": 3, "detail": "HTTP 500"}
+    ]  # fmt: skip
