@@ -346,3 +346,12 @@ def test_the_health_panel_lists_deliveries_as_recorded():
         {"at": "2026-12-06T12:00:00Z", "what": "stale", "message": "BTC-USD data is stale", "channel": "slack://***",
          "outcome": "failed", "tries": 3, "detail": "HTTP 500"}
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize("receiver", [9], indirect=True)
+def test_apprise_logs_never_show_a_url(receiver, caplog):
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="apprise")
+    send(messages.check_message(T0), receiver.url, **FAST)
+    assert caplog.records and "s3cretpath" not in caplog.text

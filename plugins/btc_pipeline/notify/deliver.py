@@ -54,6 +54,24 @@ class Delivery:
         return self.outcome == "sent"
 
 
+class _RedactApprise(logging.Filter):
+    """Apprise logs through the ``apprise`` logger (into Airflow's task logs): every URL this process
+    sent to is masked in what it logs, whatever a plugin puts in its messages."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.urls:
+            record.msg, record.args = redact_notify_text(record.getMessage(), self.urls), None
+        return True
+
+
+_APPRISE_LOG = _RedactApprise()
+logging.getLogger("apprise").addFilter(_APPRISE_LOG)
+
+
 @dataclass(frozen=True)
 class _Try:
     ok: bool
@@ -63,6 +81,7 @@ class _Try:
 def _send_once(url: str, message: Message, timeout_s: float) -> _Try:
     import apprise
 
+    _APPRISE_LOG.urls.add(url)
     client = apprise.Apprise()
     if not client.add(url):
         return _Try(False, "invalid_url")
