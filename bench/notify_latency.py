@@ -93,7 +93,8 @@ def figures(values: list[float]) -> dict[str, float]:
 def price_probe(stack: Stack, receiver: Receiver, level: float) -> float:
     settings = stack.settings
     producer = Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap}))
-    now = datetime.now(UTC).replace(microsecond=0)
+    # 2 s ahead: newer than any exchange's latest tick, so that every one is replaced
+    now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     ticks = [
         Observation(x, "BTC-USD", "tick", now, level + 100, now, "bench-notify", volume=0.01)
         for x in settings.exchanges
@@ -158,6 +159,12 @@ def main() -> None:
     store = Store.connect(stack.mongo_uri, settings.mongo_db)
     client = AirflowClient(ApiSettings(url=stack.airflow_url, user=stack.admin_user, password=stack.admin_password))
     client.login()
+    # the first evaluation only remembers the price: wait until the live pipeline has evaluated one
+    deadline = time.monotonic() + 600
+    while store.alert_state()[0].last_price is None:
+        if time.monotonic() > deadline:
+            raise SystemExit("btc_drain evaluated no price alert within 10 min: is btc_ingest running?")
+        time.sleep(2)
     baseline = []
     for _ in range(args.probes):
         sent = datetime.now(UTC)
