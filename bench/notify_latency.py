@@ -2,13 +2,13 @@
 ``.env`` points the notifications at this script's webhook:
 
     BTC_NOTIFY_URLS=json://127.0.0.1:8091/demo    BTC_ALERT_ABOVE=1000000    BTC_STALE_AFTER_S=60
-    make demo && .venv/bin/python bench/notify_latency.py [--port 8091] [--probes 3]
+    make demo && .venv/bin/python bench/notify_latency.py [--port 8091] [--probes 3] [--failure-probes 2]
 
 Three events, each timed from when it happened to when the message arrived here:
 
 - **price level crossing**: a tick of every exchange at ``BTC_ALERT_ABOVE`` + 100 produced to the
-  topic (as a producer outside Airflow would) makes the consensus cross the level; the live ticks
-  that follow bring it back under, so each probe crosses again. From the produce to the message.
+  topic (as a producer outside Airflow would) makes the consensus cross the level; ticks at the
+  price before bring it back under, so each probe crosses again. From the produce to the message.
 - **failing task**: a run of ``btc_ingest`` triggered without a date, whose ``stream_ticks`` (no
   retries) fails at once. From the task instance's ``end_date`` (Airflow's) to the message; then
   the next successful run's recovery message, from that run's ``end_date``.
@@ -91,11 +91,16 @@ def figures(values: list[float]) -> dict[str, float]:
     return {"n": len(values), "p50": round(percentile(values, 50), 1), "max": round(max(values), 1)}
 
 
+#: When the last price probe's reset ticks were stamped.
+_last_reset = [datetime.min.replace(tzinfo=UTC)]
+
+
 def price_probe(stack: Stack, store: Store, receiver: Receiver, level: float) -> float:
     settings = stack.settings
     producer = Producer(producer_config({"bootstrap.servers": stack.kafka_bootstrap}))
-    # 2 s ahead: newer than any exchange's latest tick, so that every one is replaced
-    now = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    # 2 s ahead, and after the previous probe's reset ticks: newer than every exchange's latest
+    # tick (else it replaces none, and an evaluation at an older time is ignored)
+    now = max(datetime.now(UTC).replace(microsecond=0), _last_reset[0]) + timedelta(seconds=2)
     ticks = [
         Observation(x, "BTC-USD", "tick", now, level + 100, now, "bench-notify", volume=0.01)
         for x in settings.exchanges
@@ -107,7 +112,8 @@ def price_probe(stack: Stack, store: Store, receiver: Receiver, level: float) ->
     at, _ = receiver.wait(lambda b: "rose above" in b.get("title", ""), seen, 120)
     # back under the level at once (the exchanges' own ticks may be older than the probe's for a
     # while), and on to the next probe once btc_drain has evaluated that price
-    back = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    back = now + timedelta(seconds=1)
+    _last_reset[0] = back
     resets = [
         Observation(x, "BTC-USD", "tick", back, before, back, "bench-notify", volume=0.01) for x in settings.exchanges
     ]
