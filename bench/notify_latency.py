@@ -180,9 +180,12 @@ def main() -> None:
     store = Store.connect(stack.mongo_uri, settings.mongo_db)
     client = AirflowClient(ApiSettings(url=stack.airflow_url, user=stack.admin_user, password=stack.admin_password))
     client.login()
-    # the first evaluation only remembers the price: wait until the live pipeline has evaluated one
+    # until btc_drain evaluates live prices (after a restart it may first wait for Kafka's group
+    # coordinator, and the first evaluation only remembers the price)
     deadline = time.monotonic() + 600
-    while store.alert_state()[0].last_price is None:
+    while (store.alert_state()[0].last_ts or datetime.min.replace(tzinfo=UTC)) < datetime.now(UTC) - timedelta(
+        seconds=60
+    ):
         if time.monotonic() > deadline:
             raise SystemExit("btc_drain evaluated no price alert within 10 min: is btc_ingest running?")
         time.sleep(2)
@@ -195,14 +198,14 @@ def main() -> None:
     for i in range(args.probes):
         price.append(price_probe(stack, store, receiver, settings.alert_above))
         print(f"price crossing {i + 1}: delivered after {price[-1]} s", flush=True)
+    stale, fresh = stale_probe(stack, client, store, receiver)
+    print(f"stale: delivered {stale} s after the limit; fresh again: {fresh} s after the first new observation")
     failure, recovery = [], []
     for i in range(args.failure_probes):
         f, r = failure_probe(client, receiver)
         failure.append(f)
         recovery.append(r)
         print(f"failing task {i + 1}: delivered after {f} s; recovery after {r} s", flush=True)
-    stale, fresh = stale_probe(stack, client, store, receiver)
-    print(f"stale: delivered {stale} s after the limit; fresh again: {fresh} s after the first new observation")
     result = {
         "baseline_receiver_round_trip_s": figures(baseline),
         "price_crossing_to_delivery_s": figures(price),
