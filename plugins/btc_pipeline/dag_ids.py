@@ -16,3 +16,5 @@ DAG_IDS = (INGEST_DAG, DRAIN_DAG, BACKFILL_DAG, HEAL_DAG, RETENTION_DAG)
 PLAN_TASK = "plan"
 CHUNK_TASK = "fetch_and_produce"
 SUMMARIZE_TASK = "summarize"
+#: ``btc_ingest``'s task that produces the window and heals the failed windows before it.
+PRODUCE_TASK = "produce_window"
