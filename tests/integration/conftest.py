@@ -203,6 +203,7 @@ def wait_drained(stack: Stack, settings: Settings, timeout_s: float = 120) -> No
     group's lag is 0 (the drain commits after both writes, btc.prices and the read model). What a
     test waits for before it counts documents that a message still on its way could change."""
     wait_for(lambda: group_lag(stack, settings) == 0, timeout_s, "the drain to catch up (consumer lag 0)", 1.0)
+    wait_for(lambda: group_lag(stack, settings, history=True) == 0, timeout_s, "the history drain to catch up", 1.0)
 
 
 # --- Kafka and drain helpers shared by the test modules -----------------------------------------
@@ -246,13 +247,13 @@ def read_topic(stack: Stack, topic: str, expected: int, *, wait_s: float = 30.0)
     return out
 
 
-def group_lag(stack: Stack, settings: Settings) -> int:
-    """The consumer group's lag on ``settings.topic``."""
+def group_lag(stack: Stack, settings: Settings, *, history: bool = False) -> int:
+    """The consumer group's lag on ``settings.topic`` (the history drain's on ``settings.history_topic``)."""
     from btc_pipeline.stream import consumer_lag
 
-    c = new_consumer(stack, settings.consumer_group)
+    c = new_consumer(stack, settings.history_consumer_group if history else settings.consumer_group)
     try:
-        return consumer_lag(c, settings.topic)
+        return consumer_lag(c, settings.history_topic if history else settings.topic)
     finally:
         c.close()
 

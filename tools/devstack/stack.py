@@ -226,7 +226,7 @@ class Stack:
     def topics(self) -> dict[str, int]:
         """The topics to create (``BTC_TOPIC``, ``BTC_DLQ_TOPIC``) with their partition counts."""
         settings = self.settings
-        return pipeline_topics(settings.topic, settings.dlq_topic)
+        return pipeline_topics(settings.topic, settings.dlq_topic, settings.history_topic)
 
     @property
     def mongo_uri(self) -> str:

@@ -65,6 +65,16 @@ def minute_bars(observations: Iterable[Observation]) -> dict[str, dict[datetime,
     return dict(out)
 
 
+def by_day(minute_bars: Mapping[str, Mapping[datetime, Bar]]) -> list[dict[str, dict[datetime, Bar]]]:
+    """Split bars by series into one such mapping per UTC day, oldest first: the unit in which the
+    history drain and ``rollups rebuild`` write the read model (a day's buckets, then the next)."""
+    days: dict[datetime, dict[str, dict[datetime, Bar]]] = defaultdict(lambda: defaultdict(dict))
+    for series, bars in minute_bars.items():
+        for minute, bar in bars.items():
+            days[D1.bar_start(minute)][series][minute] = bar
+    return [dict(days[day]) for day in sorted(days)]
+
+
 @dataclass
 class RollupResult:
     """What one application did: 1-minute bars changed per series, buckets written."""
@@ -89,7 +99,11 @@ class Rollups:
         return self.buckets.load(M1, exchange, M1.bucket_of(minute)).get(minute)
 
     def apply(
-        self, minute_bars: Mapping[str, Mapping[datetime, Bar]], *, replace_candles_in: Window | None = None
+        self,
+        minute_bars: Mapping[str, Mapping[datetime, Bar]],
+        *,
+        replace_candles_in: Window | None = None,
+        low_priority: bool = False,
     ) -> RollupResult:
         """Merge 1-minute bars into the read model and update every level that depends on them.
 
@@ -99,6 +113,8 @@ class Rollups:
             replace_candles_in: Instead of merging, make every exchange's candle bars of this
                 window exactly ``minute_bars`` (a minute absent there loses its bar): an exact
                 rebuild after observations were deleted from ``btc.prices``.
+            low_priority: History: let writers waiting for the read model's lock go first, and read
+                the buckets a collection at a time (:meth:`~btc_pipeline.store.buckets.BucketStore.preload`).
 
         Returns:
             What changed.
@@ -106,10 +122,14 @@ class Rollups:
         Raises:
             BucketConflictError: Another writer kept winning the race (after :data:`MAX_ATTEMPTS`).
         """
-        with locked(self.db, "bars"):  # one writer at a time: FerretDB's compare-and-set is not atomic
+        with locked(
+            self.db, "bars", low_priority=low_priority
+        ):  # one writer at a time: FerretDB's compare-and-set is not atomic
             self.buckets.reset()  # what was read before the lock may have changed since
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
+                    if low_priority:
+                        self._preload(minute_bars)
                     result = self._apply_once(minute_bars, replace_candles_in)
                     result.attempts = attempt
                     return result
@@ -117,6 +137,13 @@ class Rollups:
                     log.warning("read model: %s; starting over (attempt %d)", exc, attempt)
                     self.buckets.reset()
         raise BucketConflictError(f"the read model kept changing under this writer for {MAX_ATTEMPTS} attempts")
+
+    def _preload(self, minute_bars: Mapping[str, Mapping[datetime, Bar]]) -> None:
+        """Read every 1-minute bucket the bars (and their consensus) touch, a collection at a time."""
+        hours = {M1.bucket_of(m) for bars in minute_bars.values() for m in bars}
+        series = set(minute_bars) | set(self.series.candle_series()) | {CONSENSUS}
+        for name in sorted(s for s in series if valid_series(s)):
+            self.buckets.preload(M1, name, hours)
 
     def _apply_once(
         self, minute_bars: Mapping[str, Mapping[datetime, Bar]], replace_candles_in: Window | None

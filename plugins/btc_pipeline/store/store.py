@@ -8,6 +8,7 @@ methods; they never touch a collection themselves.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import astuple, dataclass
@@ -31,7 +32,7 @@ from btc_pipeline.store.buckets import BucketConflictError
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
 from btc_pipeline.store.layout import LEVELS
-from btc_pipeline.store.rollups import Rollups, candle_bar, minute_bars
+from btc_pipeline.store.rollups import Rollups, by_day, candle_bar, minute_bars
 from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.window import Window
 
@@ -87,6 +88,9 @@ class WriteResult:
     unchanged: int = 0
     minutes_changed: int = 0
     buckets_written: int = 0
+    #: Time spent on ``btc.prices`` and on the read model, in milliseconds.
+    prices_ms: float = 0.0
+    read_model_ms: float = 0.0
 
     def __add__(self, other: WriteResult) -> WriteResult:
         """The counts of two writes together (a batch written in parts)."""
@@ -167,7 +171,9 @@ class Store:
         """Create the indexes the pipeline relies on; safe to call on every run."""
         prices.ensure_indexes(self.db)
 
-    def write_observations(self, observations: Sequence[Observation], *, now: datetime | None = None) -> WriteResult:
+    def write_observations(
+        self, observations: Sequence[Observation], *, now: datetime | None = None, history: bool = False
+    ) -> WriteResult:
         """Store a batch of observations in ``btc.prices`` and the read model, idempotently.
 
         ``btc.prices`` first (insert-first; a candle that wins over a stored one by the overwrite
@@ -177,11 +183,15 @@ class Store:
         Args:
             observations: Valid observations (a key may appear twice: the overwrite rule decides).
             now: When they are stored (``first_seen_at`` of new documents).
+            history: A large batch of the history lane: the read model is written a day at a time
+                (as ``rollups rebuild`` does), each day under the read model's lock taken with low
+                priority, so that the live drain waits for one day's write at most.
 
         Returns:
             Counts for ``btc.prices`` and for the read model.
         """
         stored_at = now or datetime.now(UTC)
+        started = time.monotonic()
         latest = prices.collapse(observations)
         inserted, existing_keys = prices.insert_observations(self.db[PRICES], latest, stored_at)
         writer = Rollups(self.db)
@@ -193,14 +203,22 @@ class Store:
         bars = minute_bars(latest.values())
         for key, bar in kept.items():  # what btc.prices holds is newer: the read model catches up with it
             bars[latest[key].source][latest[key].ts] = bar
-        rolled = writer.apply(bars)
+        minutes_changed = buckets_written = 0
+        prices_done = time.monotonic()
+        for part in by_day(bars) if history else [bars]:
+            rolled = writer.apply(part, low_priority=history)
+            writer.buckets.reset()  # one day's buckets in memory at a time
+            minutes_changed += sum(rolled.changed_minutes.values())
+            buckets_written += rolled.buckets_written
         update_latest(self.db[LATEST], latest.values(), stored_at)
         return WriteResult(
             inserted=inserted,
             modified=modified,
             unchanged=len(latest) - inserted - modified,
-            minutes_changed=sum(rolled.changed_minutes.values()),
-            buckets_written=rolled.buckets_written,
+            minutes_changed=minutes_changed,
+            buckets_written=buckets_written,
+            prices_ms=round((prices_done - started) * 1000, 1),
+            read_model_ms=round((time.monotonic() - prices_done) * 1000, 1),
         )
 
     def record_rejects(self, docs: Iterable[Mapping[str, Any]], *, day: str) -> int:

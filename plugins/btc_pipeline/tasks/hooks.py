@@ -47,14 +47,18 @@ def producer(settings: Settings) -> Any:
     return GuaranteedProducerHook(kafka_config_id=settings.kafka_conn_id).get_producer()
 
 
-def batch_consumer(settings: Settings) -> BatchConsumer:
+def batch_consumer(settings: Settings, *, history: bool = False) -> BatchConsumer:
     """The drain's consumer of ``BTC_TOPIC`` from the ``btc_kafka`` connection: it stays while messages
-    keep coming (``BTC_DRAIN_IDLE_S``), within ``BTC_DRAIN_MAX_SECONDS`` and ``BTC_DRAIN_MAX_MESSAGES``."""
-    hook = ManualCommitConsumerHook([settings.topic], settings.consumer_group, settings.kafka_conn_id)
+    keep coming (``BTC_DRAIN_IDLE_S``), within ``BTC_DRAIN_MAX_SECONDS`` and ``BTC_DRAIN_MAX_MESSAGES``.
+    With ``history``: the history drain's consumer of ``BTC_HISTORY_TOPIC`` (its own group, batches
+    of ``BTC_HISTORY_BATCH_SIZE``)."""
+    topic = settings.history_topic if history else settings.topic
+    group = settings.history_consumer_group if history else settings.consumer_group
+    hook = ManualCommitConsumerHook([topic], group, settings.kafka_conn_id)
     return BatchConsumer(
         hook.get_consumer(),
-        settings.topic,
-        batch_size=settings.drain_batch_size,
+        topic,
+        batch_size=settings.history_batch_size if history else settings.drain_batch_size,
         max_messages=settings.drain_max_messages,
         max_seconds=settings.drain_max_seconds,
         idle_s=settings.drain_idle_s,
