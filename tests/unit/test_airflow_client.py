@@ -3,10 +3,8 @@ server: a login, and 500 "Database error" while the (SQLite) metadata database i
 
 from __future__ import annotations
 
-import json
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
@@ -15,13 +13,13 @@ from btc_pipeline.cli import airflow_client
 from btc_pipeline.cli.airflow_client import AirflowApiError, AirflowClient
 from btc_pipeline.config import ApiSettings
 
-from .local_http import serving
+from .local_http import JsonHandler, serving
 
 #: What Airflow 3's API server answered in a test run while the scheduler held SQLite's lock.
 LOCKED = {"detail": {"reason": "Database error", "statement": "hidden", "orig_error": "hidden", "message": "..."}}
 
 
-class FakeAirflow(BaseHTTPRequestHandler):
+class FakeAirflow(JsonHandler):
     """Answers the first ``busy`` API requests with ``status``/``answer``, then 200."""
 
     busy = 0
@@ -29,14 +27,6 @@ class FakeAirflow(BaseHTTPRequestHandler):
     answer: ClassVar[dict[str, Any]] = LOCKED
     seen: ClassVar[list[str]] = []
     bodies: ClassVar[list[str]] = []
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
 
     def _handle(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -59,17 +49,14 @@ class FakeAirflow(BaseHTTPRequestHandler):
             return
         self._reply(200, {"dag_id": "btc_heal", "is_paused": False})
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server names it
         self._handle()
 
-    def do_PATCH(self) -> None:
+    def do_PATCH(self) -> None:  # noqa: N802 - http.server names it
         self._handle()
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server names it
         self._handle()
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ still going and how to follow it, and a relative range asked again attaches to t
 from __future__ import annotations
 
 import io
-import json
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 
 import pytest
@@ -28,7 +26,7 @@ from btc_pipeline.config import ApiSettings
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import MINUTE, Window
 
-from .local_http import serving
+from .local_http import JsonHandler, serving
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 CHUNKS = [Window(START + i * 60 * MINUTE, START + (i + 1) * 60 * MINUTE) for i in range(400)]
@@ -36,26 +34,18 @@ WHOLE = Window(CHUNKS[0].start, CHUNKS[-1].end)
 FAILED = 317  # past the first page of 100, and of 300
 
 
-class Airflow(BaseHTTPRequestHandler):
+class Airflow(JsonHandler):
     """A btc_backfill run of 400 mapped chunks: running for ``polls`` requests of the run, then ended."""
 
     polls = 0
     state = "running"
     seen: ClassVar[list[str]] = []
 
-    def _reply(self, status: int, body: Any) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server names it
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self._reply(201, {"access_token": "jwt"})
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server names it
         url = urllib.parse.urlsplit(self.path)
         query = urllib.parse.parse_qs(url.query)
         type(self).seen.append(url.path)
@@ -82,9 +72,6 @@ class Airflow(BaseHTTPRequestHandler):
             self._reply(200, {"dag_run_id": "manual__1", "state": type(self).state})
         else:
             self._reply(404, {"detail": "not here"})
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
