@@ -14,8 +14,10 @@ with the candles, before the offsets are committed, so it is current then). Per 
   the difference);
 - store: the drain runs of the lane (``btc_history_drain`` or ``btc_drain``) in the period, from
   ``btc.pipeline_runs``: messages, batches, time in ``btc.prices`` and in the read model;
-- live freshness meanwhile: ``/v1/health`` sampled every 2 s (how often 503), the age of the
-  newest live candle in the hot set, and candle close -> stored (p50/p95) of the live candles.
+- live freshness meanwhile: ``/v1/health`` sampled every 2 s (how often not 200), the time since
+  the newest stored candle's minute closed (up to 60 s between two minutes, plus the delay), and,
+  from ``btc.prices`` afterwards, candle close -> stored and tick read -> stored (p50/p95) of the
+  live data of the period.
 
 Afterwards a ``rollups rebuild`` of the range must change nothing (the read model equals a
 rebuild). Prints JSON; asserts nothing (timings vary with the machine and its other load).
@@ -68,7 +70,7 @@ class LiveWatch(threading.Thread):
             except OSError:
                 self.health.append(0)
             candles = [o.ts for o in self.store.latest() if o.kind == "candle_1m"]
-            if candles:  # a candle is stored once its minute closed: age beyond the minute
+            if candles:  # since the newest stored minute closed: up to 60 s plus the delay to store it
                 self.candle_age.append((datetime.now(UTC) - max(candles)).total_seconds() - 60)
 
 
@@ -96,7 +98,7 @@ def run_stages(client: AirflowClient, store: Store, lane: str, since: datetime) 
     ends = [parse_iso(t["end_date"], "end") for t in tis if t.get("end_date")]
     record = store.db["pipeline_runs"].find_one({"dag_id": BACKFILL_DAG, "run_id": run_id}) or {}
     drain_dag = HISTORY_DRAIN_DAG if lane == "history" else DRAIN_DAG
-    drains = list(store.db["pipeline_runs"].find({"dag_id": drain_dag, "started_at": {"$gte": since}}))
+    drains = list(store.db["pipeline_runs"].find({"dag_id": drain_dag, "finished_at": {"$gte": since}}))
     batch_ms = [b for d in drains for b in d.get("batch_ms", [])]
     run_start, run_end = parse_iso(run["start_date"], "start"), parse_iso(run.get("end_date") or run["start_date"], "e")
     return {
@@ -117,16 +119,29 @@ def run_stages(client: AirflowClient, store: Store, lane: str, since: datetime) 
     }
 
 
-def live_candle_delays(store: Store, since: datetime, until: datetime) -> list[float]:
-    """Candle close -> stored of the live candles of the period (on FerretDB this query reads
-    ``btc.prices`` whole: done once, at the end)."""
-    query = {"kind": "candle_1m", "ts": {"$gte": since, "$lt": until}}
-    delays = []
-    for doc in store.db["prices"].find(query, {"ts": 1, "first_seen_at": 1}):
-        delay = (to_utc(doc["first_seen_at"]) - to_utc(doc["ts"]) - timedelta(minutes=1)).total_seconds()
-        if delay < 600:  # live; not a heal of an older minute
-            delays.append(delay)
-    return delays
+def live_delays(store: Store, since: datetime, until: datetime) -> tuple[list[float], list[float]]:
+    """Candle close -> stored of the live candles that closed in the period, and tick read -> stored
+    of its ticks (on FerretDB this query reads ``btc.prices`` whole: done once per run, at the end)."""
+    query = {"ts": {"$gte": since - timedelta(minutes=1), "$lt": until}}
+    candles, ticks = [], []
+    for doc in store.db["prices"].find(query, {"kind": 1, "ts": 1, "first_seen_at": 1, "fetched_at": 1}):
+        seen, ts = to_utc(doc["first_seen_at"]), to_utc(doc["ts"])
+        if doc["kind"] == "candle_1m" and since <= ts + timedelta(minutes=1) < until:
+            delay = (seen - ts - timedelta(minutes=1)).total_seconds()
+            if delay < 600:  # live; not a heal of an older minute
+                candles.append(delay)
+        elif doc["kind"] == "tick":
+            ticks.append((seen - to_utc(doc["fetched_at"])).total_seconds())
+    return candles, ticks
+
+
+def wait_recorded(store: Store, dag_id: str, after: datetime, timeout_s: float = 300) -> None:
+    """Until a run of ``dag_id`` that ended after ``after`` is recorded (runs record when they end)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if store.db["pipeline_runs"].find_one({"dag_id": dag_id, "finished_at": {"$gte": after}}):
+            return
+        time.sleep(5)
 
 
 def measure(
@@ -139,8 +154,9 @@ def measure(
     watch.stop.set()
     watch.join()
     until = datetime.now(UTC)
+    wait_recorded(store, HISTORY_DRAIN_DAG if lane == "history" else DRAIN_DAG, until)
     rebuilt = store.rebuild_read_model(window)
-    delays = live_candle_delays(store, since, until)
+    candle_delays, tick_delays = live_delays(store, since, until)
     return {
         "lane": lane,
         "range": str(window),
@@ -153,8 +169,9 @@ def measure(
         "live": {
             "health_samples": len(watch.health),
             "health_not_200": sum(1 for s in watch.health if s != 200),
-            "newest_candle_age_s": spread(watch.candle_age) if watch.candle_age else None,
-            "candle_close_to_stored_s": spread(delays) if delays else None,
+            "newest_candle_since_close_s": spread(watch.candle_age) if watch.candle_age else None,
+            "candle_close_to_stored_s": spread(candle_delays) if candle_delays else None,
+            "tick_read_to_stored_s": spread(tick_delays) if tick_delays else None,
         },
         "summary": summary.splitlines()[:6],
         "progress": progress.splitlines()[-3:],

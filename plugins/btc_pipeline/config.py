@@ -102,10 +102,9 @@ def _exchange_names(value: Any) -> Any:
 
 
 def _age(value: Any) -> Any:
-    """An age such as ``24h`` (``BTC_HISTORY_ON_START``); ``0`` or empty: ``None``."""
+    """An age such as ``24h`` (``BTC_HISTORY_ON_START``); ``0``: none; empty: not set (``None``)."""
     if isinstance(value, str):
-        age = parse_age(value)
-        return age if age else None
+        return parse_age(value) if value.strip() else None
     return value
 
 
@@ -182,7 +181,8 @@ class Settings(BaseSettings):
     history_consumer_group: str = Field("btc-drain-history", description="The history drain's consumer group.")
     history_batch_size: int = Field(10_000, ge=1, le=100_000, description="Messages per history drain batch.")
     history_on_start: Annotated[timedelta | None, BeforeValidator(_age)] = Field(
-        None, description="History the local stack loads on its first start (make demo: 24h; empty: none)."
+        None,
+        description="History the local stack loads on its first start (empty: 24h for make demo, none for make up).",
     )
     drain_max_messages: int = Field(100_000, ge=1, le=1_000_000, description="Messages one drain run stores at most.")
     drain_max_seconds: float = Field(240.0, ge=1, le=1800, description="How long one drain run lasts at most.")

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
             stack = Stack.running(args.mode, state_dir=args.state_dir)
         if args.command == "up":
             stack.up(args.only)
-            seeded = stack.seed_history() if args.mode == "demo" and args.only is None else None
+            seeded = stack.seed_history() if args.only is None and stack.history_on_start() else None
             print(stack.summary())
             if seeded:
                 print(f"  History      {seeded}")

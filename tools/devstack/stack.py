@@ -63,7 +63,7 @@ PORT_ENV = {
 }
 
 
-def history_to_seed(first: datetime | None, now: datetime, hours: int) -> Window | None:
+def history_to_seed(first: datetime | None, now: datetime, hours: float) -> Window | None:
     """What ``make demo`` backfills on start: the part of the last ``hours`` before the first stored
     candle, or ``None`` when the history already reaches that far back.
 
@@ -671,11 +671,19 @@ class Stack:
             if only is None or service.name in only:
                 self.start(service)
 
-    def seed_history(self, *, hours: int = 24, wait_s: float = 90.0) -> str:
-        """When the stored history is shorter than ``hours`` (a first start), backfill what is
-        missing of the last ``hours`` from the exchanges through the normal path (``btc-pipeline
-        backfill`` -> ``btc_backfill`` -> Kafka -> drain), so that the dashboard has history to
-        show within a minute. ``make demo`` does this.
+    def history_on_start(self) -> timedelta:
+        """How much history the first start loads: ``BTC_HISTORY_ON_START`` when set (``0``: none),
+        else 24 hours for ``make demo`` and none for ``make up`` (live exchanges' rate limits)."""
+        configured = self.settings.history_on_start
+        if configured is not None:
+            return configured
+        return timedelta(hours=24) if self.mode == "demo" else timedelta(0)
+
+    def seed_history(self, *, hours: float | None = None, wait_s: float = 90.0) -> str:
+        """When the stored history is shorter than ``hours`` (default :meth:`history_on_start`; a
+        first start), backfill what is missing of the last ``hours`` from the exchanges through the
+        normal path (``btc-pipeline backfill`` -> ``btc_backfill`` -> the history lane -> drain), so
+        that the dashboard has history to show within a minute. ``make demo`` and ``make up`` do this.
 
         Returns:
             What was done, for the summary.
@@ -691,6 +699,10 @@ class Stack:
             store.close()
         except StoreError as exc:
             raise StackError(f"cannot check for history: {exc}") from None
+        if hours is None:
+            hours = self.history_on_start() / timedelta(hours=1)
+        if hours <= 0:
+            return "none loaded (BTC_HISTORY_ON_START)"
         seed = history_to_seed(first, datetime.now(UTC), hours)
         if seed is None:
             return f"history since {first:%Y-%m-%d %H:%M} UTC kept"

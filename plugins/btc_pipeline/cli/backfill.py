@@ -22,7 +22,7 @@ from btc_pipeline.cli.progress import Progress, progress_bar
 from btc_pipeline.config import load_api_settings
 from btc_pipeline.dag_ids import BACKFILL_DAG, CHUNK_TASK, DRAIN_DAG, HISTORY_DRAIN_DAG, PLAN_TASK
 from btc_pipeline.steps.backfill_plan import check_backfill_window
-from btc_pipeline.steps.gaps import GapReport, MinuteRange, find_gaps, merge_minutes
+from btc_pipeline.steps.gaps import GapReport, MinuteRange, combine_reports, find_gaps, merge_minutes
 from btc_pipeline.store import Store
 from btc_pipeline.timeutil import format_ts, parse_iso
 from btc_pipeline.window import MINUTE, RangeError, Window
@@ -139,6 +139,7 @@ class StorageWatch:
         self.before = before
         self.min_interval_s = min_interval_s
         self.missing: dict[Window, int] = {}  # per chunk looked at: its minutes still missing
+        self.reports: dict[Window, GapReport] = {}
         self._next = 0.0
 
     def _missing_before(self, chunk: Window) -> int:
@@ -158,10 +159,16 @@ class StorageWatch:
         for chunk in self.pending(chunks):
             report = find_gaps(self.store, chunk, self.ctx.settings.symbol, self.ctx.source)
             self.missing[chunk] = report.missing_minutes
+            self.reports[chunk] = report
             if time.monotonic() - started > 2.0:  # the rest at the next look
                 break
         took = time.monotonic() - started
         self._next = time.monotonic() + max(self.min_interval_s, 3 * took)
+
+    def report(self) -> GapReport:
+        """The gaps of the range as last seen: the chunks looked at, and the rest as before the run
+        (what no succeeded chunk covers did not change by it), without a query of the whole range."""
+        return combine_reports(self.before, self.reports)
 
     def accounted(self) -> int:
         """Minutes of the range with a candle or known to have no trades, as last seen."""
@@ -428,7 +435,10 @@ def run_backfill(ctx: Context, connect: Callable[[], Store], args: argparse.Name
         if outcome is not None:
             wait_for_data(storage, outcome, ctx.window, progress, poll_s=args.poll, deadline=deadline)
         progress.done()
-        after = find_gaps(store, ctx.window, ctx.settings.symbol, ctx.source)
+        if outcome is not None:
+            after = storage.report()
+        else:  # the run may have stored any part of the range meanwhile
+            after = find_gaps(store, ctx.window, ctx.settings.symbol, ctx.source)
     except KeyboardInterrupt:
         progress.done()
         ctx.err.write("\n" + interrupted_message(client, run_id, conf) + "\n")

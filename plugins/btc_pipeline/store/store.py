@@ -27,11 +27,11 @@ from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.health import LatestObservation, RunRecord
 from btc_pipeline.redact import redact_text, redact_uri
 from btc_pipeline.schema import Observation
-from btc_pipeline.store import alerts, locks, notrades, prices, reads, rebuild, records
+from btc_pipeline.store import alerts, loads, locks, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.buckets import BucketConflictError
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
-from btc_pipeline.store.layout import LEVELS
+from btc_pipeline.store.layout import CONSENSUS, LEVELS
 from btc_pipeline.store.rollups import Rollups, by_day, candle_bar, minute_bars
 from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.window import Window
@@ -286,7 +286,27 @@ class Store:
         """Rebuild the read model of ``window`` from ``btc.prices`` (see :mod:`btc_pipeline.store.rebuild`)."""
         return rebuild.rebuild(self.db, window, progress=progress, exact=exact)
 
+    def record_history_load(self, load: loads.HistoryLoad) -> None:
+        """Record a history backfill run as started (see :mod:`btc_pipeline.store.loads`)."""
+        loads.record_start(self.db[loads.HISTORY_LOADS], load)
+
+    def finish_history_load(self, run_id: str, state: str, finished_at: datetime) -> None:
+        """Record how a history backfill run ended."""
+        loads.record_end(self.db[loads.HISTORY_LOADS], run_id, state, finished_at)
+
     # --- reads --------------------------------------------------------------------------------
+    @_read
+    def history_load(self) -> loads.HistoryLoad | None:
+        """The history backfill run started last (``None``: none yet)."""
+        return loads.latest_load(self.db[loads.HISTORY_LOADS])
+
+    @_read
+    def minutes_with_candles(self, window: Window) -> int:
+        """About how many minutes of ``window`` have a candle of some exchange, from the daily bars
+        of the consensus (whole days: the first and last day may count minutes just outside)."""
+        days = self.bars(CONSENSUS, "1d", window)
+        return min(window.minute_count, int(days["n"].sum())) if not days.empty else 0
+
     @_read
     def bars(self, series: str, interval: str, window: Window) -> pd.DataFrame:
         """Bars of ``series`` (an exchange, ``consensus``, or ``<exchange>-ticks``) at ``interval``
