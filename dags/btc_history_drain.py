@@ -18,7 +18,8 @@ the natural key (an exactly-once effect: a batch read again changes nothing).
 
 **When it runs**: on the history topic's asset (each `btc_backfill` chunk that succeeds starts it),
 and every 60 s. A run stays while messages keep coming and ends `BTC_DRAIN_IDLE_S` after the
-last one (or at `BTC_DRAIN_MAX_SECONDS`, `BTC_DRAIN_MAX_MESSAGES`). `max_active_runs=1`.
+last one, or after 15 minutes (`BTC_DRAIN_MAX_SECONDS` when longer) or 2,000,000 messages: a
+year is stored by one run, not by six that each wait for the scheduler. `max_active_runs=1`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from airflow.sdk import AssetOrTimeSchedule, DeltaTriggerTimetable, dag, get_cur
 
 from btc_pipeline.dag_ids import HISTORY_DRAIN_DAG
 from btc_pipeline.tasks import drain as drain_tasks
-from btc_pipeline.tasks import schedules
+from btc_pipeline.tasks import hooks, schedules
 
 SETTINGS = schedules.settings()
 
@@ -47,7 +48,7 @@ SETTINGS = schedules.settings()
     default_args=schedules.retry_args(3, timedelta(seconds=10), timedelta(minutes=1)),
 )
 def btc_history_drain() -> None:
-    @task(execution_timeout=timedelta(seconds=SETTINGS.drain_max_seconds + 300))
+    @task(execution_timeout=timedelta(seconds=hooks.history_drain_max_seconds(SETTINGS) + 300))
     def drain() -> dict:
         """Store `btc-metrics-history` in MongoDB in large batches, the read model a day at a time."""
         ctx = get_current_context()

@@ -14,7 +14,7 @@ from btc_pipeline.store import HistoryLoad
 from btc_pipeline.window import Window
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "dashboard"))
-from view import load_history  # noqa: E402
+from view import load_history
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 YEAR = Window(NOW - timedelta(days=365), NOW)

@@ -65,16 +65,6 @@ def minute_bars(observations: Iterable[Observation]) -> dict[str, dict[datetime,
     return dict(out)
 
 
-def by_day(minute_bars: Mapping[str, Mapping[datetime, Bar]]) -> list[dict[str, dict[datetime, Bar]]]:
-    """Split bars by series into one such mapping per UTC day, oldest first: the unit in which the
-    history drain and ``rollups rebuild`` write the read model (a day's buckets, then the next)."""
-    days: dict[datetime, dict[str, dict[datetime, Bar]]] = defaultdict(lambda: defaultdict(dict))
-    for series, bars in minute_bars.items():
-        for minute, bar in bars.items():
-            days[D1.bar_start(minute)][series][minute] = bar
-    return [dict(days[day]) for day in sorted(days)]
-
-
 @dataclass
 class RollupResult:
     """What one application did: 1-minute bars changed per series, buckets written."""
@@ -91,6 +81,20 @@ class Rollups:
         self.db = db
         self.buckets = BucketStore(db)
         self.series = SeriesRegistry(db)
+
+    def snapshot(self, minute_bars: Mapping[str, Mapping[datetime, Bar]]) -> dict[tuple[str, datetime], Bar]:
+        """The exchanges' 1-minute candles the read model holds now for the minutes of ``minute_bars``
+        (read a collection at a time, outside the lock: what a batch's duplicates are compared with)."""
+        reader = BucketStore(self.db)
+        out: dict[tuple[str, datetime], Bar] = {}
+        for series, bars in minute_bars.items():
+            if is_tick_series(series) or not valid_series(series) or series == CONSENSUS:
+                continue
+            hours = {M1.bucket_of(m) for m in bars}
+            reader.preload(M1, series, hours)
+            for hour in hours:
+                out.update(((series, ts), bar) for ts, bar in reader.load(M1, series, hour).items())
+        return out
 
     def stored_candle(self, exchange: str, minute: datetime) -> Bar | None:
         """The candle the read model holds for ``exchange`` and ``minute`` (``None``: none)."""

@@ -31,6 +31,7 @@ from btc_pipeline.steps.backfill_plan import (
 )
 from btc_pipeline.steps.gaps import GapReport, find_gaps
 from btc_pipeline.steps.heal import first_candle_since, heal_window
+from btc_pipeline.store import HistoryLoad
 from btc_pipeline.tasks import hooks
 from btc_pipeline.timeutil import format_ts, parse_iso
 from btc_pipeline.window import Window
@@ -167,6 +168,24 @@ def plan_chunks_of(scope: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+def record_history_start(run_id: str, scope: Mapping[str, Any], chunks: Sequence[Mapping[str, Any]]) -> None:
+    """``plan`` of a history-lane backfill: record the load as started, with the minutes of its range
+    already stored, so that the dashboard can show its progress (:mod:`btc_pipeline.store.loads`)."""
+    if scope.get("lane") != "history" or not chunks:
+        return
+    window = Window(parse_iso(scope["window_start"], "window_start"), parse_iso(scope["window_end"], "window_end"))
+    with hooks.store(load_settings()) as store:
+        load = HistoryLoad(
+            run_id=run_id,
+            window=window,
+            planned_minutes=sum(int(c.get("minutes", 0)) for c in chunks),
+            present_before=store.minutes_with_candles(window),
+            started_at=datetime.now(UTC),
+            state="running",
+        )
+        store.record_history_load(load)
+
+
 def run_backfill_chunk(chunk: Mapping[str, Any], run_id: str) -> dict[str, Any]:
     """Task body of the mapped ``fetch_and_produce``: fetch one chunk and produce it to Kafka.
 
@@ -254,6 +273,8 @@ def summarize_run(
     now = datetime.now(UTC)
     with hooks.store(settings) as store:
         doc = store.record_run(dag_id, run_id, started_at=started_at or now, finished_at=now, fields=fields)
+        if scope.get("lane") == "history":
+            store.finish_history_load(run_id, fields["state"], now)
     log.info("summary: %s", fields)
     if failed:
         raise AirflowFailException(f"{len(failed)} of {len(planned)} chunk(s) failed: {', '.join(failed)}")
@@ -280,8 +301,11 @@ def plan_and_produce(scope: Any, outlets: Sequence[Asset]) -> Any:
 
     @task(execution_timeout=timedelta(minutes=2))  # type: ignore[untyped-decorator]
     def plan(scope: dict[str, Any]) -> list[dict[str, Any]]:
-        """Split the scope into chunks of at most a day and a whole number of the exchange's pages."""
-        return plan_chunks_of(scope)
+        """Split the scope into chunks, each a whole number of the exchange's pages (a day, or 15 days
+        in the history lane); record a history load for the dashboard."""
+        chunks = plan_chunks_of(scope)
+        record_history_start(get_current_context()["run_id"], scope, chunks)
+        return chunks
 
     @task(  # type: ignore[untyped-decorator]
         execution_timeout=timedelta(minutes=10),
