@@ -181,7 +181,7 @@ def measure(
         "wall_s": round(wall, 1),
         "candles_per_s": round(window.minute_count / wall),
         **run_stages(client, store, lane, since),
-        "rebuild_checked_days": len(checked),
+        "rebuild_checked": [str(w) for w in checked],
         "rebuild_changed_minutes": sum(r.minutes_changed for r in rebuilt),
         "rebuild_buckets_written": sum(r.buckets_written for r in rebuilt),
         "live": {

@@ -7,10 +7,12 @@ differences, so that a year of history is stored in minutes and never in front o
 
 1. its own topic and consumer group (`btc-drain-history`): live data in `btc-metrics` never
    queues behind history, and `btc_drain` keeps storing it meanwhile;
-2. large batches (`BTC_HISTORY_BATCH_SIZE`, 10,000): one bulk insert into `btc.prices` each;
-3. the read model is written **a day at a time** (as `btc-pipeline rollups rebuild` does), each
-   day under the read model's lock taken with low priority: a live drain batch waits for one
-   day's write at most.
+2. large batches (`BTC_HISTORY_BATCH_SIZE`, 10,000): one bulk insert into `btc.prices` each,
+   made **while** the batch's bars are computed and written (once per batch, not merged per small
+   batch; a week of candles' buckets read a collection at a time, new ones inserted in bulk);
+3. the read model's lock taken with low priority: a live drain batch that waits for it goes
+   before the next history batch, so it waits for one history batch's write at most (2.9 s p50,
+   5.6 s p95 measured for a year on `make demo`).
 
 Everything else is the drain's: schema check, dead letters to `btc-metrics-dlq` and
 `btc.rejects`, offsets committed only after MongoDB acknowledged the batch, idempotent writes on
@@ -50,7 +52,7 @@ SETTINGS = schedules.settings()
 def btc_history_drain() -> None:
     @task(execution_timeout=timedelta(seconds=hooks.history_drain_max_seconds(SETTINGS) + 300))
     def drain() -> dict:
-        """Store `btc-metrics-history` in MongoDB in large batches, the read model a day at a time."""
+        """Store `btc-metrics-history` in MongoDB in large batches, the read model once per batch."""
         ctx = get_current_context()
         return drain_tasks.drain_topic(ctx["dag"].dag_id, ctx["run_id"], history=True)
 

@@ -24,7 +24,7 @@ from btc_pipeline.window import MINUTE, RangeError, Window, checked_range, floor
 #: by ``btc_drain`` with the live data (heals, short ranges). ``history``: chunks of
 #: :data:`HISTORY_CHUNK_MINUTES` whose pages are fetched concurrently, produced to
 #: ``BTC_HISTORY_TOPIC`` and stored by ``btc_history_drain`` in large batches, the read model
-#: written a day at a time, never in front of live data.
+#: written once per batch, never in front of live data.
 Lane = Literal["live", "history"]
 LANES: tuple[Lane, ...] = ("live", "history")
 #: The largest chunk one task fetches in the live lane: a day.

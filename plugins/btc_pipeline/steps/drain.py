@@ -125,7 +125,7 @@ def drain(
         settings: The dead-letter topic.
         run_id: The Airflow run id (recorded with rejects and statistics).
         clock: Current time.
-        history: Draining the history lane: the read model is written a day at a time, with low
+        history: Draining the history lane: the read model is written once per batch, with low
             priority (see :meth:`~btc_pipeline.store.Store.write_observations`).
 
     Returns:
