@@ -525,7 +525,10 @@ def test_ctrl_c_while_waiting_for_mongodb_is_prompt(airflow: AirflowAPI, cli_env
         )
         waiter = start_interruptible(cli_env, "backfill", "--from", iso(hour.start), "--to", iso(hour.end))
         wait_for(
-            lambda: any("in MongoDB [" in line for line in waiter.lines), 180, "the wait for MongoDB", interval_s=0.5
+            lambda: any("waiting for the drain" in line for line in waiter.lines),
+            180,
+            "the wait for MongoDB",
+            interval_s=0.5,
         )
         err = interrupt(waiter)
         assert "has ended (success)" in err and "warning: btc_history_drain is paused" in err

@@ -326,7 +326,8 @@ def wait_for_data(
     while True:
         storage.look(outcome.succeeded, force=True)
         if outcome.follow is not None:
-            progress.update(status_line(outcome.follow, whole, storage, 0.0))
+            line = status_line(outcome.follow, whole, storage, 0.0)
+            progress.update(f"{line} | the run ended ({outcome.state}): waiting for the drain")
         if not storage.pending(outcome.succeeded) or time.monotonic() > deadline:
             return
         time.sleep(max(poll_s, storage.min_interval_s))
