@@ -101,6 +101,8 @@ class HistoryProgress:
 
 #: How long after its run ended a load is still shown while its minutes are being stored.
 LOAD_SHOWN_AFTER_END = timedelta(minutes=15)
+#: A load whose run never recorded its end (killed) is not shown after this long.
+LOAD_GIVEN_UP_AFTER = timedelta(hours=6)
 
 
 def load_history(store: Store, now: datetime) -> HistoryProgress | None:
@@ -110,6 +112,8 @@ def load_history(store: Store, now: datetime) -> HistoryProgress | None:
     if load is None or load.state == "failed":
         return None
     if load.finished_at is not None and now - load.finished_at > LOAD_SHOWN_AFTER_END:
+        return None
+    if load.finished_at is None and now - load.started_at > LOAD_GIVEN_UP_AFTER:  # its run never said how it ended
         return None
     total = load.window.minute_count
     done = store.minutes_with_candles(load.window)

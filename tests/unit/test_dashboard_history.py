@@ -48,6 +48,7 @@ def test_a_load_in_progress_shows_its_share_and_an_eta_from_the_rate_so_far() ->
         (replace(LOAD, state="success", finished_at=NOW - timedelta(minutes=1)), 525_600),  # all stored
         (replace(LOAD, state="failed", finished_at=NOW), 1000),  # the run says why; nothing is loading
         (replace(LOAD, state="success", finished_at=NOW - timedelta(hours=1)), 1000),  # long over
+        (replace(LOAD, started_at=NOW - timedelta(hours=7)), 1000),  # its run never recorded an end
     ],
 )
 def test_nothing_is_shown_when_no_history_is_loading(load: HistoryLoad | None, stored: int) -> None:
