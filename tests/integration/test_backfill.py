@@ -509,6 +509,9 @@ def test_a_seven_day_backfill_completes_without_duplicates_or_holes(run_cli, cli
     summaries = list(mongo["btc"]["pipeline_runs"].find({"dag_id": "btc_backfill", "window_start": iso(week.start)}))
     assert summaries and all((d["chunks"], d["requests"], d["produced"]) == (1, 34, 10_080) for d in summaries)
     assert all(d["lane"] == "history" for d in summaries)
+    # what the dashboard's history-loading line reads: the load, recorded by plan and summarize
+    load = mongo["btc"]["history.loads"].find_one({"_id": summaries[-1]["run_id"]})
+    assert load is not None and (load["state"], load["planned_minutes"]) == ("success", 10_080)
 
 
 def test_ctrl_c_while_waiting_for_mongodb_is_prompt(airflow: AirflowAPI, cli_env, mongo: Any, t0):
