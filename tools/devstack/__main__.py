@@ -28,15 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             stack = Stack(args.mode, state_dir=args.state_dir)
-        else:  # reach the stack as it was started (its mode, ports and topics)
-            stack = Stack.running(args.mode, state_dir=args.state_dir)
-        if args.command == "up":
             stack.up(args.only)
             seeded = seed_history(stack) if args.mode == "demo" and args.only is None else None
             print(stack.summary())
             if seeded:
                 print(f"  History      {seeded}")
-        elif args.command == "down":
+            return 0
+        stack = Stack.running(args.mode, state_dir=args.state_dir)  # as it was started: its mode, ports, topics
+        if args.command == "down":
             stopped = stack.down()
             print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
         elif args.command == "status":
