@@ -1,4 +1,4 @@
-"""The read API's app without a database: an unexpected error is a clean 500 (logged, no
+"""The read API's app without a database: an unexpected error is a clean 500 (logged redacted, no
 traceback in the body), extreme dates are a 422 before any read, the liveness route and the docs
 answer, and ``/`` leads to the docs."""
 
@@ -20,7 +20,7 @@ class BrokenStore(Store):
     """A store whose hot-set read fails as a bug would."""
 
     def latest(self) -> list[dict[str, Any]]:
-        raise KeyError("internal detail that must not reach clients")
+        raise KeyError("internal detail that must not reach clients, mongodb://btc:s3cret-pw@db:27017/")
 
 
 @pytest.fixture
@@ -40,6 +40,8 @@ def test_an_unexpected_error_is_a_clean_500_and_is_logged(client: TestClient, ca
     }
     assert "internal detail" not in response.text
     assert "internal detail" in caplog.text  # the traceback is in the log
+    assert "Traceback" in caplog.text and "in latest" in caplog.text
+    assert "s3cret-pw" not in caplog.text  # ... with every URI in it redacted
 
 
 def test_liveness_docs_and_the_root(client: TestClient):

@@ -4,12 +4,14 @@ body, never a traceback.
 - a parameter that cannot be used (ours or FastAPI's own checks): 422, naming the parameter;
 - MongoDB does not answer (:class:`~btc_pipeline.store.StoreError`): 503, naming the database and
   ``BTC_MONGO_URI`` (not the URI itself, which may hold a password);
-- anything else: 500 with a generic message; the traceback goes to the log only.
+- anything else: 500 with a generic message; the traceback goes to the log only, redacted (a
+  driver's error may quote a URI with its password).
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from btc_pipeline.api.models import Problem
 from btc_pipeline.api.params import ParameterError
+from btc_pipeline.redact import redact_text
 from btc_pipeline.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,8 @@ def install(app: FastAPI, db_name: str) -> None:
         return problem(503, Problem(error="database_unavailable", message=database_message(exc, db_name)))
 
     async def internal(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unexpected error answering %s %s", request.method, request.url.path, exc_info=exc)
+        trace = redact_text("".join(traceback.format_exception(exc)))
+        log.error("unexpected error answering %s %s\n%s", request.method, request.url.path, trace)
         return problem(
             500, Problem(error="internal", message="the API failed to answer this request; its log has the details")
         )
