@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -76,13 +75,7 @@ class LiveWatch(threading.Thread):
 
 
 def backfill(stack: Stack, window: Window, source: str, lane: str) -> tuple[float, int, str, str]:
-    env = {
-        **os.environ,
-        **stack.pipeline_env(),
-        "AIRFLOW_API_URL": stack.airflow_url,
-        "AIRFLOW_ADMIN_USER": stack.admin_user,
-        "AIRFLOW_ADMIN_PASSWORD": stack.admin_password,
-    }
+    env = stack.pipeline_cli_env()
     argv = [str(stack.bin / "btc-pipeline"), "backfill", "--from", format_ts(window.start), "--to"]
     argv += [format_ts(window.end), "--source", source, "--lane", lane, "--timeout", "7200"]
     started = time.monotonic()

@@ -48,7 +48,8 @@ from btc_pipeline.stream import BatchConsumer, consumer_config, ensure_topics, p
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window
 from devstack import Stack
-from devstack.processes import free_port, port_is_open
+from devstack.config import free_ports
+from devstack.processes import port_is_open
 from simexchange.pricepath import PricePath
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,13 +73,6 @@ TEST_ENV = {
 OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
 
 
-def stack_ports() -> dict[str, int]:
-    """Free ports for every service of a test stack."""
-    return {
-        name: free_port() for name in ("airflow", "dashboard", "api", "kafka", "kafka_controller", "mongo", "simex")
-    }
-
-
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     # BTC_TEST_STATE_DIR lets two test sessions (e.g. two developers' checkouts) run side by side;
@@ -86,7 +80,7 @@ def stack() -> Iterator[Stack]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     base = Path(os.environ.get("BTC_TEST_STATE_DIR", ROOT / "state" / "test-stack"))
     state = (base.with_name(f"{base.name}-{worker}") if worker else base).resolve()
-    ports = stack_ports()
+    ports = free_ports()
     # a clean slate each session: the assertions count documents
     probe = Stack("test", state_dir=state, ports=ports, env=TEST_ENV)
     probe.down()

@@ -80,13 +80,7 @@ def t0() -> datetime:
 
 @pytest.fixture(scope="module")
 def cli_env(stack: Stack) -> dict[str, str]:
-    return {
-        **os.environ,
-        **stack.pipeline_env(),
-        "AIRFLOW_API_URL": stack.airflow_url,
-        "AIRFLOW_ADMIN_USER": stack.admin_user,
-        "AIRFLOW_ADMIN_PASSWORD": stack.admin_password,
-    }
+    return stack.pipeline_cli_env()
 
 
 @pytest.fixture(scope="module")
