@@ -11,6 +11,7 @@ import pytest
 
 from btc_pipeline.config import load_settings
 from devstack.config import StackError
+from devstack.history import history_on_start
 from devstack.processes import free_port, port_is_open
 from devstack.service import Service
 from devstack.stack import Stack
@@ -259,3 +260,27 @@ def test_down_at_once_signals_every_service_before_killing_any(tmp_path):
     assert stack.down(timeout_s=3, at_once=True) == ["b", "a"]  # reverse start order, both were running
     assert (tmp_path / "saw-a").exists() and (tmp_path / "saw-b").exists(), "one was killed before the other's SIGTERM"
     assert not any(pid is not None and _alive(pid) for pid in pids)
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "hours"),
+    [
+        ("demo", None, 24),
+        ("live", None, 0),
+        ("live", "7d", 168),
+        ("demo", "0", 0),
+        ("demo", "", 24),
+        ("demo", "90m", 1.5),
+    ],
+)
+def test_the_history_loaded_on_first_start_follows_the_setting_then_the_mode(tmp_path, mode, value, hours):
+    from datetime import timedelta
+
+    env = {} if value is None else {"BTC_HISTORY_ON_START": value}
+    stack = Stack(mode, state_dir=tmp_path, env=env)
+    assert history_on_start(stack) == timedelta(hours=hours)
+
+
+def test_a_history_setting_that_is_no_age_is_refused_with_its_name(tmp_path):
+    with pytest.raises(StackError, match="BTC_HISTORY_ON_START"):
+        history_on_start(Stack("demo", state_dir=tmp_path, env={"BTC_HISTORY_ON_START": "a year"}))

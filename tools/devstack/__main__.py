@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from devstack.config import MODES, StackError
-from devstack.history import seed_history
+from devstack.history import history_on_start, seed_history
 from devstack.stack import Stack
 
 
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             stack = Stack(args.mode, state_dir=args.state_dir)
             stack.up(args.only)
-            seeded = seed_history(stack) if args.mode == "demo" and args.only is None else None
+            seeded = seed_history(stack) if args.only is None and history_on_start(stack) else None
             print(stack.summary())
             if seeded:
                 print(f"  History      {seeded}")

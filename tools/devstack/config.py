@@ -135,9 +135,9 @@ class StackConfig:
 
     @property
     def topics(self) -> dict[str, int]:
-        """The topics to create (``BTC_TOPIC``, ``BTC_DLQ_TOPIC``) with their partition counts."""
+        """The topics to create (``BTC_TOPIC``, ``BTC_DLQ_TOPIC``, ``BTC_HISTORY_TOPIC``), with partitions."""
         settings = self.settings
-        return pipeline_topics(settings.topic, settings.dlq_topic)
+        return pipeline_topics(settings.topic, settings.dlq_topic, settings.history_topic)
 
     def pipeline_env(self) -> dict[str, str]:
         """The ``BTC_*`` settings every pipeline process gets (package config, see config.py)."""

@@ -1,4 +1,5 @@
-"""The demo's first day of history: what ``make demo`` backfills on start, through the normal path."""
+"""The history the local stack loads on its first start (``BTC_HISTORY_ON_START``; unset: a day for
+``make demo``), through the normal path."""
 
 from __future__ import annotations
 
@@ -14,7 +15,16 @@ from devstack.config import StackConfig, StackError
 log = logging.getLogger("devstack")
 
 
-def history_to_seed(first: datetime | None, now: datetime, hours: int) -> Window | None:
+def history_on_start(config: StackConfig) -> timedelta:
+    """How much history the first start loads: ``BTC_HISTORY_ON_START`` when set (``0``: none),
+    else 24 hours for ``make demo`` and none for ``make up`` (live exchanges' rate limits)."""
+    configured = config.settings.history_on_start
+    if configured is not None:
+        return configured
+    return timedelta(hours=24) if config.mode == "demo" else timedelta(0)
+
+
+def history_to_seed(first: datetime | None, now: datetime, hours: float) -> Window | None:
     """What ``make demo`` backfills on start: the part of the last ``hours`` before the first stored
     candle, or ``None`` when the history already reaches that far back.
 
@@ -31,10 +41,11 @@ def history_to_seed(first: datetime | None, now: datetime, hours: int) -> Window
     return Window(start, end) if end > start else None
 
 
-def seed_history(config: StackConfig, *, hours: int = 24, wait_s: float = 90.0) -> str:
-    """When the stored history is shorter than ``hours`` (a first start), backfill what is missing of
-    the last ``hours`` from the exchanges through the normal path (``btc-pipeline backfill`` ->
-    ``btc_backfill`` -> Kafka -> drain), so that the dashboard has history to show within a minute.
+def seed_history(config: StackConfig, *, hours: float | None = None, wait_s: float = 90.0) -> str:
+    """When the stored history is shorter than ``hours`` (default :func:`history_on_start`; a first
+    start), backfill what is missing of the last ``hours`` from the exchanges through the normal path
+    (``btc-pipeline backfill`` -> ``btc_backfill`` -> the history lane -> ``btc_history_drain``), so
+    that the dashboard has history to show within a minute. ``make demo`` and ``make up`` do this.
 
     ``wait_s``: how long to retry while Airflow has not listed ``btc_backfill`` yet.
 
@@ -52,6 +63,10 @@ def seed_history(config: StackConfig, *, hours: int = 24, wait_s: float = 90.0) 
         store.close()
     except StoreError as exc:
         raise StackError(f"cannot check for history: {exc}") from None
+    if hours is None:
+        hours = history_on_start(config) / timedelta(hours=1)
+    if hours <= 0:
+        return "none loaded (BTC_HISTORY_ON_START)"
     seed = history_to_seed(first, datetime.now(UTC), hours)
     if seed is None:
         return f"history since {first:%Y-%m-%d %H:%M} UTC kept"

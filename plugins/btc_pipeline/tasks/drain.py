@@ -13,12 +13,14 @@ from btc_pipeline.tasks import hooks
 log = logging.getLogger(__name__)
 
 
-def drain_topic(dag_id: str, run_id: str) -> dict[str, Any]:
-    """``btc_drain.drain``: one bounded drain of the topic into MongoDB, its statistics recorded."""
+def drain_topic(dag_id: str, run_id: str, *, history: bool = False) -> dict[str, Any]:
+    """``btc_drain.drain`` (``btc_history_drain.drain`` with ``history``): one bounded drain of the
+    topic (the history lane's topic) into MongoDB, its statistics recorded."""
     settings = load_settings()
     started_at = datetime.now(UTC)
     with hooks.store(settings) as store:
-        stats = drain(hooks.batch_consumer(settings), hooks.producer(settings), store, settings, run_id)
+        consumer = hooks.batch_consumer(settings, history=history)
+        stats = drain(consumer, hooks.producer(settings), store, settings, run_id, history=history)
         store.record_run(
             dag_id,
             run_id,

@@ -23,6 +23,13 @@ def settings() -> Settings:
     return load_settings()
 
 
+def history_asset(settings: Settings) -> Asset:
+    """The asset of ``BTC_HISTORY_TOPIC`` (see :func:`topic_asset`): the history chunks' outlet,
+    ``btc_history_drain``'s trigger."""
+    topic = settings.history_topic
+    return Asset(uri=f"kafka://{settings.kafka_conn_id}/{topic}", name=topic, group="kafka")
+
+
 def topic_asset(settings: Settings) -> Asset:
     """The asset of ``BTC_TOPIC`` on the cluster of the ``btc_kafka`` connection.
 
