@@ -77,8 +77,11 @@ def locked(
         except DuplicateKeyError:
             if not low_priority:
                 mark = {"owner": owner, "expires": now + timedelta(seconds=WANTED_S)}
-                locks.replace_one({"_id": _wanted(name)}, mark, upsert=True)
-                marked = True
+                try:
+                    locks.replace_one({"_id": _wanted(name)}, mark, upsert=True)
+                    marked = True
+                except DuplicateKeyError:  # two waiters' upserts raced (FerretDB): the other's mark is as fresh
+                    pass
             held = locks.find_one({"_id": name})
             if held is not None and to_utc(held["expires"]) < now:
                 log.warning("lock %s of %s expired at %s: taking it over", name, held.get("owner"), held["expires"])
