@@ -42,6 +42,7 @@ from btc_pipeline.schema import Observation  # noqa: E402
 from btc_pipeline.store import Store  # noqa: E402
 from btc_pipeline.window import MINUTE, Window  # noqa: E402
 from devstack import Stack  # noqa: E402
+from devstack.config import free_ports  # noqa: E402
 from devstack.processes import free_port, http_ok  # noqa: E402
 from read_path import EXCHANGES, PATH, load  # noqa: E402
 from simexchange.market import PRICE_OFFSET_BPS  # noqa: E402
@@ -174,8 +175,7 @@ def main() -> None:
     state = ROOT / "state" / "bench-api"
     if not args.reuse:
         shutil.rmtree(state, ignore_errors=True)
-    ports = {name: free_port() for name in ("mongo", "kafka", "kafka_controller", "airflow", "dashboard", "api")}
-    stack = Stack("test", state_dir=state, ports=ports)
+    stack = Stack("test", state_dir=state, ports=free_ports())
     servers: list[subprocess.Popen[bytes]] = []
     try:
         stack.up(["ferretdb"])

@@ -38,7 +38,7 @@ from btc_pipeline.stream import (  # noqa: E402
     producer_config,
 )
 from devstack import Stack  # noqa: E402
-from devstack.processes import free_port  # noqa: E402
+from devstack.config import free_ports  # noqa: E402
 
 
 def observations(n: int) -> list[Record]:
@@ -124,8 +124,7 @@ def main() -> None:
     args = parser.parse_args()
     state = ROOT / "state" / "bench-stack"
     shutil.rmtree(state, ignore_errors=True)
-    ports = {name: free_port() for name in ("kafka", "kafka_controller", "mongo", "airflow", "dashboard", "simex")}
-    stack = Stack("test", state_dir=state, ports=ports)
+    stack = Stack("test", state_dir=state, ports=free_ports())
     try:
         stack.up(["kafka", "ferretdb"])
         topic = "bench-metrics"

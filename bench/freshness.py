@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -95,13 +94,7 @@ def runs_per_dag(client: AirflowClient, since: datetime, until: datetime) -> dic
 def backfill_week(stack: Stack) -> float:
     end = floor_minute(datetime.now(UTC)) - timedelta(days=8)
     args = ["backfill", "--from", format_ts(end - timedelta(days=7)), "--to", format_ts(end)]
-    env = {
-        **os.environ,
-        **stack.pipeline_env(),
-        "AIRFLOW_API_URL": stack.airflow_url,
-        "AIRFLOW_ADMIN_USER": stack.admin_user,
-        "AIRFLOW_ADMIN_PASSWORD": stack.admin_password,
-    }
+    env = stack.pipeline_cli_env()
     started = time.monotonic()
     proc = subprocess.run(
         [str(stack.bin / "btc-pipeline"), *args], env=env, capture_output=True, text=True, check=False

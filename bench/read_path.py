@@ -47,7 +47,7 @@ from btc_pipeline.store.prices import collapse, insert_observations, to_document
 from btc_pipeline.timeutil import format_ts  # noqa: E402
 from btc_pipeline.window import MINUTE, Window  # noqa: E402
 from devstack import Stack  # noqa: E402
-from devstack.processes import free_port  # noqa: E402
+from devstack.config import free_ports  # noqa: E402
 from simexchange.market import PRICE_OFFSET_BPS  # noqa: E402
 from simexchange.pricepath import PricePath  # noqa: E402
 
@@ -239,8 +239,7 @@ def main() -> None:
     args = parser.parse_args()
     state = ROOT / "state" / "bench-read-path"
     shutil.rmtree(state, ignore_errors=True)
-    ports = {name: free_port() for name in ("kafka", "kafka_controller", "mongo", "airflow", "dashboard", "simex")}
-    stack = Stack("test", state_dir=state, ports=ports)
+    stack = Stack("test", state_dir=state, ports=free_ports())
     now = datetime.now(UTC)
     try:
         stack.up(["ferretdb"])

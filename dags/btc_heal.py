@@ -52,7 +52,7 @@ def btc_heal() -> None:
         """Find the holes of the horizon (not the minutes without trades, nor those before the first candle)."""
         return backfill.heal_scope(get_current_context()["dag_run"].run_after)
 
-    backfill.plan_and_produce(find_gaps(), TOPIC)
+    backfill.plan_and_produce(find_gaps(), [TOPIC])
 
 
 btc_heal()

@@ -21,7 +21,18 @@ from btc_pipeline.store import CONSENSUS, Store, StoreError
 from btc_pipeline.timeutil import format_ts
 from charts import candles_figure, comparison_figure
 from plot import plotly_figure, preload
-from view import RANGES, Chart, HealthPanel, Live, load_chart, load_health, load_live, series_choices
+from view import (
+    RANGES,
+    Chart,
+    HealthPanel,
+    HistoryProgress,
+    Live,
+    load_chart,
+    load_health,
+    load_history,
+    load_live,
+    series_choices,
+)
 
 st.set_page_config(
     page_title="BTC-USD live",
@@ -59,6 +70,11 @@ def chart_data(uri: str, db: str, range_name: str, source: str, compare: bool) -
 @st.cache_data(ttl=REFRESH_S, show_spinner=False)
 def live_data(uri: str, db: str, source: str) -> Live:
     return load_live(store(uri, db), SETTINGS, source, datetime.now(UTC))
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False)
+def history_data(uri: str, db: str) -> HistoryProgress | None:
+    return load_history(store(uri, db), datetime.now(UTC))
 
 
 @st.cache_data(ttl=max(REFRESH_S, 30), show_spinner=False)
@@ -289,6 +305,9 @@ def live_page() -> None:
         return
     header(live, now)
     alert_banners(live)
+    loading = history_data(*where)
+    if loading is not None and loading.window.start < data.window.end and data.window.start < loading.window.end:
+        st.progress(loading.done / loading.total, text=loading.text)  # the chart's range is still being filled
     chart(data)
     # shown on demand, and read after the chart is on its way: its tables load another ~1 MB of
     # JavaScript (Streamlit's data grid), which would hold up the first chart of a new visitor

@@ -83,6 +83,50 @@ class HealthPanel:
     notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class HistoryProgress:
+    """A history backfill being stored: the minutes of its range with a candle, of all, and an ETA."""
+
+    window: Window
+    done: int
+    total: int
+    eta_s: float | None
+
+    @property
+    def text(self) -> str:
+        eta = "" if self.eta_s is None else f", about {int(self.eta_s) // 60} min {int(self.eta_s) % 60:02d} s left"
+        return (
+            f"Loading history {format_ts(self.window.start)} → {format_ts(self.window.end)}: {self.done:,} of "
+            f"{self.total:,} minutes ({100 * self.done / self.total:.0f} %){eta}. The chart fills in as it arrives."
+        )
+
+
+#: How long after its run ended a load is still shown while its minutes are being stored.
+LOAD_SHOWN_AFTER_END = timedelta(minutes=15)
+#: A load whose run never recorded its end (killed) is not shown after this long.
+LOAD_GIVEN_UP_AFTER = timedelta(hours=6)
+
+
+def load_history(store: Store, now: datetime) -> HistoryProgress | None:
+    """The history backfill in progress (run by ``btc-pipeline backfill`` or the first start), or
+    ``None`` when none is: its run is over and its minutes are stored, or it ended a while ago."""
+    load = store.history_load()
+    if load is None or load.state == "failed":
+        return None
+    if load.finished_at is not None and now - load.finished_at > LOAD_SHOWN_AFTER_END:
+        return None
+    if load.finished_at is None and now - load.started_at > LOAD_GIVEN_UP_AFTER:  # its run never said how it ended
+        return None
+    total = load.window.minute_count
+    done = store.minutes_with_candles(load.window)
+    if done >= total and load.state != "running":
+        return None
+    elapsed = (now - load.started_at).total_seconds()
+    gained = done - load.present_before
+    eta = (total - done) * elapsed / gained if gained > 0 and elapsed > 0 else None
+    return HistoryProgress(load.window, min(done, total), total, eta)
+
+
 def chart_window(range_name: str, store: Store, now: datetime) -> Window:
     """The window of a range: it ends with the current minute (its bar fills as it goes)."""
     end = floor_minute(now) + MINUTE

@@ -196,3 +196,8 @@ def test_a_failure_url_gives_every_dag_the_recovery_notifier():
     assert schedules.on_success(load_settings({})) is None
     notifier = schedules.on_success(load_settings({"BTC_NOTIFY_URLS": "json://127.0.0.1:9/x"}))
     assert notifier is not None and notifier.event == "succeeded"
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_every_dag_file_wires_the_recovery_notifier(dag_file):
+    assert "on_success_callback=schedules.on_success(" in dag_file.read_text(), dag_file.name

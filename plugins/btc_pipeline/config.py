@@ -33,7 +33,7 @@ from btc_pipeline.alerts import AlertRules
 from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.exchanges import EXCHANGES
 from btc_pipeline.redact import redact_notify_text, redact_notify_url, redact_uri
-from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S
+from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S, parse_age
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,13 @@ def _exchange_names(value: Any) -> Any:
     if len(set(names)) != len(names):
         raise ValueError("lists an exchange twice")
     return names
+
+
+def _age(value: Any) -> Any:
+    """An age such as ``24h`` (``BTC_HISTORY_ON_START``); ``0``: none; empty: not set (``None``)."""
+    if isinstance(value, str):
+        return parse_age(value) if value.strip() else None
+    return value
 
 
 def _periods(value: Any) -> tuple[int, ...]:
@@ -186,7 +193,14 @@ class Settings(BaseSettings):
     #: May hold a password: left out of repr(); show it with :func:`btc_pipeline.redact.redact_uri`.
     mongo_uri: MongoUri = Field("mongodb://127.0.0.1:27017/", repr=False, description="The readers' MongoDB.")
     mongo_db: str = Field("btc", description="The MongoDB database.")
+    history_topic: str = Field("btc-metrics-history", description="The topic of history backfills.")
     consumer_group: str = Field("btc-drain", description="The drain's Kafka consumer group.")
+    history_consumer_group: str = Field("btc-drain-history", description="The history drain's consumer group.")
+    history_batch_size: int = Field(10_000, ge=1, le=100_000, description="Messages per history drain batch.")
+    history_on_start: Annotated[timedelta | None, BeforeValidator(_age)] = Field(
+        None,
+        description="History the local stack loads on its first start (empty: 24h for make demo, none for make up).",
+    )
     drain_max_messages: int = Field(100_000, ge=1, le=1_000_000, description="Messages one drain run stores at most.")
     drain_max_seconds: float = Field(240.0, ge=1, le=1800, description="How long one drain run lasts at most.")
     drain_idle_s: float = Field(30.0, ge=0, le=1800, description="A drain run ends after this long without a message.")
@@ -222,6 +236,10 @@ class Settings(BaseSettings):
     def _topics_differ(self) -> Settings:
         if self.topic == self.dlq_topic:
             raise ValueError("BTC_TOPIC and BTC_DLQ_TOPIC must differ, or bad messages would loop")
+        if self.history_topic in (self.topic, self.dlq_topic):
+            raise ValueError(
+                "BTC_HISTORY_TOPIC must differ from BTC_TOPIC and BTC_DLQ_TOPIC: history has a lane of its own"
+            )
         return self
 
     def notify_targets(self, topic: Literal["price", "failure", "stale"]) -> tuple[str, ...]:

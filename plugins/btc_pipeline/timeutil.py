@@ -34,6 +34,8 @@ def utcnow() -> datetime:
 
 def to_utc(ts: datetime) -> datetime:
     """The same instant as a plain aware UTC datetime; a naive value is taken as UTC (MongoDB's dates)."""
+    if ts.tzinfo is UTC and type(ts) is datetime:  # already one (the read model asks ~15 times a minute)
+        return ts
     if ts.tzinfo is None:
         return ts.replace(tzinfo=UTC)
     u = ts.astimezone(UTC)  # a plain datetime even for pendulum's subclass (Airflow's context)
@@ -77,6 +79,21 @@ def parse_iso(text: str, what: str = "time") -> datetime:
         return to_utc(datetime.fromisoformat(text.strip()))
     except (ValueError, AttributeError, TypeError, OverflowError):
         raise ValueError(f"{what}={text!r} is not an ISO-8601 time such as 2026-11-24T10:00:00Z") from None
+
+
+def parse_age(text: str) -> timedelta:
+    """Read an age as people type it (``90m``, ``24h``, ``30d``, ``1w``); ``0`` or empty is none.
+
+    Raises:
+        ValueError: ``text`` is not such an age.
+    """
+    value = text.strip().lower()
+    if value in ("", "0", "off"):
+        return timedelta(0)
+    relative = RELATIVE.fullmatch(value)
+    if relative is None:
+        raise ValueError(f"{text!r} is not an age such as 90m, 24h, 30d or 1w (0 or empty: none)")
+    return UNITS[relative.group(2)] * int(relative.group(1))
 
 
 def parse_time(text: str, *, now: datetime) -> datetime:

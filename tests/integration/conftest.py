@@ -52,6 +52,7 @@ from btc_pipeline.stream import BatchConsumer, consumer_config, ensure_topics, p
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window
 from devstack import Stack
+from devstack.config import free_ports
 from devstack.processes import free_port, port_is_open
 from simexchange.pricepath import PricePath
 
@@ -81,13 +82,6 @@ TEST_ENV = {
 OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
 
 
-def stack_ports() -> dict[str, int]:
-    """Free ports for every service of a test stack."""
-    return {
-        name: free_port() for name in ("airflow", "dashboard", "api", "kafka", "kafka_controller", "mongo", "simex")
-    }
-
-
 @pytest.fixture(scope="session")
 def stack() -> Iterator[Stack]:
     # BTC_TEST_STATE_DIR lets two test sessions (e.g. two developers' checkouts) run side by side;
@@ -95,7 +89,7 @@ def stack() -> Iterator[Stack]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     base = Path(os.environ.get("BTC_TEST_STATE_DIR", ROOT / "state" / "test-stack"))
     state = (base.with_name(f"{base.name}-{worker}") if worker else base).resolve()
-    ports = stack_ports()
+    ports = free_ports()
     # a clean slate each session: the assertions count documents
     probe = Stack("test", state_dir=state, ports=ports, env=TEST_ENV)
     probe.down()
@@ -126,15 +120,17 @@ def mongo(stack: Stack) -> Iterator[MongoClient[Any]]:
 
 @pytest.fixture
 def scratch(stack: Stack, settings: Settings, mongo: MongoClient[Any]) -> Settings:
-    """Settings with a topic, DLQ, consumer group and database of this test's own."""
+    """Settings with a topic, DLQ, history topic, consumer groups and database of this test's own."""
     tag = uuid.uuid4().hex[:8]
-    topic, dlq = f"t-{tag}", f"t-{tag}-dlq"
-    ensure_topics(AdminClient({"bootstrap.servers": stack.kafka_bootstrap}), {topic: 3, dlq: 1})
+    topic, dlq, history = f"t-{tag}", f"t-{tag}-dlq", f"t-{tag}-history"
+    ensure_topics(AdminClient({"bootstrap.servers": stack.kafka_bootstrap}), {topic: 3, dlq: 1, history: 1})
     return settings.model_copy(
         update={
             "topic": topic,
             "dlq_topic": dlq,
+            "history_topic": history,
             "consumer_group": f"g-{tag}",
+            "history_consumer_group": f"g-{tag}-history",
             "mongo_db": f"db_{tag}",
             "drain_max_seconds": 20.0,
             "drain_idle_s": 0.0,  # end as soon as caught up, like a one-off drain
@@ -212,6 +208,7 @@ def wait_drained(stack: Stack, settings: Settings, timeout_s: float = 120) -> No
     group's lag is 0 (the drain commits after both writes, btc.prices and the read model). What a
     test waits for before it counts documents that a message still on its way could change."""
     wait_for(lambda: group_lag(stack, settings) == 0, timeout_s, "the drain to catch up (consumer lag 0)", 1.0)
+    wait_for(lambda: group_lag(stack, settings, history=True) == 0, timeout_s, "the history drain to catch up", 1.0)
 
 
 # --- Kafka and drain helpers shared by the test modules -----------------------------------------
@@ -228,18 +225,25 @@ def new_consumer(stack: Stack, group: str, cls: type[Consumer] = Consumer) -> Co
 
 
 def run_drain(
-    stack: Stack, settings: Settings, db: Database[Any], *, run_id: str = "test", consumer: Consumer | None = None
+    stack: Stack,
+    settings: Settings,
+    db: Database[Any],
+    *,
+    run_id: str = "test",
+    consumer: Consumer | None = None,
+    history: bool = False,
 ) -> DrainStats:
-    """One bounded drain of ``settings.topic`` into ``db`` with the production step."""
+    """One bounded drain of ``settings.topic`` into ``db`` with the production step (``history``:
+    of ``settings.history_topic``, as ``btc_history_drain`` drains it)."""
     source = BatchConsumer(
-        consumer or new_consumer(stack, settings.consumer_group),
-        settings.topic,
-        batch_size=settings.drain_batch_size,
+        consumer or new_consumer(stack, settings.history_consumer_group if history else settings.consumer_group),
+        settings.history_topic if history else settings.topic,
+        batch_size=settings.history_batch_size if history else settings.drain_batch_size,
         max_messages=settings.drain_max_messages,
         max_seconds=settings.drain_max_seconds,
         idle_s=settings.drain_idle_s,
     )
-    return drain(source, new_producer(stack), Store(db), settings, run_id)
+    return drain(source, new_producer(stack), Store(db), settings, run_id, history=history)
 
 
 def read_topic(stack: Stack, topic: str, expected: int, *, wait_s: float = 30.0) -> list[Any]:
@@ -255,13 +259,13 @@ def read_topic(stack: Stack, topic: str, expected: int, *, wait_s: float = 30.0)
     return out
 
 
-def group_lag(stack: Stack, settings: Settings) -> int:
-    """The consumer group's lag on ``settings.topic``."""
+def group_lag(stack: Stack, settings: Settings, *, history: bool = False) -> int:
+    """The consumer group's lag on ``settings.topic`` (the history drain's on ``settings.history_topic``)."""
     from btc_pipeline.stream import consumer_lag
 
-    c = new_consumer(stack, settings.consumer_group)
+    c = new_consumer(stack, settings.history_consumer_group if history else settings.consumer_group)
     try:
-        return consumer_lag(c, settings.topic)
+        return consumer_lag(c, settings.history_topic if history else settings.topic)
     finally:
         c.close()
 

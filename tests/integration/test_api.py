@@ -29,6 +29,7 @@ from btc_pipeline.steps.gaps import find_gaps
 from btc_pipeline.store import CONSENSUS, BucketCache, Store
 from btc_pipeline.window import MINUTE, Window
 from devstack import Stack
+from devstack.config import free_ports
 from devstack.processes import free_port
 from simexchange.market import PRICE_OFFSET_BPS
 from simexchange.pricepath import PricePath
@@ -89,8 +90,7 @@ def seed(store: Store) -> None:
 @pytest.fixture(scope="module")
 def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A FerretDB of this module's own (the dev stack's launcher, only that service)."""
-    ports = {name: free_port() for name in ("mongo", "kafka", "kafka_controller", "airflow", "dashboard", "api")}
-    stack = Stack("test", state_dir=Path(tmp_path_factory.mktemp("api-ferretdb")), ports=ports)
+    stack = Stack("test", state_dir=Path(tmp_path_factory.mktemp("api-ferretdb")), ports=free_ports())
     try:
         stack.up(["ferretdb"])
         yield stack

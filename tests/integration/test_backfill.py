@@ -80,13 +80,7 @@ def t0() -> datetime:
 
 @pytest.fixture(scope="module")
 def cli_env(stack: Stack) -> dict[str, str]:
-    return {
-        **os.environ,
-        **stack.pipeline_env(),
-        "AIRFLOW_API_URL": stack.airflow_url,
-        "AIRFLOW_ADMIN_USER": stack.admin_user,
-        "AIRFLOW_ADMIN_PASSWORD": stack.admin_password,
-    }
+    return stack.pipeline_cli_env()
 
 
 @pytest.fixture(scope="module")
@@ -306,7 +300,8 @@ def test_gaps_finds_deleted_windows_and_backfill_restores_them(
     print(f"3-hour backfill (180 candles) via the CLI: {three_hours.seconds:.1f}s wall")
     assert three_hours.code == 0, three_hours.err
     assert "filled           180 minute(s) that were missing, in 1 window(s)" in three_hours.out
-    assert "chunks [" in three_hours.err and "1/1" in three_hours.err  # the progress bar
+    assert "fetched [" in three_hours.err and "(1/1 chunks" in three_hours.err  # the progress line
+    assert "in MongoDB [" in three_hours.err and "180/180 min" in three_hours.err
     assert_exact_once(mongo, window)
 
     holes = [
@@ -490,39 +485,53 @@ def test_a_seven_day_backfill_completes_without_duplicates_or_holes(run_cli, cli
     assert "follow it at http://" in queued.out and "triggered btc_backfill run" in queued.err
 
     follower = start_interruptible(cli_env, *args)
-    wait_for(lambda: any("chunks [" in line for line in follower.lines), 60, "the progress bar", interval_s=0.5)
+    wait_for(lambda: any("following the" in line for line in follower.lines), 60, "the follower", interval_s=0.5)
     err = interrupt(follower)
     assert "following the btc_backfill run already in progress" in err  # attached, did not trigger another
-    assert "keeps going" in err
+    run_id = err.split("following the btc_backfill run already in progress for this range: ")[1].split()[0]
+    # Ctrl-C names the run and says whether it still goes (a week takes seconds: it may be over)
+    assert f"the btc_backfill run {run_id} is still" in err or f"the btc_backfill run {run_id} has ended" in err
+    assert f"btc-pipeline backfill --from {iso(week.start)} --to {iso(week.end)}" in err or "has ended" in err
 
     done = run_cli(*args, timeout_s=900)
     wall = time.monotonic() - started
     print(f"7-day backfill (10,080 candles) via the CLI: {wall:.1f}s wall from the first trigger")
     assert done.code == 0, done.err
-    assert "9 chunk(s), 0 failed" in done.out
+    assert "1 chunk(s), 0 failed" in done.out  # the history lane: chunks of up to 15 days
     assert "present        10080 minute(s)" in done.out and "still missing      0" in done.out
     assert_exact_once(mongo, week)
     summaries = list(mongo["btc"]["pipeline_runs"].find({"dag_id": "btc_backfill", "window_start": iso(week.start)}))
-    assert summaries and all((d["chunks"], d["requests"], d["produced"]) == (9, 34, 10_080) for d in summaries)
+    assert summaries and all((d["chunks"], d["requests"], d["produced"]) == (1, 34, 10_080) for d in summaries)
+    assert all(d["lane"] == "history" for d in summaries)
+    # what the dashboard's history-loading line reads: the load, recorded by plan and summarize
+    load = mongo["btc"]["history.loads"].find_one({"_id": summaries[-1]["run_id"]})
+    assert load is not None and (load["state"], load["planned_minutes"]) == ("success", 10_080)
 
 
 def test_ctrl_c_while_waiting_for_mongodb_is_prompt(airflow: AirflowAPI, cli_env, mongo: Any, t0):
-    """btc_drain paused: the run succeeds but its candles never land, so the CLI waits for MongoDB."""
+    """btc_history_drain paused: the run succeeds but its candles never land, so the CLI waits for
+    MongoDB; Ctrl-C says the run has ended and how to check the result."""
     hour = Window(t0 - timedelta(days=8), t0 - timedelta(days=8) + timedelta(hours=1))
-    set_paused(airflow, "btc_drain", True)
+    set_paused(airflow, "btc_history_drain", True)
     try:  # a drain run in progress would store the hour (it stays while messages arrive); a queued
         # one (asset-triggered, waiting for it) does not start while the DAG is paused
         wait_for(
-            lambda: not active_runs(airflow, "btc_drain", ("running",)), 180, "the btc_drain run in progress to end"
+            lambda: not active_runs(airflow, "btc_history_drain", ("running",)),
+            180,
+            "the btc_history_drain run in progress to end",
         )
         waiter = start_interruptible(cli_env, "backfill", "--from", iso(hour.start), "--to", iso(hour.end))
         wait_for(
-            lambda: any("in MongoDB [" in line for line in waiter.lines), 180, "the wait for MongoDB", interval_s=0.5
+            lambda: any("waiting for the drain" in line for line in waiter.lines),
+            180,
+            "the wait for MongoDB",
+            interval_s=0.5,
         )
         err = interrupt(waiter)
-        assert "keeps going" in err and "warning: btc_drain is paused" in err
+        assert "has ended (success)" in err and "warning: btc_history_drain is paused" in err
+        assert f"btc-pipeline gaps --from {iso(hour.start)} --to {iso(hour.end)}" in err
     finally:
-        set_paused(airflow, "btc_drain", False)
+        set_paused(airflow, "btc_history_drain", False)
     # the run went on without the CLI; resumed, the drain stores what it produced, once
     wait_for(lambda: len(candles(mongo, hour)) == hour.minute_count, 180, "the hour in btc.prices once resumed")
     assert_exact_once(mongo, hour)
@@ -537,7 +546,8 @@ def test_a_failed_chunk_fails_the_run_and_the_summary_says_which(
     span = Window(t0 - timedelta(days=10), t0 - timedelta(days=10) + timedelta(minutes=1500))
     with exchange_to_ourselves(stack, airflow):
         fault(stack.simex_url, "POST", {"exchange": "binance", "kind": "451", "times": 1, "path": "klines"})
-        result = run_cli("backfill", "--source", "binance", "--from", iso(span.start), "--to", iso(span.end))
+        args = ("--source", "binance", "--lane", "live", "--from", iso(span.start), "--to", iso(span.end))
+        result = run_cli("backfill", *args)  # the live lane: chunks of a day, so two chunks here
     assert result.code == 1, result.err
     assert "btc_backfill run: failed, 2 chunk(s), 1 failed" in result.out
     assert "its chunk failed: see the chunk's task log" in result.out

@@ -5,10 +5,7 @@ selectors, an export downloaded and read back, screenshots at two widths."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -356,33 +353,24 @@ def test_the_page_in_chromium_ranges_sources_export_and_screenshots(
 
 @pytest.fixture
 def dashboard_without_database(tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A real Streamlit server of the app whose BTC_MONGO_URI holds a known password and points at a
-    port nobody listens on (as in Docker when MongoDB is down: the URI of the read-only user).
-    Yields the page's URL and the password; the server is stopped by its pid, also on failure."""
-    from devstack.processes import free_port, stop_tree
+    """A real Streamlit server of the app (the dev stack's dashboard service, alone) whose BTC_MONGO_URI
+    holds a known password and points at a port nobody listens on (as in Docker when MongoDB is down:
+    the URI of the read-only user). Yields the page's URL and the password; the server is stopped by
+    its pid, also on failure."""
+    from devstack.config import free_ports
+    from devstack.web import dashboard_service
 
     password = f"pw-{uuid.uuid4().hex}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "BTC_MONGO_URI": f"mongodb://btc_reader:{password}@127.0.0.1:{free_port()}/?authSource=admin",
-        "BTC_DASHBOARD_REFRESH_S": "5",
-        "PYTHONPATH": str(ROOT / "plugins"),
-    }
-    argv = [str(Path(sys.executable).parent / "streamlit"), "run", str(APP), "--server.port", str(port)]
-    argv += ["--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
-    with (tmp_path / "streamlit.log").open("w") as log:
-        proc = subprocess.Popen(
-            argv, env=env, cwd=ROOT / "dashboard", stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    stack = Stack("test", state_dir=tmp_path / "state", ports=free_ports())
+    dashboard = dashboard_service(stack)
+    nowhere = f"mongodb://btc_reader:{password}@127.0.0.1:{stack.ports['mongo']}/?authSource=admin"
+    dashboard.env.update(BTC_MONGO_URI=nowhere, BTC_DASHBOARD_REFRESH_S="5")
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_for(lambda: http_ok(f"{url}/_stcore/health") or proc.poll() is not None, 90, "the dashboard", 0.5)
-        assert proc.poll() is None, (tmp_path / "streamlit.log").read_text()
-        yield url, password
-        assert password not in (tmp_path / "streamlit.log").read_text(), "the password is in the server's log"
+        stack.start(dashboard)
+        yield stack.dashboard_url, password
+        assert password not in (stack.logs / "dashboard.log").read_text(), "the password is in the server's log"
     finally:
-        stop_tree(proc.pid, timeout_s=10, name="streamlit (test)")
+        stack.stop("dashboard", timeout_s=10)
 
 
 def test_the_page_never_shows_the_password_while_mongodb_is_down(

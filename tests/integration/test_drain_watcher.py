@@ -22,8 +22,9 @@ from btc_pipeline.stream import Record, produce_all
 from btc_pipeline.tasks.arrival import arrivals_asset
 from btc_pipeline.timeutil import parse_iso
 from devstack import Stack
+from devstack.config import free_ports
 
-from .conftest import ROOT, TEST_ENV, AirflowAPI, new_producer, poll, stack_ports, wait_for
+from .conftest import ROOT, TEST_ENV, AirflowAPI, new_producer, poll, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ NOT_NEEDED = ("dashboard", "api")
 
 @pytest.fixture(scope="module")
 def watcher_stack() -> Iterator[Stack]:
-    ports = stack_ports()
+    ports = free_ports()
     state = (ROOT / "state" / "test-stack-watcher").resolve()
     shutil.rmtree(state, ignore_errors=True)
     stack = Stack("test", state_dir=state, ports=ports, env={**TEST_ENV, "BTC_DRAIN_TRIGGER": "watcher"})

@@ -20,7 +20,7 @@ from btc_pipeline.steps.ingest import AllExchangesFailedError, ingest_window
 from btc_pipeline.store import Store
 from btc_pipeline.stream import DeliveryError
 from btc_pipeline.window import MINUTE, Window, floor_minute
-from devstack.stack import simulated_base_urls
+from devstack.config import simulated_base_urls
 from simexchange.pricepath import PricePath
 
 from .conftest import new_producer, read_topic, run_drain

@@ -91,6 +91,7 @@ def test_a_produced_chunk_starts_the_drain_at_once(stack: Stack, airflow: Airflo
     window = Window(end - 5 * MINUTE, end)
     assert candles(mongo, window) == []  # what lands is the chunk's
     conf = {"start": format_ts(window.start), "end": format_ts(window.end), "source": None, "only_missing": False}
+    conf["lane"] = "live"  # through btc-metrics and btc_drain (the history lane has a drain of its own)
     run = airflow.trigger_run("btc_backfill", {"logical_date": None, "conf": conf})
     assert airflow.wait_run("btc_backfill", run["dag_run_id"])["state"] == "success"
     (chunk,) = airflow.task_instances("btc_backfill", run["dag_run_id"], "fetch_and_produce")
@@ -117,7 +118,8 @@ def test_a_produced_chunk_starts_the_drain_at_once(stack: Stack, airflow: Airflo
         return None
 
     events = airflow.call("GET", f"/assets/events?source_run_id={urllib.parse.quote(run['dag_run_id'])}")
-    assert [e["source_task_id"] for e in events["asset_events"]] == ["fetch_and_produce"]  # the chunk's event
+    # the chunk's events: one per topic it may produce to (btc-metrics, btc-metrics-history)
+    assert sorted(e["source_task_id"] for e in events["asset_events"]) == ["fetch_and_produce"] * 2
     drain = wait_for(triggered_by_the_chunk, 90, "a btc_drain run (or its queued asset event) from the chunk's event")
     # who stored the candles: the run the chunk's event started, one running when the chunk ended, or
     # one that another producer's event (a live ingest's) started meanwhile: it reads whatever is in

@@ -3,11 +3,8 @@ server: a login, and 500 "Database error" while the (SQLite) metadata database i
 
 from __future__ import annotations
 
-import json
-import threading
 import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
@@ -16,32 +13,29 @@ from btc_pipeline.cli import airflow_client
 from btc_pipeline.cli.airflow_client import AirflowApiError, AirflowClient
 from btc_pipeline.config import ApiSettings
 
+from .local_http import JsonHandler, serving
+
 #: What Airflow 3's API server answered in a test run while the scheduler held SQLite's lock.
 LOCKED = {"detail": {"reason": "Database error", "statement": "hidden", "orig_error": "hidden", "message": "..."}}
 
 
-class FakeAirflow(BaseHTTPRequestHandler):
+class FakeAirflow(JsonHandler):
     """Answers the first ``busy`` API requests with ``status``/``answer``, then 200."""
 
     busy = 0
     status = 500
     answer: ClassVar[dict[str, Any]] = LOCKED
     seen: ClassVar[list[str]] = []
-
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
+    bodies: ClassVar[list[str]] = []
 
     def _handle(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path == "/auth/token":
             self._reply(201, {"access_token": "jwt"})
             return
         type(self).seen.append(f"{self.command} {self.path}")
+        if self.command == "POST":
+            type(self).bodies.append(body.decode())
         url = urllib.parse.urlsplit(self.path)
         if url.path.endswith("/taskInstances"):  # 250 mapped instances, at most 100 a page, like Airflow
             query = urllib.parse.parse_qs(url.query)
@@ -55,17 +49,14 @@ class FakeAirflow(BaseHTTPRequestHandler):
             return
         self._reply(200, {"dag_id": "btc_heal", "is_paused": False})
 
-    def do_GET(self) -> None:
+    def do_GET(self) -> None:  # noqa: N802 - http.server names it
         self._handle()
 
-    def do_PATCH(self) -> None:
+    def do_PATCH(self) -> None:  # noqa: N802 - http.server names it
         self._handle()
 
-    def do_POST(self) -> None:
+    def do_POST(self) -> None:  # noqa: N802 - http.server names it
         self._handle()
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture
@@ -73,14 +64,9 @@ def airflow(monkeypatch: pytest.MonkeyPatch) -> Iterator[AirflowClient]:
     monkeypatch.setattr(airflow_client, "BUSY_RETRIES", 3)
     monkeypatch.setattr(airflow_client, "BUSY_WAIT_S", 0.01)
     FakeAirflow.busy, FakeAirflow.status, FakeAirflow.answer, FakeAirflow.seen = 0, 500, LOCKED, []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeAirflow)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield AirflowClient(ApiSettings(url=f"http://127.0.0.1:{server.server_port}", user="admin", password="admin"))
-    finally:
-        server.shutdown()
-        server.server_close()
+    FakeAirflow.bodies = []
+    with serving(FakeAirflow) as url:
+        yield AirflowClient(ApiSettings(url=url, user="admin", password="admin"))
 
 
 def test_a_busy_database_is_waited_out_for_an_idempotent_request(airflow):
@@ -114,3 +100,11 @@ def test_list_endpoints_are_read_past_airflows_page_of_100(airflow):
     instances = airflow.task_instances("btc_backfill", "manual__1", "fetch_and_produce")
     assert [ti["map_index"] for ti in instances] == list(range(250))
     assert len(FakeAirflow.seen) == 3
+
+
+def test_a_trigger_that_met_a_busy_database_is_sent_again_with_the_same_run_id(airflow):
+    FakeAirflow.busy = 2
+    airflow.trigger("btc_backfill", {"start": "2026-01-01T00:00:00Z"})
+    posts = [s for s in FakeAirflow.seen if s.startswith("POST")]
+    assert posts == ["POST /api/v2/dags/btc_backfill/dagRuns"] * 3
+    assert len(set(FakeAirflow.bodies)) == 1 and '"dag_run_id": "manual__' in FakeAirflow.bodies[0]

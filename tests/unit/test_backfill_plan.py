@@ -3,18 +3,25 @@ parameter validation, the heal horizon, and which missing minutes count as "no t
 
 from __future__ import annotations
 
+import itertools
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.exchanges import Candle, Tick
+from btc_pipeline.exchanges import Candle, Tick, limits_of
+from btc_pipeline.exchanges.pace import Pacer
 from btc_pipeline.steps.backfill_plan import (
     backfill_request,
     check_backfill_window,
     chunk_minutes,
+    expected_fetch_s,
     plan_backfill,
     plan_chunks,
     request_count,
+    request_rate,
+    requested_lane,
 )
 from btc_pipeline.steps.heal import HEAL_LAG, heal_window
 from btc_pipeline.steps.ingest import settled_missing
@@ -208,3 +215,49 @@ def test_summarize_after_a_failed_first_step_fails_at_once(
 
     with pytest.raises(AirflowFailException, match=f"{failed_step} failed"):
         summarize_run("btc_backfill", "manual__x", scope, chunks, None, None)
+
+
+@pytest.mark.parametrize(
+    ("provider", "minutes", "chunks", "requests"),
+    [
+        ("coinbase", 21_600, 25, 1752),
+        ("binance", 21_000, 26, 526),
+        ("bitstamp", 21_000, 26, 526),
+        ("kraken", 720, 0, 0),
+    ],
+)
+def test_a_year_in_the_history_lane_is_a_few_dozen_chunks_of_whole_pages(
+    provider: str, minutes: int, chunks: int, requests: int
+) -> None:
+    assert chunk_minutes(provider, "history") == minutes
+    if provider == "kraken":
+        return  # its 720-minute horizon: no year to plan
+    year = Window(T0, T0 + timedelta(days=365))
+    plan = plan_backfill(year, [provider], lane="history")
+    assert (len(plan.chunks), plan.requests, plan.minutes, plan.lane) == (chunks, requests, 525_600, "history")
+    assert all(c.minute_count % minutes == 0 for c in plan.chunks[:-1])
+    assert len(plan_backfill(year, [provider]).chunks) > 360  # the live lane: chunks of a day at most
+
+
+def test_the_lane_parameter_is_history_by_default_and_checked() -> None:
+    assert requested_lane({}) == "history" and requested_lane({"lane": "live"}) == "live"
+    with pytest.raises(ValueError, match="parameter lane='fast' must be one of live, history"):
+        requested_lane({"lane": "fast"})
+
+
+@pytest.mark.parametrize(("provider", "seconds"), [("coinbase", 195), ("binance", 53), ("bitstamp", 53)])
+def test_a_years_fetch_takes_what_the_exchange_allows(provider: str, seconds: int) -> None:
+    assert round(expected_fetch_s(525_600, provider)) == seconds
+    assert request_rate(provider) == limits_of(provider).requests_per_second
+
+
+def test_the_pacer_never_starts_more_calls_in_a_second_than_its_rate(tmp_path) -> None:
+    """Threads of two pacers of one exchange (two chunk tasks) share its rate."""
+    pacers = [Pacer("coinbase", 8.0, directory=tmp_path), Pacer("coinbase", 8.0, directory=tmp_path)]
+    starts = []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda i: (pacers[i % 2].wait(), starts.append(time.monotonic())), range(12)))
+    starts.sort()
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert min(gaps) >= 1 / 8 - 0.01  # evenly spaced, whichever thread comes first
+    assert starts[-1] - starts[0] >= 11 / 8 - 0.02  # 12 calls at 8 a second: no burst at the start

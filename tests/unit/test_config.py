@@ -108,3 +108,15 @@ def test_env_example_lists_every_setting_with_its_default():
         assert load_settings({key: value}) == load_settings({}), (
             f".env.example has {key}={value!r}; the model's default is {declared[key]!r}"
         )
+
+
+def test_env_file_parsing(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("# comment\n\nAIRFLOW_PORT=8081\nexport BTC_EXCHANGES=\"kraken,coinbase\"\nSECRET='a b'\nEMPTY=\n")
+    assert read_env_file(env) == {
+        "AIRFLOW_PORT": "8081",
+        "BTC_EXCHANGES": "kraken,coinbase",
+        "SECRET": "a b",
+        "EMPTY": "",
+    }
+    assert read_env_file(tmp_path / "missing") == {}

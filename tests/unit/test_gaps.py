@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.steps.gaps import GapReport, MinuteRange, classify_minutes, merge_minutes
+from btc_pipeline.steps.gaps import GapReport, MinuteRange, classify_minutes, combine_reports, merge_minutes
 from btc_pipeline.store.notrades import no_trade_documents
 from btc_pipeline.window import MINUTE, Window
 
@@ -105,3 +105,21 @@ def test_no_trade_documents_are_keyed_by_source_symbol_and_minute() -> None:
         "coinbase|BTC-USD|2026-11-24T10:01:00Z",
     ]
     assert docs[0]["ts"] == m(0) and docs[0]["reported_at"] == reported and docs[0]["run_id"] == "run-1"
+
+
+def test_newer_reports_of_parts_combine_with_an_older_one_into_what_a_whole_query_finds() -> None:
+    """What the backfill command reports at its end without a query of the whole range: the gaps
+    before the run, with the chunks it looked at since replaced by their newer reports."""
+    rng = random.Random(11)
+    w = window(6 * 1440)
+    parts = [Window(m(1440 * i), m(1440 * (i + 1))) for i in (1, 2, 4)]  # chunks the run filled
+    before_present = {t for t in w.minutes() if rng.random() < 0.5}
+    no_trades = {t: ["bitstamp"] for t in w.minutes() if t not in before_present and rng.random() < 0.2}
+    after_present = before_present | {t for p in parts for t in p.minutes() if rng.random() < 0.97}
+
+    def report(of: Window, present: set[datetime]) -> GapReport:
+        inside = {t for t in present if of.contains(t)}
+        return GapReport(of, None, len(inside), classify_minutes(of, inside, no_trades))
+
+    combined = combine_reports(report(w, before_present), {p: report(p, after_present) for p in parts})
+    assert combined == report(w, after_present)

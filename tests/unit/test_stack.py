@@ -10,27 +10,17 @@ import psutil
 import pytest
 
 from btc_pipeline.config import load_settings
+from devstack.config import StackError
+from devstack.history import history_on_start
 from devstack.processes import free_port, port_is_open
-from devstack.stack import Service, Stack, StackError, read_env_file
+from devstack.service import Service
+from devstack.stack import Stack
 
 
-def test_env_file_parsing(tmp_path):
-    env = tmp_path / ".env"
-    env.write_text("# comment\n\nAIRFLOW_PORT=8081\nexport BTC_EXCHANGES=\"kraken,coinbase\"\nSECRET='a b'\nEMPTY=\n")
-    assert read_env_file(env) == {
-        "AIRFLOW_PORT": "8081",
-        "BTC_EXCHANGES": "kraken,coinbase",
-        "SECRET": "a b",
-        "EMPTY": "",
-    }
-    assert read_env_file(tmp_path / "missing") == {}
-
-
-def test_env_file_bad_line_names_file_and_line(tmp_path):
-    env = tmp_path / ".env"
-    env.write_text("A=1\nthis is not an assignment\n")
+def test_a_bad_env_file_line_is_a_clear_error_naming_file_and_line(tmp_path):
+    (tmp_path / ".env").write_text("A=1\nthis is not an assignment\n")
     with pytest.raises(StackError, match=r"\.env:2: expected KEY=VALUE"):
-        read_env_file(env)
+        Stack("demo", root=tmp_path, state_dir=tmp_path / "state")
 
 
 def test_bad_port_in_env_is_a_clear_error(tmp_path):
@@ -218,7 +208,7 @@ def test_stop_also_stops_what_the_service_started(tmp_path, escape):
 def test_the_demo_seeds_what_is_missing_of_the_last_day(first, expected):
     from datetime import UTC, datetime
 
-    from devstack.stack import history_to_seed
+    from devstack.history import history_to_seed
 
     def at(text: str) -> datetime:
         return datetime.fromisoformat(text).replace(tzinfo=UTC)
@@ -234,11 +224,11 @@ def test_a_kafka_cluster_id_never_looks_like_an_option(monkeypatch):
     argument" (1 in 64 fresh states); the id is drawn again, as Kafka's own random-uuid does."""
     import uuid
 
-    from devstack import stack as stack_module
+    from devstack import kafka
 
     ids = iter([uuid.UUID(bytes=b"\xfb" + b"\x00" * 15), uuid.UUID(int=1)])  # the first encodes as "-w..."
-    monkeypatch.setattr(stack_module.uuid, "uuid4", lambda: next(ids))
-    cluster_id = stack_module.kafka_cluster_id()
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(ids))
+    cluster_id = kafka.kafka_cluster_id()
     assert not cluster_id.startswith("-") and len(cluster_id) == 22
 
 
@@ -270,3 +260,27 @@ def test_down_at_once_signals_every_service_before_killing_any(tmp_path):
     assert stack.down(timeout_s=3, at_once=True) == ["b", "a"]  # reverse start order, both were running
     assert (tmp_path / "saw-a").exists() and (tmp_path / "saw-b").exists(), "one was killed before the other's SIGTERM"
     assert not any(pid is not None and _alive(pid) for pid in pids)
+
+
+@pytest.mark.parametrize(
+    ("mode", "value", "hours"),
+    [
+        ("demo", None, 24),
+        ("live", None, 0),
+        ("live", "7d", 168),
+        ("demo", "0", 0),
+        ("demo", "", 24),
+        ("demo", "90m", 1.5),
+    ],
+)
+def test_the_history_loaded_on_first_start_follows_the_setting_then_the_mode(tmp_path, mode, value, hours):
+    from datetime import timedelta
+
+    env = {} if value is None else {"BTC_HISTORY_ON_START": value}
+    stack = Stack(mode, state_dir=tmp_path, env=env)
+    assert history_on_start(stack) == timedelta(hours=hours)
+
+
+def test_a_history_setting_that_is_no_age_is_refused_with_its_name(tmp_path):
+    with pytest.raises(StackError, match="BTC_HISTORY_ON_START"):
+        history_on_start(Stack("demo", state_dir=tmp_path, env={"BTC_HISTORY_ON_START": "a year"}))

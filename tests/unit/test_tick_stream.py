@@ -15,6 +15,7 @@ import pytest
 from btc_pipeline.config import Settings, load_settings
 from btc_pipeline.exchanges import build_exchange
 from btc_pipeline.steps.ticks import TicksNotDeliveredError, stream_ticks, tick_times
+from btc_pipeline.stream import DeliveryError, Record, produce_all
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 EXCHANGES = ("coinbase", "kraken", "binance", "bitstamp")
@@ -179,3 +180,14 @@ def test_a_reading_the_drain_would_refuse_is_listed_as_failed_and_the_round_goes
     assert reading.prices == {"coinbase": 97_000.0, "binance": 97_005.0}
     assert "bad_volume" in reading.failed["kraken:ticker"]
     assert "future_ts" in reading.failed["bitstamp:ticker"]
+
+
+def test_an_unacknowledged_round_counts_only_its_own_messages() -> None:
+    """The producer still holds earlier rounds' messages: the error counts this round's alone."""
+    producer = RecordingProducer()
+    producer.down = True
+    earlier = [Record(b"k", b'{"n": 1}')] * 8
+    with pytest.raises(DeliveryError, match=r"^8 of 8 message\(s\)"):
+        produce_all(producer, "t", earlier, timeout_s=0.01)  # type: ignore[arg-type]
+    with pytest.raises(DeliveryError, match=r"^4 of 4 message\(s\) to t still unacknowledged .* \(and 8 of earlier"):
+        produce_all(producer, "t", earlier[:4], timeout_s=0.01)  # type: ignore[arg-type]

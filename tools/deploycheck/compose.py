@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devstack.stack import simulated_base_urls
+from devstack.config import simulated_base_urls
 
 SIMEX_SERVICE = "simexchange"
 SIMEX_PORT = 8090

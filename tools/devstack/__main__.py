@@ -9,7 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-from devstack.stack import MODES, Stack, StackError
+from devstack.config import MODES, StackError
+from devstack.history import history_on_start, seed_history
+from devstack.stack import Stack
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,15 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             stack = Stack(args.mode, state_dir=args.state_dir)
-        else:  # reach the stack as it was started (its mode, ports and topics)
-            stack = Stack.running(args.mode, state_dir=args.state_dir)
-        if args.command == "up":
             stack.up(args.only)
-            seeded = stack.seed_history() if args.mode == "demo" and args.only is None else None
+            seeded = seed_history(stack) if args.only is None and history_on_start(stack) else None
             print(stack.summary())
             if seeded:
                 print(f"  History      {seeded}")
-        elif args.command == "down":
+            return 0
+        stack = Stack.running(args.mode, state_dir=args.state_dir)  # as it was started: its mode, ports, topics
+        if args.command == "down":
             stopped = stack.down()
             print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
         elif args.command == "status":
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             if not airflow_args:
                 parser.error("airflow: give Airflow's arguments, e.g. make airflow ARGS='dags list'")
             executable = str(stack.bin / "airflow")
-            os.execve(executable, [executable, *airflow_args], stack.cli_env())  # noqa: S606 - our venv's airflow
+            os.execve(executable, [executable, *airflow_args], {**os.environ, **stack.airflow_env()})  # noqa: S606 - our venv's airflow
     except StackError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,9 @@ whatever ``limit`` asks). Every failure is an :class:`AirflowApiError` that says
 from __future__ import annotations
 
 import urllib.parse
+import uuid
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -154,8 +156,29 @@ class AirflowClient:
         return dict(self.call("GET", "/monitor/health"))
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> dict[str, Any]:
-        """Trigger a run without a logical date, with ``conf``."""
-        return dict(self.call("POST", f"/dags/{_quote(dag_id)}/dagRuns", {"logical_date": None, "conf": dict(conf)}))
+        """Trigger a run without a logical date, with ``conf``.
+
+        The run id is chosen here, so that the request can be sent again while Airflow's metadata
+        database is busy: a second POST of the same id cannot make a second run (Airflow answers
+        409, and the run is read instead).
+
+        Raises:
+            AirflowApiError: The run could not be created.
+        """
+        run_id = f"manual__{datetime.now(UTC).isoformat()}__{uuid.uuid4().hex[:6]}"
+        body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf)}
+        retrying = Retrying(
+            retry=retry_if_exception(_database_busy),
+            stop=stop_after_attempt(BUSY_RETRIES + 1),
+            wait=wait_exponential(multiplier=BUSY_WAIT_S, min=BUSY_WAIT_S),
+            reraise=True,
+        )
+        try:
+            return dict(retrying(self.call, "POST", f"/dags/{_quote(dag_id)}/dagRuns", body))
+        except AirflowApiError as exc:
+            if exc.status != 409:
+                raise
+            return self.run(dag_id, run_id)  # an earlier attempt created it
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any]:
         """One run."""

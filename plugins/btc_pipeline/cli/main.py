@@ -158,6 +158,13 @@ def _add_backfill(commands: Any, times: Any) -> None:
         help="how long to wait for the run and the data (default 1800)",
     )
     backfill.add_argument("--poll", type=_positive_seconds, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    backfill.add_argument(
+        "--lane",
+        choices=("history", "live"),
+        default="history",
+        help="history (default): large chunks through btc-metrics-history and btc_history_drain, never in front "
+        "of live data; live: chunks of a day through btc-metrics and btc_drain (the path before the history lane)",
+    )
 
 
 def _add_rollups(commands: Any, times: Any) -> None:

@@ -79,11 +79,14 @@ class ExchangeLimits:
             history). Kraken keeps only the latest 720.
         single_request: One request returns every row since a start (Kraken), so a window within
             the horizon never takes more than one request.
+        requests_per_second: The most candle requests a backfill sends per second, kept below the
+            exchange's published public rate limit (with room for the live ingest's requests).
     """
 
     rows_per_request: int
     horizon_minutes: int | None = None
     single_request: bool = False
+    requests_per_second: float = 1.0
 
 
 class Exchange(Protocol):

@@ -127,8 +127,9 @@ class BinanceClient(ExchangeClient):
 
     name = NAME
     base_url = "https://data-api.binance.vision"
-    #: Binance serves its whole history, 1000 klines per request.
-    limits = ExchangeLimits(rows_per_request=MAX_KLINES_PER_REQUEST)
+    #: Binance serves its whole history, 1000 klines per request; its IP limit is 6,000 request
+    #: weight a minute and a klines request weighs 2 (50 a second): a backfill sends at most 10.
+    limits = ExchangeLimits(rows_per_request=MAX_KLINES_PER_REQUEST, requests_per_second=10.0)
     market = "BTCUSDT"
 
     def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:

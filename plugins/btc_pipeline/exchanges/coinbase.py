@@ -86,8 +86,9 @@ class CoinbaseClient(ExchangeClient):
 
     name = NAME
     base_url = "https://api.exchange.coinbase.com"
-    #: Coinbase serves its whole history, 300 candles per request.
-    limits = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST)
+    #: Coinbase serves its whole history, 300 candles per request; public endpoints allow 10
+    #: requests per second per IP (bursts of 15): a backfill sends at most 9 (the live ingest ~0.2).
+    limits = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST, requests_per_second=9.0)
     market = "BTC-USD"
 
     def fetch_candles(self, window: Window) -> list[Candle]:

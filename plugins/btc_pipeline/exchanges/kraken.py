@@ -168,7 +168,13 @@ class KrakenClient(ExchangeClient):
     name = NAME
     base_url = "https://api.kraken.com/0"
     #: One request returns every row since ``since``, within the latest 720 minutes.
-    limits = ExchangeLimits(rows_per_request=OHLC_HORIZON_ROWS, horizon_minutes=OHLC_HORIZON_ROWS, single_request=True)
+    #: Its public endpoints allow about one request a second (a decaying call counter).
+    limits = ExchangeLimits(
+        rows_per_request=OHLC_HORIZON_ROWS,
+        horizon_minutes=OHLC_HORIZON_ROWS,
+        single_request=True,
+        requests_per_second=1.0,
+    )
     market = "XBTUSD"
 
     def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], Any]) -> Any:

@@ -15,13 +15,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from btc_pipeline.config import Settings
-from btc_pipeline.exchanges import Exchange
-from btc_pipeline.steps.backfill_plan import request_count
+from btc_pipeline.exchanges import Candle, Exchange
+from btc_pipeline.exchanges.pace import Pacer
+from btc_pipeline.steps.backfill_plan import Lane, request_count, request_rate
 from btc_pipeline.steps.ingest import CandlesNotReadyError, candle_observations, fetch_window, settled_missing
 from btc_pipeline.stream import Record, produce_all
 from btc_pipeline.timeutil import format_ts
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
     from btc_pipeline.store import Store
 
 log = logging.getLogger(__name__)
+
+#: Pages of a history chunk fetched at the same time (the pacer keeps them within the rate).
+HISTORY_FETCH_WORKERS = 4
 
 
 @dataclass
@@ -66,8 +71,10 @@ def backfill_chunk(
     only_missing: bool = False,
     present_source: str | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    lane: Lane = "live",
 ) -> ChunkResult:
-    """Fetch one chunk from the first exchange that serves it and produce its candles to Kafka.
+    """Fetch one chunk, each page from the first exchange that serves it, and produce its candles
+    to Kafka (``BTC_TOPIC``, or ``BTC_HISTORY_TOPIC`` in the history lane).
 
     Args:
         window: The chunk.
@@ -80,6 +87,7 @@ def backfill_chunk(
         present_source: With ``only_missing``: a minute counts as present only with a candle of
             this exchange (any exchange when ``None``).
         clock: Current time.
+        lane: ``history``: :data:`HISTORY_FETCH_WORKERS` pages at a time, to the history topic.
 
     Returns:
         Counts and timings of the chunk.
@@ -92,47 +100,104 @@ def backfill_chunk(
     """
     started = time.monotonic()
     now = clock()
-    served_by, candles, failed = fetch_window(window, exchanges, now=now)
+    served = fetch_pages(window, exchanges, now=now, workers=HISTORY_FETCH_WORKERS if lane == "history" else 1)
     fetched_at = clock()
     fetch_ms = (time.monotonic() - started) * 1000
-    no_trades, not_yet = settled_missing(window, candles, now)
-    wanted = candles
-    already = 0
-    if only_missing:
-        present = store.present_minutes(window, present_source)
-        wanted = [c for c in candles if c.ts not in present]
-        already = len(candles) - len(wanted)
-    observations = candle_observations(served_by.name, settings.symbol, wanted, fetched_at, run_id)
-    records = (Record(*obs.encode(max_skew_s=settings.max_clock_skew_s)) for obs in observations)
-    produced = produce_all(producer, settings.topic, records)
-    recorded = store.record_no_trade_minutes(served_by.name, settings.symbol, no_trades, run_id, reported_at=now)
+    candles = [c for page in served for c in page.candles]
+    failed = {name: reason for page in served for name, reason in page.failed.items()}
+    no_trades: list[datetime] = []
+    not_yet: list[datetime] = []
+    recorded = 0
+    for page in served:  # each exchange speaks for the minutes of the pages it served
+        quiet, young = settled_missing(page.window, page.candles, now)
+        no_trades += quiet
+        not_yet += young
+        recorded += store.record_no_trade_minutes(page.source, settings.symbol, quiet, run_id, reported_at=now)
+    present = store.present_minutes(window, present_source) if only_missing else set()
+    topic = settings.history_topic if lane == "history" else settings.topic
+    records = (
+        Record(*obs.encode(max_skew_s=settings.max_clock_skew_s))
+        for page in served
+        for obs in candle_observations(
+            page.source, settings.symbol, [c for c in page.candles if c.ts not in present], fetched_at, run_id
+        )
+    )
+    produced = produce_all(producer, topic, records)
+    already = len(candles) - produced
+    sources = sorted({page.source for page in served})
     log.info(
-        "chunk %s: %d candle(s) from %s, %d produced to %s, %d already present, %d minute(s) without trades "
-        "(%d newly recorded)",
+        "chunk %s: %d candle(s) from %s in %d page(s), %d produced to %s, %d already present, %d minute(s) "
+        "without trades (%d newly recorded)",
         window,
         len(candles),
-        served_by.name,
+        ", ".join(sources),
+        len(served),
         produced,
-        settings.topic,
+        topic,
         already,
         len(no_trades),
         recorded,
     )
     if not_yet:
         raise CandlesNotReadyError(
-            f"{served_by.name} has not published {len(not_yet)} minute(s) of {window} yet "
+            f"{sources[0]} has not published {len(not_yet)} minute(s) of {window} yet "
             f"(from {format_ts(not_yet[0])}); retry later"
         )
     return ChunkResult(
         start=format_ts(window.start),
         end=format_ts(window.end),
-        source=served_by.name,
+        source=",".join(sources),
         fetched=len(candles),
         produced=produced,
         already_present=already,
         no_trade_minutes=len(no_trades),
-        requests=request_count(window, served_by.name),
+        requests=sum(request_count(page.window, page.source) for page in served),
         failed_exchanges=failed,
         fetch_ms=round(fetch_ms, 1),
         produce_ms=round((time.monotonic() - started) * 1000 - fetch_ms, 1),
     )
+
+
+@dataclass(frozen=True)
+class ServedPage:
+    """One page of a chunk as fetched: its window, the exchange that served it, its candles, and
+    the reasons of the exchanges that failed before it."""
+
+    window: Window
+    source: str
+    candles: list[Candle]
+    failed: dict[str, str]
+
+
+def fetch_pages(window: Window, exchanges: Sequence[Exchange], *, now: datetime, workers: int) -> list[ServedPage]:
+    """Fetch a chunk page by page (each page from the first exchange that serves it), ``workers``
+    pages at a time, paced with every other chunk task of this machine at the first exchange's
+    backfill rate (:func:`~btc_pipeline.steps.backfill_plan.request_rate`, :mod:`~btc_pipeline.exchanges.pace`).
+
+    Args:
+        window: The chunk.
+        exchanges: Exchange clients in failover order.
+        now: The current time (candles not settled yet, see :func:`fetch_window`).
+        workers: Pages fetched at the same time.
+
+    Returns:
+        The pages, oldest first.
+
+    Raises:
+        CandlesNotReadyError, AllExchangesFailedError: A page could not be served (see
+            :func:`fetch_window`); the chunk fails and is retried whole.
+    """
+    first = exchanges[0]
+    limits = first.limits
+    pages = [window] if limits.single_request else list(window.chunks(limits.rows_per_request))
+    pacer = Pacer(first.name, request_rate(first.name))
+
+    def fetch(page: Window) -> ServedPage:
+        pacer.wait()
+        served_by, candles, failed = fetch_window(page, exchanges, now=now)
+        return ServedPage(page, served_by.name, candles, failed)
+
+    if workers <= 1 or len(pages) == 1:
+        return [fetch(page) for page in pages]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+        return list(pool.map(fetch, pages))

@@ -13,35 +13,73 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from btc_pipeline.config import KNOWN_EXCHANGES
 from btc_pipeline.exchanges import limits_of
 from btc_pipeline.timeutil import format_ts, parse_iso
 from btc_pipeline.window import MINUTE, RangeError, Window, checked_range, floor_minute
 
-#: The largest chunk one task fetches: a day.
+#: The two ways a backfill travels. ``live``: chunks of a day, produced to ``BTC_TOPIC`` and stored
+#: by ``btc_drain`` with the live data (heals, short ranges). ``history``: chunks of
+#: :data:`HISTORY_CHUNK_MINUTES` whose pages are fetched concurrently, produced to
+#: ``BTC_HISTORY_TOPIC`` and stored by ``btc_history_drain`` in large batches, the read model
+#: written once per batch, never in front of live data.
+Lane = Literal["live", "history"]
+LANES: tuple[Lane, ...] = ("live", "history")
+#: The largest chunk one task fetches in the live lane: a day.
 MAX_CHUNK_MINUTES = 1440
+#: The largest chunk of the history lane: 15 days (Airflow's per-task cost, seconds on two
+#: cores, is paid 25 times for a year instead of 365 times).
+HISTORY_CHUNK_MINUTES = 15 * 1440
 #: The longest range one backfill run takes (Airflow maps at most 1024 task instances per task).
 MAX_BACKFILL_DAYS = 366
+#: Chunk tasks of one run at the same time: while one pays Airflow's per-task cost (6.5 s measured
+#: on two cores), the others fetch. They share the exchange's request rate
+#: (:mod:`btc_pipeline.exchanges.pace`); the rest of Airflow's worker slots stay with live data.
+CHUNKS_AT_ONCE = 3
 
 
-def chunk_minutes(exchange: str) -> int:
-    """The chunk size for ``exchange``: a whole number of its pages, at most a day and its horizon.
+def chunk_minutes(exchange: str, lane: Lane = "live") -> int:
+    """The chunk size for ``exchange``: a whole number of its pages, at most a day (the history
+    lane: :data:`HISTORY_CHUNK_MINUTES`) and its horizon.
 
     Args:
         exchange: Exchange name.
+        lane: ``live`` or ``history``.
 
     Returns:
-        Minutes per chunk (Coinbase 1200 = 4 requests, Binance/Bitstamp 1000 = 1, Kraken 720 = 1).
+        Minutes per chunk (live: Coinbase 1200 = 4 requests, Binance/Bitstamp 1000 = 1, Kraken 720
+        = 1; history: Coinbase 21,600 = 72 requests, Binance/Bitstamp 21,000 = 21).
 
     Raises:
         ValueError: The exchange is unknown.
     """
     limits = limits_of(exchange)
     page = limits.rows_per_request
-    size = page * max(1, MAX_CHUNK_MINUTES // page)
-    return min(size, MAX_CHUNK_MINUTES, limits.horizon_minutes or size)
+    largest = HISTORY_CHUNK_MINUTES if lane == "history" else MAX_CHUNK_MINUTES
+    size = page * max(1, largest // page)
+    return min(size, largest, limits.horizon_minutes or size)
+
+
+def request_rate(exchange: str) -> float:
+    """Requests per second the chunk tasks of this machine send to ``exchange``, together.
+
+    Raises:
+        ValueError: The exchange is unknown.
+    """
+    return limits_of(exchange).requests_per_second
+
+
+def expected_fetch_s(minutes: int, exchange: str) -> float:
+    """The least time a backfill of ``minutes`` takes to fetch from ``exchange`` at its request rate.
+
+    Raises:
+        ValueError: The exchange is unknown.
+    """
+    limits = limits_of(exchange)
+    requests = 1 if limits.single_request else math.ceil(minutes / limits.rows_per_request)
+    return requests / limits.requests_per_second
 
 
 def request_count(window: Window, exchange: str) -> int:
@@ -188,6 +226,18 @@ def backfill_request(params: Mapping[str, Any], now: datetime) -> tuple[Window, 
     return window, source, only_missing
 
 
+def requested_lane(params: Mapping[str, Any]) -> Lane:
+    """The run parameter ``lane``: ``history`` (the default) or ``live`` (see :data:`Lane`).
+
+    Raises:
+        ValueError: It is neither; the message names it.
+    """
+    lane = params.get("lane") or "history"
+    if lane not in LANES:
+        raise ValueError(f"parameter lane={lane!r} must be one of {', '.join(LANES)}")
+    return lane  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
 class BackfillPlan:
     """What a backfill run will do: its range, the chunks and how many requests they take."""
@@ -197,6 +247,7 @@ class BackfillPlan:
     chunk_minutes: int
     chunks: list[Window]
     only_missing: bool
+    lane: Lane = "live"
 
     @property
     def requests(self) -> int:
@@ -208,13 +259,16 @@ class BackfillPlan:
         return sum(chunk.minute_count for chunk in self.chunks)
 
 
-def plan_backfill(window: Window, exchanges: Sequence[str], *, gaps: Sequence[Window] | None = None) -> BackfillPlan:
+def plan_backfill(
+    window: Window, exchanges: Sequence[str], *, gaps: Sequence[Window] | None = None, lane: Lane = "live"
+) -> BackfillPlan:
     """Plan the chunks of a backfill of ``window`` (or only of its ``gaps``).
 
     Args:
         window: The range asked for.
         exchanges: Exchanges in failover order; the first one's page size sets the chunk size.
         gaps: When given, only these ranges inside ``window`` are planned (``--missing``, heal).
+        lane: ``live`` (chunks of a day) or ``history`` (larger chunks, see :data:`Lane`).
 
     Returns:
         The plan.
@@ -224,7 +278,7 @@ def plan_backfill(window: Window, exchanges: Sequence[str], *, gaps: Sequence[Wi
     """
     if not exchanges:
         raise ValueError("no exchange to fetch from")
-    size = chunk_minutes(exchanges[0])
+    size = chunk_minutes(exchanges[0], lane)
     if gaps is None:
         ranges = [window]
     else:
@@ -238,4 +292,5 @@ def plan_backfill(window: Window, exchanges: Sequence[str], *, gaps: Sequence[Wi
         chunk_minutes=size,
         chunks=plan_chunks(ranges, size),
         only_missing=gaps is not None,
+        lane=lane,
     )

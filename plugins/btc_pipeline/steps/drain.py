@@ -54,6 +54,9 @@ class DrainStats:
     buckets_written: int = 0
     batches: int = 0
     batch_ms: list[float] = field(default_factory=list)
+    #: Of the batches' time: writing ``btc.prices``, and the read model (milliseconds, summed).
+    prices_ms: float = 0.0
+    read_model_ms: float = 0.0
     lag_before: int | None = None
     lag_after: int | None = None
     newest_ts: str | None = None
@@ -114,17 +117,21 @@ def drain(
     run_id: str,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    history: bool = False,
     outbox: Outbox | None = None,
 ) -> DrainStats:
     """Run one bounded drain: batches from ``source`` into ``store``.
 
     Args:
-        source: The bounded consumer of ``settings.topic`` (closed at the end).
+        source: The bounded consumer of ``settings.topic`` (or of ``settings.history_topic``;
+            closed at the end).
         dlq_producer: An idempotent producer for the dead-letter topic.
         store: The ``btc`` database.
         settings: The dead-letter topic.
         run_id: The Airflow run id (recorded with rejects and statistics).
         clock: Current time.
+        history: Draining the history lane: the read model is written once per batch, with low
+            priority (see :meth:`~btc_pipeline.store.Store.write_observations`).
         outbox: Where the price alerts that fire are posted (``BTC_NOTIFY_PRICE_URLS``); None: not sent.
 
     Returns:
@@ -148,7 +155,7 @@ def drain(
     with source:
         stats = DrainStats(lag_before=source.lag())
         for batch in source.batches():
-            _drain_batch(batch, source, dlq_producer, store, settings, run_id, stats, clock)
+            _drain_batch(batch, source, dlq_producer, store, settings, run_id, stats, clock, history)
             unchecked = True
             if time.monotonic() - last_check >= ALERT_CHECK_INTERVAL_S:
                 alerts()
@@ -180,7 +187,7 @@ def decode_batch(
 
 
 def store_isolating(
-    store: Store, items: Sequence[tuple[Consumed, Observation]], now: datetime
+    store: Store, items: Sequence[tuple[Consumed, Observation]], now: datetime, *, history: bool = False
 ) -> tuple[WriteResult, list[Rejection]]:
     """Write observations; when the write fails because of what it holds, find the messages to blame.
 
@@ -200,7 +207,7 @@ def store_isolating(
     if not items:
         return WriteResult(), []
     try:
-        return store.write_observations([obs for _, obs in items], now=now), []
+        return store.write_observations([obs for _, obs in items], now=now, history=history), []
     except Exception as exc:  # sorted below: an outage is raised, a bad message isolated
         reason = write_failure(exc)
         if reason == "outage":
@@ -210,8 +217,8 @@ def store_isolating(
             return WriteResult(), [Rejection.of_exception(items[0][0], reason, exc)]
         log.warning("a batch of %d failed to store (%r): writing it in halves to isolate the cause", len(items), exc)
     half = len(items) // 2
-    first, refused_first = store_isolating(store, items[:half], now)
-    second, refused_second = store_isolating(store, items[half:], now)
+    first, refused_first = store_isolating(store, items[:half], now, history=history)
+    second, refused_second = store_isolating(store, items[half:], now, history=history)
     return first + second, refused_first + refused_second
 
 
@@ -224,13 +231,14 @@ def _drain_batch(
     run_id: str,
     stats: DrainStats,
     clock: Callable[[], datetime],
+    history: bool,
 ) -> None:
     started = time.monotonic()
     now = clock()
     valid, rejects = decode_batch(batch.messages, now, settings.max_clock_skew_s)
     if stats.batches == 0:
         store.ensure_indexes()  # idempotent; once per run, and only when there is something to write
-    result, refused = store_isolating(store, valid, now)
+    result, refused = store_isolating(store, valid, now, history=history)
     rejects += refused
     for rejection in rejects:
         log.warning("rejecting %s: %s: %s", rejection.message.where, rejection.reason, rejection.detail)
@@ -245,6 +253,8 @@ def _drain_batch(
     stats.unchanged += result.unchanged
     stats.bar_minutes += result.minutes_changed
     stats.buckets_written += result.buckets_written
+    stats.prices_ms = round(stats.prices_ms + result.prices_ms, 1)
+    stats.read_model_ms = round(stats.read_model_ms + result.read_model_ms, 1)
     stats.rejected += len(rejects)
     stats.batches += 1
     stats.batch_ms.append(round((time.monotonic() - started) * 1000, 1))

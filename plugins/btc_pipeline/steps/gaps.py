@@ -161,6 +161,42 @@ def merge_minutes(minutes: Iterable[datetime]) -> list[Window]:
     return windows
 
 
+def combine_reports(before: GapReport, parts: Mapping[Window, GapReport]) -> GapReport:
+    """The gaps of ``before``'s range now, from an older report of the whole range and newer reports
+    of some of its parts (disjoint): each part's ranges replace the older ones inside it, and
+    adjacent ranges of the same status are merged again.
+
+    Args:
+        before: A report of the whole range.
+        parts: Newer reports of parts of it, by part.
+
+    Returns:
+        The combined report.
+    """
+    pieces: list[MinuteRange] = []
+    covered = sorted(parts, key=lambda w: w.start)
+    for r in before.ranges:
+        start = r.start
+        for part in covered:  # the parts of r outside every newer report still hold
+            if part.end <= start or part.start >= r.end:
+                continue
+            if part.start > start:
+                pieces.append(MinuteRange(start, part.start, r.status, r.sources))
+            start = max(start, part.end)
+        if start < r.end:
+            pieces.append(MinuteRange(start, r.end, r.status, r.sources))
+    pieces += [r for report in parts.values() for r in report.ranges]
+    merged: list[MinuteRange] = []
+    for r in sorted(pieces, key=lambda x: x.start):
+        last = merged[-1] if merged else None
+        if last is not None and last.end == r.start and last.status == r.status:
+            merged[-1] = MinuteRange(last.start, r.end, r.status, tuple(sorted({*last.sources, *r.sources})))
+        else:
+            merged.append(r)
+    absent = sum(r.minutes for r in merged)
+    return GapReport(before.window, before.source, before.window.minute_count - absent, merged)
+
+
 def find_gaps(store: Store, window: Window, symbol: str, source: str | None = None) -> GapReport:
     """The gaps of ``window`` in ``btc.prices``: real holes and minutes without trades, as ranges.
 

@@ -4,7 +4,7 @@ The system of record:
 
 - :mod:`~btc_pipeline.store.prices`: ``btc.prices`` (every candle and tick) and its indexes.
 - :mod:`~btc_pipeline.store.records`: rejects and run statistics; :mod:`~btc_pipeline.store.notrades`:
-  minutes an exchange had no trades in.
+  minutes an exchange had no trades in; :mod:`~btc_pipeline.store.loads`: history backfills in progress.
 
 The read model, kept by the drain, so that every frequent read touches a few small documents:
 
@@ -20,6 +20,7 @@ The read model, kept by the drain, so that every frequent read touches a few sma
 
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.layout import CONSENSUS, tick_series
+from btc_pipeline.store.loads import HistoryLoad
 from btc_pipeline.store.prices import to_document
 from btc_pipeline.store.reads import BucketCache
 from btc_pipeline.store.store import Store, StoreError, WriteResult, write_failure
@@ -31,6 +32,7 @@ __all__ = [
     "PRICES",
     "REJECTS",
     "BucketCache",
+    "HistoryLoad",
     "Store",
     "StoreError",
     "WriteResult",

@@ -24,7 +24,7 @@ from pymongo.database import Database
 
 from btc_pipeline.bars import Bar
 from btc_pipeline.store.layout import LEVELS, Level
-from btc_pipeline.store.versioned import VersionConflictError, write_version
+from btc_pipeline.store.versioned import VersionConflictError, insert_first_versions, write_version
 from btc_pipeline.timeutil import format_ts, to_utc
 
 log = logging.getLogger(__name__)
@@ -150,6 +150,25 @@ class BucketStore:
             self._cache[key] = bucket
         return bucket
 
+    def preload(self, level: Level, series: str, starts: Iterable[datetime]) -> None:
+        """Read the buckets starting at ``starts`` with one query per collection instead of one each.
+
+        A collection holds a bounded period of one series (a day of hourly 1-minute buckets, see
+        :mod:`btc_pipeline.store.layout`), so reading it whole costs what reading its buckets one
+        by one would, in one round trip: what the history drain does for a day of candles.
+        """
+        wanted: dict[str, list[datetime]] = {}
+        for start in starts:
+            if (level.name, series, start) not in self._cache:
+                wanted.setdefault(level.collection(series, start), []).append(start)
+        for name, bucket_starts in wanted.items():
+            docs = {doc["_id"]: doc for doc in self.db[name].find({})}
+            for start in bucket_starts:
+                doc = docs.get(format_ts(start))
+                self._cache[(level.name, series, start)] = (
+                    Bucket.from_doc(doc) if doc else Bucket.empty(level, series, start)
+                )
+
     def loaded(self) -> Iterable[Bucket]:
         return self._cache.values()
 
@@ -171,15 +190,35 @@ class BucketStore:
         bucket.dirty = False
 
     def save_all(self, order: Iterable[str]) -> int:
-        """Write every changed bucket, level by level in ``order`` (finer levels first).
+        """Write every changed bucket, level by level in ``order`` (finer levels first); the new
+        buckets of one collection with one bulk insert.
 
         Returns:
             How many buckets were written.
+
+        Raises:
+            BucketConflictError: Another writer created or changed one of them since it was read.
         """
         written = 0
         for name in order:
-            for bucket in sorted(self._cache.values(), key=lambda b: (b.series, b.start)):
-                if bucket.level.name == name and bucket.dirty:
+            dirty = [b for b in sorted(self._cache.values(), key=lambda b: (b.series, b.start)) if b.dirty]
+            new: dict[str, list[Bucket]] = {}
+            for bucket in (b for b in dirty if b.level.name == name):
+                if bucket.version == 0:
+                    new.setdefault(bucket.collection, []).append(bucket)
+                else:
                     self.save(bucket)
-                    written += 1
+                written += 1
+            for collection, buckets in new.items():
+                self._insert_new(collection, buckets)
         return written
+
+    def _insert_new(self, collection: str, buckets: list[Bucket]) -> None:
+        if len(buckets) == 1:
+            self.save(buckets[0])
+            return
+        existing = insert_first_versions(self.db[collection], [b.to_doc() for b in buckets])
+        if existing:  # another writer created some since they were read: start over on what it stored
+            raise BucketConflictError(f"{collection}: {len(existing)} bucket(s) created by another writer meanwhile")
+        for bucket in buckets:
+            bucket.version, bucket.dirty = 1, False

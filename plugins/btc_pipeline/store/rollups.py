@@ -82,6 +82,20 @@ class Rollups:
         self.buckets = BucketStore(db)
         self.series = SeriesRegistry(db)
 
+    def snapshot(self, minute_bars: Mapping[str, Mapping[datetime, Bar]]) -> dict[tuple[str, datetime], Bar]:
+        """The exchanges' 1-minute candles the read model holds now for the minutes of ``minute_bars``
+        (read a collection at a time, outside the lock: what a batch's duplicates are compared with)."""
+        reader = BucketStore(self.db)
+        out: dict[tuple[str, datetime], Bar] = {}
+        for series, bars in minute_bars.items():
+            if is_tick_series(series) or not valid_series(series) or series == CONSENSUS:
+                continue
+            hours = {M1.bucket_of(m) for m in bars}
+            reader.preload(M1, series, hours)
+            for hour in hours:
+                out.update(((series, ts), bar) for ts, bar in reader.load(M1, series, hour).items())
+        return out
+
     def stored_candle(self, exchange: str, minute: datetime) -> Bar | None:
         """The candle the read model holds for ``exchange`` and ``minute`` (``None``: none)."""
         if not valid_series(exchange):
@@ -89,7 +103,11 @@ class Rollups:
         return self.buckets.load(M1, exchange, M1.bucket_of(minute)).get(minute)
 
     def apply(
-        self, minute_bars: Mapping[str, Mapping[datetime, Bar]], *, replace_candles_in: Window | None = None
+        self,
+        minute_bars: Mapping[str, Mapping[datetime, Bar]],
+        *,
+        replace_candles_in: Window | None = None,
+        low_priority: bool = False,
     ) -> RollupResult:
         """Merge 1-minute bars into the read model and update every level that depends on them.
 
@@ -99,6 +117,8 @@ class Rollups:
             replace_candles_in: Instead of merging, make every exchange's candle bars of this
                 window exactly ``minute_bars`` (a minute absent there loses its bar): an exact
                 rebuild after observations were deleted from ``btc.prices``.
+            low_priority: History: let writers waiting for the read model's lock go first, and read
+                the buckets a collection at a time (:meth:`~btc_pipeline.store.buckets.BucketStore.preload`).
 
         Returns:
             What changed.
@@ -106,10 +126,14 @@ class Rollups:
         Raises:
             BucketConflictError: Another writer kept winning the race (after :data:`MAX_ATTEMPTS`).
         """
-        with locked(self.db, "bars"):  # one writer at a time: FerretDB's compare-and-set is not atomic
+        with locked(
+            self.db, "bars", low_priority=low_priority
+        ):  # one writer at a time: FerretDB's compare-and-set is not atomic
             self.buckets.reset()  # what was read before the lock may have changed since
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 try:
+                    if low_priority:
+                        self._preload(minute_bars)
                     result = self._apply_once(minute_bars, replace_candles_in)
                     result.attempts = attempt
                     return result
@@ -117,6 +141,13 @@ class Rollups:
                     log.warning("read model: %s; starting over (attempt %d)", exc, attempt)
                     self.buckets.reset()
         raise BucketConflictError(f"the read model kept changing under this writer for {MAX_ATTEMPTS} attempts")
+
+    def _preload(self, minute_bars: Mapping[str, Mapping[datetime, Bar]]) -> None:
+        """Read every 1-minute bucket the bars (and their consensus) touch, a collection at a time."""
+        hours = {M1.bucket_of(m) for bars in minute_bars.values() for m in bars}
+        series = set(minute_bars) | set(self.series.candle_series()) | {CONSENSUS}
+        for name in sorted(s for s in series if valid_series(s)):
+            self.buckets.preload(M1, name, hours)
 
     def _apply_once(
         self, minute_bars: Mapping[str, Mapping[datetime, Bar]], replace_candles_in: Window | None

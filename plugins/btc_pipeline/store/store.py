@@ -8,7 +8,9 @@ methods; they never touch a collection themselves.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,11 +29,11 @@ from btc_pipeline.health import LatestObservation, RunRecord
 from btc_pipeline.notify.episodes import Episode
 from btc_pipeline.redact import redact_text, redact_uri
 from btc_pipeline.schema import Observation
-from btc_pipeline.store import alerts, locks, notifications, notrades, prices, reads, rebuild, records
+from btc_pipeline.store import alerts, loads, locks, notifications, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.buckets import BucketConflictError
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
-from btc_pipeline.store.layout import LEVELS
+from btc_pipeline.store.layout import CONSENSUS, LEVELS
 from btc_pipeline.store.rollups import Rollups, candle_bar, minute_bars
 from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.window import Window
@@ -89,6 +91,9 @@ class WriteResult:
     unchanged: int = 0
     minutes_changed: int = 0
     buckets_written: int = 0
+    #: Time spent on ``btc.prices`` and on the read model, in milliseconds.
+    prices_ms: float = 0.0
+    read_model_ms: float = 0.0
 
     def __add__(self, other: WriteResult) -> WriteResult:
         """The counts of two writes together (a batch written in parts)."""
@@ -169,7 +174,9 @@ class Store:
         """Create the indexes the pipeline relies on; safe to call on every run."""
         prices.ensure_indexes(self.db)
 
-    def write_observations(self, observations: Sequence[Observation], *, now: datetime | None = None) -> WriteResult:
+    def write_observations(
+        self, observations: Sequence[Observation], *, now: datetime | None = None, history: bool = False
+    ) -> WriteResult:
         """Store a batch of observations in ``btc.prices`` and the read model, idempotently.
 
         ``btc.prices`` first (insert-first; a candle that wins over a stored one by the overwrite
@@ -179,14 +186,20 @@ class Store:
         Args:
             observations: Valid observations (a key may appear twice: the overwrite rule decides).
             now: When they are stored (``first_seen_at`` of new documents).
+            history: A large batch of the history lane (see :meth:`_write_history`): ``btc.prices``
+                and the read model written at the same time, the read model once for the batch,
+                under its lock taken with low priority (a waiting live writer goes first).
 
         Returns:
             Counts for ``btc.prices`` and for the read model.
         """
         stored_at = now or datetime.now(UTC)
         latest = prices.collapse(observations)
-        inserted, existing_keys = prices.insert_observations(self.db[PRICES], latest, stored_at)
         writer = Rollups(self.db)
+        if history:
+            return self._write_history(latest, stored_at, writer)
+        started = time.monotonic()
+        inserted, existing_keys = prices.insert_observations(self.db[PRICES], latest, stored_at)
         existing = [latest[k] for k in existing_keys if latest[k].kind == "candle_1m"]
         corrections, kept = prices.reconcile_candles(
             self.db[PRICES], existing, lambda obs: writer.stored_candle(obs.source, obs.ts), candle_bar
@@ -195,6 +208,7 @@ class Store:
         bars = minute_bars(latest.values())
         for key, bar in kept.items():  # what btc.prices holds is newer: the read model catches up with it
             bars[latest[key].source][latest[key].ts] = bar
+        prices_done = time.monotonic()
         rolled = writer.apply(bars)
         update_latest(self.db[LATEST], latest.values(), stored_at)
         return WriteResult(
@@ -203,6 +217,56 @@ class Store:
             unchanged=len(latest) - inserted - modified,
             minutes_changed=sum(rolled.changed_minutes.values()),
             buckets_written=rolled.buckets_written,
+            prices_ms=round((prices_done - started) * 1000, 1),
+            read_model_ms=round((time.monotonic() - prices_done) * 1000, 1),
+        )
+
+    def _write_history(self, latest: dict[str, Observation], stored_at: datetime, writer: Rollups) -> WriteResult:
+        """A history batch: ``btc.prices`` and the read model written at the same time (the insert
+        waits on the server while the bars are computed here), the read model under its lock taken
+        with low priority. Merging is order-free (the latest fetch wins), so the stored versions
+        that win over the batch's (known once the insert has answered) are merged in afterwards;
+        whether a duplicate corrects ``btc.prices`` is decided against the read model as it was
+        before this batch."""
+        bars = minute_bars(latest.values())
+        before = writer.snapshot(bars)  # the 1-minute bars as stored before this batch
+        timings: dict[str, float] = {}
+
+        def insert() -> tuple[int, list[str]]:
+            started = time.monotonic()
+            try:
+                return prices.insert_observations(self.db[PRICES], latest, stored_at)
+            finally:
+                timings["prices"] = time.monotonic() - started
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prices") as pool:
+            inserting = pool.submit(insert)
+            started = time.monotonic()
+            rolled = writer.apply(bars, low_priority=True)
+            timings["bars"] = time.monotonic() - started
+            inserted, existing_keys = inserting.result()
+        existing = [latest[k] for k in existing_keys if latest[k].kind == "candle_1m"]
+        corrections, kept = prices.reconcile_candles(
+            self.db[PRICES], existing, lambda obs: before.get((obs.source, obs.ts)), candle_bar
+        )
+        modified = prices.apply_corrections(self.db[PRICES], corrections)
+        minutes_changed, buckets_written = sum(rolled.changed_minutes.values()), rolled.buckets_written
+        if kept:  # btc.prices held newer versions the read model did not know: they win
+            catch_up: dict[str, dict[datetime, Bar]] = {}
+            for key, bar in kept.items():
+                catch_up.setdefault(latest[key].source, {})[latest[key].ts] = bar
+            again = writer.apply(catch_up, low_priority=True)
+            minutes_changed += sum(again.changed_minutes.values())
+            buckets_written += again.buckets_written
+        update_latest(self.db[LATEST], latest.values(), stored_at)
+        return WriteResult(
+            inserted=inserted,
+            modified=modified,
+            unchanged=len(latest) - inserted - modified,
+            minutes_changed=minutes_changed,
+            buckets_written=buckets_written,
+            prices_ms=round(timings.get("prices", 0.0) * 1000, 1),
+            read_model_ms=round(timings.get("bars", 0.0) * 1000, 1),
         )
 
     def record_rejects(self, docs: Iterable[Mapping[str, Any]], *, day: str) -> int:
@@ -284,7 +348,27 @@ class Store:
         """Rebuild the read model of ``window`` from ``btc.prices`` (see :mod:`btc_pipeline.store.rebuild`)."""
         return rebuild.rebuild(self.db, window, progress=progress, exact=exact)
 
+    def record_history_load(self, load: loads.HistoryLoad) -> None:
+        """Record a history backfill run as started (see :mod:`btc_pipeline.store.loads`)."""
+        loads.record_start(self.db[loads.HISTORY_LOADS], load)
+
+    def finish_history_load(self, run_id: str, state: str, finished_at: datetime) -> None:
+        """Record how a history backfill run ended."""
+        loads.record_end(self.db[loads.HISTORY_LOADS], run_id, state, finished_at)
+
     # --- reads --------------------------------------------------------------------------------
+    @_read
+    def history_load(self) -> loads.HistoryLoad | None:
+        """The history backfill run started last (``None``: none yet)."""
+        return loads.latest_load(self.db[loads.HISTORY_LOADS])
+
+    @_read
+    def minutes_with_candles(self, window: Window) -> int:
+        """About how many minutes of ``window`` have a candle of some exchange, from the daily bars
+        of the consensus (whole days: the first and last day may count minutes just outside)."""
+        days = self.bars(CONSENSUS, "1d", window)
+        return min(window.minute_count, int(days["n"].sum())) if not days.empty else 0
+
     @_read
     def bars(self, series: str, interval: str, window: Window) -> pd.DataFrame:
         """Bars of ``series`` (an exchange, ``consensus``, or ``<exchange>-ticks``) at ``interval``

@@ -13,13 +13,14 @@ catches a writer that bypassed the lock or outlived its lease.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError
 
 from btc_pipeline.errors import BtcPipelineError
+from btc_pipeline.store.inserts import insert_new
 
 #: How often :func:`update_versioned` makes its change again after losing a race.
 MAX_ATTEMPTS = 5
@@ -49,6 +50,17 @@ def write_version(collection: Collection[Any], doc_id: Any, version: int, fields
             return False
         return True
     return collection.replace_one({"_id": doc_id, "v": version}, doc).matched_count == 1
+
+
+def insert_first_versions(collection: Collection[Any], docs: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Store new documents as their version 1 with one bulk insert (a batch of :func:`write_version`
+    calls at version 0).
+
+    Returns:
+        The ``_id`` of each document another writer had created meanwhile (not written).
+    """
+    _, existing = insert_new(collection, [{**doc, "v": 1} for doc in docs])
+    return existing
 
 
 def update_versioned(

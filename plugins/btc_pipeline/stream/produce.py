@@ -66,11 +66,16 @@ def produce_all(producer: Producer, topic: str, records: Iterable[Record], *, ti
                 raise DeliveryError(f"cannot queue a message for {topic}: {exc}") from exc
         sent += 1
         producer.poll(0)
-    remaining = producer.flush(timeout_s)
-    if remaining:
+    queued = producer.flush(timeout_s)
+    if queued:
+        # flush() counts everything the producer still holds, earlier calls' messages included
+        # (a tick stream reuses its producer round after round): report this call's own
+        pending = sent - acked - len(failures)
+        earlier = queued - pending
         raise DeliveryError(
-            f"{remaining} of {sent} message(s) to {topic} still unacknowledged after {timeout_s:.0f}s: "
-            "is the broker up?"
+            f"{pending} of {sent} message(s) to {topic} still unacknowledged after {timeout_s:.0f}s"
+            + (f" (and {earlier} of earlier sends)" if earlier > 0 else "")
+            + ": is the broker up?"
         )
     if failures:
         shown = "; ".join(failures[:5])

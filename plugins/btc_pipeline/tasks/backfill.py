@@ -21,9 +21,17 @@ from airflow.sdk.exceptions import AirflowFailException
 from btc_pipeline.config import load_settings
 from btc_pipeline.exchanges import build_exchange
 from btc_pipeline.steps.backfill import backfill_chunk
-from btc_pipeline.steps.backfill_plan import backfill_request, check_backfill_window, plan_backfill, request_count
+from btc_pipeline.steps.backfill_plan import (
+    CHUNKS_AT_ONCE,
+    backfill_request,
+    check_backfill_window,
+    plan_backfill,
+    request_count,
+    requested_lane,
+)
 from btc_pipeline.steps.gaps import GapReport, find_gaps
 from btc_pipeline.steps.heal import first_candle_since, heal_window
+from btc_pipeline.store import HistoryLoad
 from btc_pipeline.tasks import hooks
 from btc_pipeline.timeutil import format_ts, parse_iso
 from btc_pipeline.window import Window
@@ -66,16 +74,17 @@ def backfill_scope(params: Mapping[str, Any]) -> dict[str, Any]:
     now = datetime.now(UTC)
     try:
         window, source, only_missing = backfill_request(params, now)
+        lane = requested_lane(params)
         exchanges = (source,) if source else settings.exchanges
         check_backfill_window(window, exchanges, now)
     except ValueError as exc:
         raise AirflowFailException(f"btc_backfill: {exc}") from exc
     if not only_missing:
-        return _scope(window, source, exchanges, only_missing=False, holes=None)
+        return _scope(window, source, exchanges, only_missing=False, holes=None, lane=lane)
     with hooks.store(settings) as store:
         report = find_gaps(store, window, settings.symbol, source)
     holes = [[format_ts(r.start), format_ts(r.end)] for r in report.missing]
-    return _scope(window, source, exchanges, only_missing=True, holes=holes, **_gap_stats(report))
+    return _scope(window, source, exchanges, only_missing=True, holes=holes, lane=lane, **_gap_stats(report))
 
 
 def heal_scope(run_after: datetime) -> dict[str, Any]:
@@ -131,9 +140,13 @@ def plan_chunks_of(scope: Mapping[str, Any]) -> list[dict[str, Any]]:
     window = Window(parse_iso(scope["window_start"], "window_start"), parse_iso(scope["window_end"], "window_end"))
     holes = scope.get("holes")
     gaps = None if holes is None else [Window(parse_iso(a, "hole start"), parse_iso(b, "hole end")) for a, b in holes]
-    plan = plan_backfill(window, scope["exchanges"], gaps=gaps)
+    # a heal's scope names no lane: heals take the live lane
+    plan = plan_backfill(
+        window, scope["exchanges"], gaps=gaps, lane=requested_lane({"lane": scope.get("lane") or "live"})
+    )
     log.info(
-        "plan: %d chunk(s) of at most %d minutes, %d minutes, %d request(s) to %s",
+        "plan (%s lane): %d chunk(s) of at most %d minutes, %d minutes, %d request(s) to %s",
+        plan.lane,
         len(plan.chunks),
         plan.chunk_minutes,
         plan.minutes,
@@ -146,12 +159,31 @@ def plan_chunks_of(scope: Mapping[str, Any]) -> list[dict[str, Any]]:
             "end": format_ts(chunk.end),
             "source": scope.get("source"),
             "only_missing": bool(scope.get("only_missing")),
+            "lane": plan.lane,
             "label": f"{format_ts(chunk.start)} → {format_ts(chunk.end)}",
             "minutes": chunk.minute_count,
             "requests": request_count(chunk, plan.exchanges[0]),
         }
         for chunk in plan.chunks
     ]
+
+
+def record_history_start(run_id: str, scope: Mapping[str, Any], chunks: Sequence[Mapping[str, Any]]) -> None:
+    """``plan`` of a history-lane backfill: record the load as started, with the minutes of its range
+    already stored, so that the dashboard can show its progress (:mod:`btc_pipeline.store.loads`)."""
+    if scope.get("lane") != "history" or not chunks:
+        return
+    window = Window(parse_iso(scope["window_start"], "window_start"), parse_iso(scope["window_end"], "window_end"))
+    with hooks.store(load_settings()) as store:
+        load = HistoryLoad(
+            run_id=run_id,
+            window=window,
+            planned_minutes=sum(int(c.get("minutes", 0)) for c in chunks),
+            present_before=store.minutes_with_candles(window),
+            started_at=datetime.now(UTC),
+            state="running",
+        )
+        store.record_history_load(load)
 
 
 def run_backfill_chunk(chunk: Mapping[str, Any], run_id: str) -> dict[str, Any]:
@@ -179,6 +211,7 @@ def run_backfill_chunk(chunk: Mapping[str, Any], run_id: str) -> dict[str, Any]:
             run_id,
             only_missing=bool(chunk.get("only_missing")),
             present_source=source,
+            lane="history" if chunk.get("lane") == "history" else "live",
         )
     return result.to_dict()
 
@@ -216,11 +249,15 @@ def summarize_run(
     done = [dict(r) for r in results or ()]
     finished = {r["start"] for r in done}
     failed = [c["label"] for c in planned if c["start"] not in finished]
-    totals = {
+    totals: dict[str, float] = {
         key: sum(int(r.get(key, 0)) for r in done)
         for key in ("fetched", "produced", "already_present", "no_trade_minutes", "requests")
     }
-    sources = sorted({str(r["source"]) for r in done})
+    # the chunks' own time (fetch, produce), summed: what the run's wall time spent outside them is Airflow's
+    totals |= {
+        f"{key}_s": round(sum(float(r.get(f"{key}_ms", 0)) for r in done) / 1000, 1) for key in ("fetch", "produce")
+    }
+    sources = sorted({s for r in done for s in str(r["source"]).split(",")})
     fields: dict[str, Any] = {
         **{key: value for key, value in scope.items() if key != "holes"},
         "chunks": len(planned),
@@ -236,13 +273,15 @@ def summarize_run(
     now = datetime.now(UTC)
     with hooks.store(settings) as store:
         doc = store.record_run(dag_id, run_id, started_at=started_at or now, finished_at=now, fields=fields)
+        if scope.get("lane") == "history":
+            store.finish_history_load(run_id, fields["state"], now)
     log.info("summary: %s", fields)
     if failed:
         raise AirflowFailException(f"{len(failed)} of {len(planned)} chunk(s) failed: {', '.join(failed)}")
     return {**doc, "started_at": format_ts(doc["started_at"]), "finished_at": format_ts(doc["finished_at"])}
 
 
-def plan_and_produce(scope: Any, topic: Asset) -> Any:
+def plan_and_produce(scope: Any, outlets: Sequence[Asset]) -> Any:
     """Wire the tasks ``btc_backfill`` and ``btc_heal`` share, after their own ``find_gaps``.
 
     ``plan`` splits the scope into chunks; one mapped ``fetch_and_produce`` task per chunk (named
@@ -252,7 +291,8 @@ def plan_and_produce(scope: Any, topic: Asset) -> Any:
 
     Args:
         scope: ``find_gaps``'s output.
-        topic: The topic's asset, the chunks' outlet: each chunk that succeeds starts ``btc_drain``.
+        outlets: The topics' assets, the chunks' outlets: each chunk that succeeds starts the drains
+            of those topics (``btc_drain``; ``btc_history_drain`` for ``btc_backfill``).
 
     Returns:
         The ``summarize`` task's output.
@@ -261,10 +301,19 @@ def plan_and_produce(scope: Any, topic: Asset) -> Any:
 
     @task(execution_timeout=timedelta(minutes=2))  # type: ignore[untyped-decorator]
     def plan(scope: dict[str, Any]) -> list[dict[str, Any]]:
-        """Split the scope into chunks of at most a day and a whole number of the exchange's pages."""
-        return plan_chunks_of(scope)
+        """Split the scope into chunks, each a whole number of the exchange's pages (a day, or 15 days
+        in the history lane); record a history load for the dashboard."""
+        chunks = plan_chunks_of(scope)
+        record_history_start(get_current_context()["run_id"], scope, chunks)
+        return chunks
 
-    @task(execution_timeout=timedelta(minutes=10), map_index_template="{{ chunk_window }}", outlets=[topic])  # type: ignore[untyped-decorator]
+    @task(  # type: ignore[untyped-decorator]
+        execution_timeout=timedelta(minutes=10),
+        map_index_template="{{ chunk_window }}",
+        outlets=list(outlets),
+        # each chunk sends its share of the exchange's request rate (steps.backfill_plan.request_rate)
+        max_active_tis_per_dagrun=CHUNKS_AT_ONCE,
+    )
     def fetch_and_produce(chunk: dict[str, Any]) -> dict[str, Any]:
         """Fetch one chunk's candles with the exchange's paging client and produce them to `btc-metrics`."""
         ctx = get_current_context()

@@ -18,20 +18,23 @@ log = logging.getLogger(__name__)
 NOTIFY_WAIT_S = 45.0
 
 
-def drain_topic(dag_id: str, run_id: str) -> dict[str, Any]:
-    """``btc_drain.drain``: one bounded drain of the topic into MongoDB, its statistics recorded.
+def drain_topic(dag_id: str, run_id: str, *, history: bool = False) -> dict[str, Any]:
+    """``btc_drain.drain`` (``btc_history_drain.drain`` with ``history``): one bounded drain of the
+    topic (the history lane's topic) into MongoDB, its statistics recorded.
 
-    The data's freshness is checked for the staleness channel (``BTC_NOTIFY_STALE_URLS``) when the
-    run starts and when it ends, in the background (:class:`~btc_pipeline.notify.deliver.Outbox`):
-    the drain runs every 30 s whether or not data comes, so stale data is noticed within about that.
+    The live drain checks the data's freshness for the staleness channel (``BTC_NOTIFY_STALE_URLS``)
+    when the run starts and when it ends, in the background (:class:`~btc_pipeline.notify.deliver.Outbox`):
+    it runs every 30 s whether or not data comes, so stale data is noticed within about that.
     """
     settings = load_settings()
     started_at = datetime.now(UTC)
+    check_freshness = bool(settings.notify_targets("stale")) and not history
     with hooks.store(settings) as store:
         outbox = Outbox(store)
-        if settings.notify_targets("stale"):
+        if check_freshness:
             outbox.call(events.check_freshness, store, settings, started_at)
-        stats = drain(hooks.batch_consumer(settings), hooks.producer(settings), store, settings, run_id, outbox=outbox)
+        consumer = hooks.batch_consumer(settings, history=history)
+        stats = drain(consumer, hooks.producer(settings), store, settings, run_id, history=history, outbox=outbox)
         store.record_run(
             dag_id,
             run_id,
@@ -39,7 +42,7 @@ def drain_topic(dag_id: str, run_id: str) -> dict[str, Any]:
             finished_at=datetime.now(UTC),
             fields={**stats.to_dict(), "state": "success"},
         )
-        if settings.notify_targets("stale"):
+        if check_freshness:
             outbox.call(events.check_freshness, store, settings, datetime.now(UTC))
         outbox.close(NOTIFY_WAIT_S)
     log.info("drain: %s", stats.to_dict())

@@ -31,6 +31,13 @@ def on_success(settings: Settings) -> PipelineNotifier | None:
     return PipelineNotifier("succeeded") if settings.notify_targets("failure") else None
 
 
+def history_asset(settings: Settings) -> Asset:
+    """The asset of ``BTC_HISTORY_TOPIC`` (see :func:`topic_asset`): the history chunks' outlet,
+    ``btc_history_drain``'s trigger."""
+    topic = settings.history_topic
+    return Asset(uri=f"kafka://{settings.kafka_conn_id}/{topic}", name=topic, group="kafka")
+
+
 def topic_asset(settings: Settings) -> Asset:
     """The asset of ``BTC_TOPIC`` on the cluster of the ``btc_kafka`` connection.
 
