@@ -74,6 +74,7 @@ OUTLETS = [schedules.topic_asset(schedules.settings()), schedules.history_asset(
             description="history: chunks of 15 days via btc-metrics-history (default); live: a day, via btc-metrics",
         ),
     },
+    on_success_callback=schedules.on_success(schedules.settings()),
     default_args=schedules.retry_args(3, timedelta(seconds=15), timedelta(minutes=2)),
 )
 def btc_backfill() -> None:

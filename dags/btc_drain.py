@@ -64,6 +64,7 @@ SETTINGS = schedules.settings()
     max_active_runs=1,
     tags=["btc", "drain", "kafka", "mongodb"],
     doc_md=__doc__,
+    on_success_callback=schedules.on_success(SETTINGS),
     default_args=schedules.retry_args(3, timedelta(seconds=10), timedelta(minutes=1)),
 )
 def btc_drain() -> None:

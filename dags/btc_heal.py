@@ -43,6 +43,7 @@ TOPIC = schedules.topic_asset(schedules.settings())
     max_active_runs=1,
     tags=["btc", "backfill", "heal"],
     doc_md=__doc__,
+    on_success_callback=schedules.on_success(schedules.settings()),
     default_args=schedules.retry_args(3, timedelta(seconds=15), timedelta(minutes=2)),
 )
 def btc_heal() -> None:

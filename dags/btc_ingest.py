@@ -58,6 +58,7 @@ TOPIC = schedules.topic_asset(SETTINGS)
     max_active_runs=3,
     tags=["btc", "ingest", "kafka"],
     doc_md=__doc__,
+    on_success_callback=schedules.on_success(SETTINGS),
     default_args=schedules.retry_args(
         SETTINGS.ingest_retries, timedelta(seconds=SETTINGS.ingest_retry_delay_s), timedelta(minutes=2)
     ),

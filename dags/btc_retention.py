@@ -33,6 +33,7 @@ from btc_pipeline.tasks import retention, schedules
     max_active_runs=1,
     tags=["btc", "retention", "mongodb"],
     doc_md=__doc__,
+    on_success_callback=schedules.on_success(schedules.settings()),
     default_args=schedules.retry_args(2, timedelta(minutes=5), timedelta(minutes=5)),
 )
 def btc_retention() -> None:

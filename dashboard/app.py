@@ -273,6 +273,12 @@ def health_panel(health: HealthPanel) -> None:
             )
         else:
             st.write(f"**Missing minutes** in the last 24 h: none ({g.no_trade_minutes} without trades)")
+        if health.notifications:
+            failed = sum(row["outcome"] != "sent" for row in health.notifications)
+            st.caption(f"Last notifications (BTC_NOTIFY_URLS): {failed} of {len(health.notifications)} not delivered")
+            st.dataframe(health.notifications, hide_index=True)
+        else:
+            st.write("**Notifications**: none sent yet (BTC_NOTIFY_URLS; check with `btc-pipeline notify test`)")
 
 
 def unreachable(exc: StoreError) -> None:

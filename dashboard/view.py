@@ -3,7 +3,7 @@ reads a few dozen small documents, whatever the length of history)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -79,6 +79,8 @@ class HealthPanel:
     runs: list[dict[str, Any]]
     rejects_24h: dict[str, int]
     gaps: GapReport
+    #: The last notification deliveries (:func:`delivery_rows`), newest first.
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,23 @@ def run_rows(health: PipelineHealth) -> list[dict[str, Any]]:
     ]
 
 
+def delivery_rows(deliveries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One row per notification delivery (as :meth:`~btc_pipeline.store.Store.recent_deliveries`
+    gives them): when, what, to which channel (already redacted when stored), how it ended."""
+    return [
+        {
+            "at": format_ts(d["at"]),
+            "what": d.get("kind", ""),
+            "message": str(d.get("title", ""))[:100],
+            "channel": d.get("channel", ""),
+            "outcome": d.get("outcome", ""),
+            "tries": d.get("attempts", 0),
+            "detail": str(d.get("detail", ""))[:120],
+        }
+        for d in deliveries
+    ]
+
+
 def load_health(store: Store, settings: Settings, now: datetime) -> HealthPanel:
     """The health panel's data (the holes of the last 24 h included)."""
     health = pipeline_health(store.latest(), store.recent_runs(), now, settings.stale_after_s)
@@ -208,7 +227,9 @@ def load_health(store: Store, settings: Settings, now: datetime) -> HealthPanel:
             rejects[reason] = rejects.get(reason, 0) + count
     end = floor_minute(now) - MINUTE * 2  # the last two minutes may still be on their way
     gaps = find_gaps(store, Window(end - timedelta(days=1), end), settings.symbol)
-    return HealthPanel(health, freshness_rows(health, settings.exchanges), run_rows(health), rejects, gaps)
+    notifications = delivery_rows(store.recent_deliveries())
+    exchanges = freshness_rows(health, settings.exchanges)
+    return HealthPanel(health, exchanges, run_rows(health), rejects, gaps, notifications)
 
 
 def series_choices(settings: Settings) -> list[str]:

@@ -41,6 +41,7 @@ MODULE_SECONDS = {
     "test_drain_watcher.py": 108,
     "test_dashboard.py": 100,
     "test_read_model.py": 59,
+    "test_notifications.py": 55,
     "test_kafka_to_mongo.py": 33,
     "test_dlq_cli.py": 28,
     "test_hostile_exchanges.py": 28,

@@ -171,3 +171,33 @@ def test_every_producer_of_the_topic_starts_the_drain(guarded_parse):
         if asset in t.outlets and (dag.dag_id, t.task_id) not in producers
     ]
     assert others == []
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_every_task_tells_the_failure_channels(guarded_parse, dag_file):
+    """Each task's failure callbacks include the pipeline's notifier (a no-op without a URL), and
+    without a failure URL the DAG has no success callback: the scheduler asks the DAG processor for
+    nothing more than before notifications existed."""
+    from btc_pipeline.tasks.notifier import PipelineNotifier
+
+    dag = guarded_parse[0][dag_file.name].dags[dag_file.stem]
+    for task in dag.tasks:
+        callbacks = (
+            task.on_failure_callback if isinstance(task.on_failure_callback, list) else [task.on_failure_callback]
+        )
+        assert any(isinstance(c, PipelineNotifier) and c.event == "failed" for c in callbacks), task.task_id
+    assert not dag.on_success_callback
+
+
+def test_a_failure_url_gives_every_dag_the_recovery_notifier():
+    from btc_pipeline.config import load_settings
+    from btc_pipeline.tasks import schedules
+
+    assert schedules.on_success(load_settings({})) is None
+    notifier = schedules.on_success(load_settings({"BTC_NOTIFY_URLS": "json://127.0.0.1:9/x"}))
+    assert notifier is not None and notifier.event == "succeeded"
+
+
+@pytest.mark.parametrize("dag_file", DAG_FILES, ids=lambda p: p.name)
+def test_every_dag_file_wires_the_recovery_notifier(dag_file):
+    assert "on_success_callback=schedules.on_success(" in dag_file.read_text(), dag_file.name

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, Setting
 from btc_pipeline.alerts import AlertRules
 from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.exchanges import EXCHANGES
-from btc_pipeline.redact import redact_uri
+from btc_pipeline.redact import redact_notify_text, redact_notify_url, redact_uri
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S, parse_age
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,23 @@ def _periods(value: Any) -> tuple[int, ...]:
     return periods
 
 
+def _notify_urls(value: Any) -> Any:
+    """Apprise URLs, separated by white space or by commas before a scheme (a comma may sit inside
+    one, ``mailto://...?to=a@x.org,b@x.org``); each must name its scheme."""
+    if not isinstance(value, str):
+        return value
+    urls = tuple(u for u in re.split(r"\s+|,\s*(?=[A-Za-z][A-Za-z0-9+.-]*://)", value.strip()) if u)
+    if bad := [u for u in urls if not _NOTIFY_URL.match(u)]:
+        shown = ", ".join(redact_notify_url(u) for u in bad)
+        raise ValueError(f"holds {shown}, which is no Apprise URL (scheme://...), e.g. json://host:port/path")
+    return urls
+
+
+_NOTIFY_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
 WebUrl = Annotated[str, AfterValidator(_http_url)]
+#: Notification URLs (secrets: shown only through :func:`btc_pipeline.redact.redact_notify_url`).
+NotifyUrls = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_notify_urls)]
 MongoUri = Annotated[str, AfterValidator(_mongodb_uri)]
 Periods = Annotated[tuple[int, ...], NoDecode, BeforeValidator(_periods)]
 Price = Annotated[float | None, Field(ge=0.01, le=10_000_000)]
@@ -207,6 +224,13 @@ class Settings(BaseSettings):
     alert_below: Price = Field(None, description="Alert when the price falls below this (empty: off).")
     alert_move_pct: float = Field(2.0, ge=0, le=100, description="Alert on a move of this many percent (0: off).")
     alert_move_window_min: int = Field(60, ge=1, le=10_080, description="The window of that move, in minutes.")
+    notify_urls: NotifyUrls = Field((), repr=False, description="Apprise URLs messages go to (empty: none sent).")
+    notify_price_urls: NotifyUrls = Field((), repr=False, description="Price alerts' URLs (empty: BTC_NOTIFY_URLS).")
+    notify_failure_urls: NotifyUrls = Field((), repr=False, description="Failed runs' URLs (empty: BTC_NOTIFY_URLS).")
+    notify_stale_urls: NotifyUrls = Field((), repr=False, description="Staleness URLs (empty: BTC_NOTIFY_URLS).")
+    notify_repeat_min: int = Field(60, ge=1, le=10_080, description="Minutes between reminders of a failing DAG.")
+    dashboard_url: WebUrl = Field("http://127.0.0.1:8501", description="The dashboard, linked from messages.")
+    airflow_ui_url: WebUrl = Field("http://127.0.0.1:8080", description="Airflow's UI, for links to task logs.")
 
     @model_validator(mode="after")
     def _topics_differ(self) -> Settings:
@@ -217,6 +241,17 @@ class Settings(BaseSettings):
                 "BTC_HISTORY_TOPIC must differ from BTC_TOPIC and BTC_DLQ_TOPIC: history has a lane of its own"
             )
         return self
+
+    def notify_targets(self, topic: Literal["price", "failure", "stale"]) -> tuple[str, ...]:
+        """Where messages of ``topic`` go: its own list, else ``BTC_NOTIFY_URLS`` (empty: nowhere)."""
+        own = {"price": self.notify_price_urls, "failure": self.notify_failure_urls, "stale": self.notify_stale_urls}
+        return own[topic] or self.notify_urls
+
+    @property
+    def all_notify_urls(self) -> tuple[str, ...]:
+        """Every configured notification URL once, in the order declared."""
+        urls = (*self.notify_urls, *self.notify_price_urls, *self.notify_failure_urls, *self.notify_stale_urls)
+        return tuple(dict.fromkeys(urls))
 
     @property
     def alert_rules(self) -> AlertRules:
@@ -263,7 +298,9 @@ def _explain(error: ErrorDetails, model: type[BaseSettings], source: _Environmen
     by_key = {env_key(model, name): name for name in model.model_fields}
     field, *rest = (by_key.get(str(part), str(part)) for part in error["loc"])  # an alias names its field
     key = url_key(rest[0]) if field == "base_urls" and rest else env_key(model, field)
-    shown = f"{source.renamed.get(key, key)}={redact_uri(str(source.given.get(key, error['input'])))!r}"
+    given = str(source.given.get(key, error["input"]))
+    hidden = redact_notify_text(given, given.split()) if field.startswith("notify_") else redact_uri(given)
+    shown = f"{source.renamed.get(key, key)}={hidden!r}"
     info, kind = model.model_fields[field], error["type"]
     example = "" if info.default is None else f"; set it to e.g. {info.default}"
     low = next((m.ge for m in info.metadata if isinstance(m, Ge)), None)

@@ -5,6 +5,8 @@ through before it reaches a log, a page, an error or stderr.
   values of its options that carry secrets (``tlsCertificateKeyFilePassword``,
   ``authMechanismProperties``, any ``...password/secret/token/key=``).
 - :func:`redact_text` does the same to every URI inside a text (a driver's exception message).
+- :func:`redact_notify_url` and :func:`redact_notify_text` do it for notification (Apprise) URLs,
+  whose tokens sit in the host and path as well: only the scheme (and a webhook's host) is shown.
 
 A MongoDB URI is read with PyMongo's own parser, so the user name shown is the one the driver
 logs in with; ``mongodb+srv://`` is parsed as its ``mongodb://`` twin, so nothing is looked up in
@@ -18,6 +20,7 @@ password is masked, the user name with it.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from urllib.parse import quote_plus
 
 #: What a secret is replaced with.
@@ -97,3 +100,62 @@ def redact_text(text: str) -> str:
         The message fit to show.
     """
     return _URI_IN_TEXT.sub(lambda match: redact_uri(match.group()), text)
+
+
+#: Apprise schemes whose host is a web address that can be shown (the rest of the URL cannot):
+#: generic webhooks, mail servers, self-hosted services. Every other scheme keeps its tokens in the
+#: host and path (``slack://TokenA/TokenB/TokenC``, ``tgram://bottoken/chat``), so only the scheme is shown.
+_SHOWN_HOST_SCHEMES = frozenset(
+    {"json", "jsons", "form", "forms", "xml", "xmls", "mailto", "mailtos", "ntfy", "ntfys", "gotify", "gotifys"}
+)
+_HOST = re.compile(r"(?:[^@/?#]*@)?(?P<host>[^/?#:@]+(?::\d+)?)")
+
+
+def redact_notify_url(url: str) -> str:
+    """A notification (Apprise) URL fit to show: its scheme, the host when the scheme's host is
+    not a token, and ``***`` for everything else (user, password, path, query).
+
+    Apprise URLs carry their secrets anywhere (``slack://T1/B2/C3``, ``tgram://123:abc/456``,
+    ``mailto://user:pass@example.com``), so unlike :func:`redact_uri` nothing but the scheme and
+    a web host is kept.
+
+    Args:
+        url: An Apprise URL as configured (``BTC_NOTIFY_URLS``).
+
+    Returns:
+        e.g. ``json://127.0.0.1:8123/***``, ``slack://***``; text without ``://`` becomes ``***``.
+    """
+    scheme, sep, rest = url.strip().partition("://")
+    if not sep or not scheme:
+        return MASK
+    scheme = scheme.lower()
+    match = _HOST.match(rest)
+    if scheme in _SHOWN_HOST_SCHEMES and match and match["host"]:
+        return f"{scheme}://{match['host']}/{MASK}"
+    return f"{scheme}://{MASK}"
+
+
+def redact_notify_text(text: str, urls: Iterable[str]) -> str:
+    """``text`` with each of ``urls`` (and every URI in it) made fit to show.
+
+    Each configured URL, and each of its parts longer than 3 characters between ``/``, ``:``, ``@``,
+    ``?``, ``&`` and ``=``, is masked: a library's message may quote a token without its URL.
+
+    Args:
+        text: A message, e.g. an exception's ``str()`` or a library's log lines.
+        urls: The notification URLs that may appear in it.
+
+    Returns:
+        The message fit to show.
+    """
+    for url in sorted(urls, key=len, reverse=True):
+        text = text.replace(url, redact_notify_url(url))
+        _, _, rest = url.partition("://")
+        for part in sorted(set(re.split(r"[/:@?&=,]+", rest)), key=len, reverse=True):
+            if len(part) > 3 and part.lower() not in _HARMLESS_PARTS:
+                text = text.replace(part, MASK)
+    return redact_text(text)
+
+
+#: Parts of a URL that are no secret and would mask ordinary words if masked.
+_HARMLESS_PARTS = frozenset({"localhost", "json", "jsons", "http", "https", "format", "markdown", "text", "html"})

@@ -22,12 +22,16 @@ apart, so that modules run minutes apart never meet):
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
+import threading
 import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -49,11 +53,13 @@ from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window
 from devstack import Stack
 from devstack.config import free_ports
-from devstack.processes import port_is_open
+from devstack.processes import free_port, port_is_open
 from simexchange.pricepath import PricePath
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "state" / "test-artifacts"
+#: The port of this session's webhook receiver (:func:`notify_receiver`), known before the stack starts.
+NOTIFY_PORT = free_port()
 #: The test stack runs on topics of other names than the defaults, so that every part (topic
 #: creation, DAGs, drain, CLI) is shown to follow BTC_TOPIC / BTC_DLQ_TOPIC.
 TEST_ENV = {
@@ -68,6 +74,9 @@ TEST_ENV = {
     "BTC_INGEST_RETRIES": "0",
     # ... and gives up on the broker after 5 s rather than 20 (a local broker acknowledges in ms)
     "BTC_INGEST_DELIVERY_TIMEOUT_S": "5",
+    # Failed runs are sent to the session's webhook receiver (:func:`notify_receiver`): the
+    # failure notifier of every DAG runs as in production (test_notifications reads what arrives).
+    "BTC_NOTIFY_FAILURE_URLS": f"json://127.0.0.1:{NOTIFY_PORT}/failures",
 }
 #: A closed past window of ten minutes the simulated exchange serves from its history.
 OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))
@@ -373,3 +382,78 @@ def assert_exact_once(mongo: Any, window: Window, *, except_minutes: set[datetim
             sim.close,
             sim.volume,
         ), ts
+
+
+# --- a webhook receiver for notifications ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Received:
+    """One request the receiver answered: its path, JSON body (Apprise's ``json://``: ``title``,
+    ``message``, ``type``), the status it answered and when (monotonic)."""
+
+    path: str
+    body: dict[str, Any]
+    status: int
+    at: float
+
+
+class WebhookReceiver:
+    """A small HTTP server that records every POST; ``fail(path, n)`` makes it answer 500 to the
+    next ``n`` requests of ``path``."""
+
+    def __init__(self, port: int = 0) -> None:
+        self.received: list[Received] = []
+        self._failures: dict[str, int] = {}
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = {"raw": raw.decode("utf-8", "replace")}
+                with receiver._lock:
+                    left = receiver._failures.get(self.path, 0)
+                    status = 500 if left else 200
+                    receiver._failures[self.path] = max(0, left - 1)
+                    receiver.received.append(Received(self.path, body, status, time.monotonic()))
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+
+    def url(self, path: str) -> str:
+        """The Apprise URL of ``path`` on this receiver (``json://127.0.0.1:PORT/path``)."""
+        return f"json://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def fail(self, path: str, times: int) -> None:
+        with self._lock:
+            self._failures["/" + path.lstrip("/")] = times
+
+    def messages(self, path: str, *, status: int = 200) -> list[Received]:
+        """What arrived at ``path`` and was answered with ``status``."""
+        with self._lock:
+            return [r for r in self.received if r.path == "/" + path.lstrip("/") and r.status == status]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="session")
+def notify_receiver() -> Iterator[WebhookReceiver]:
+    """The receiver of the stack's ``BTC_NOTIFY_FAILURE_URLS`` (port :data:`NOTIFY_PORT`), and of
+    any URL a test makes with :meth:`WebhookReceiver.url`."""
+    receiver = WebhookReceiver(NOTIFY_PORT)
+    yield receiver
+    receiver.close()

@@ -143,6 +143,9 @@ class StackConfig:
         """The ``BTC_*`` settings every pipeline process gets (package config, see config.py)."""
         env = {k: v for k, v in self.user_env.items() if k.startswith("BTC_")}
         env.update(BTC_KAFKA_BOOTSTRAP=self.kafka_bootstrap, BTC_MONGO_URI=self.mongo_uri)
+        # the links in notifications point at this stack's own UI and dashboard, unless .env says otherwise
+        env.setdefault("BTC_AIRFLOW_UI_URL", self.airflow_url)
+        env.setdefault("BTC_DASHBOARD_URL", self.dashboard_url)
         if self.simulated:
             env.update(simulated_base_urls(self.simex_url))
         return env

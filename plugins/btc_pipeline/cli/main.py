@@ -7,6 +7,7 @@
     btc-pipeline dlq list [--since 24h] [--reason bad_price]
     btc-pipeline dlq replay [--reason bad_price] [--since 24h] [--dry-run]
     btc-pipeline init-env [--force] [--path .env]      (``make env``: secrets for docker compose)
+    btc-pipeline notify test                           (a test message to every BTC_NOTIFY_URLS channel)
     btc-pipeline check-secrets [--env-file .env]
 
 ``backfill`` triggers the ``btc_backfill`` DAG through Airflow's REST API (so every chunk is
@@ -39,6 +40,8 @@ from btc_pipeline.cli.common import (
     redacted,
 )
 from btc_pipeline.cli.env import SECRET_COMMANDS, add_secret_commands, run_secret_command
+from btc_pipeline.cli.notify import COMMAND as NOTIFY_COMMAND
+from btc_pipeline.cli.notify import add_notify_command, run_notify
 from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
 from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.redact import redact_text
@@ -246,11 +249,12 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{gaps,backfill,rollups,dlq,init-env,check-secrets}"
+        dest="command", required=True, metavar="{gaps,backfill,rollups,dlq,notify,init-env,check-secrets}"
     )
     times = _time_arg(now)
     for add in (_add_gaps, _add_backfill, _add_rollups, _add_dlq):
         add(commands, times)
+    add_notify_command(commands)
     add_secret_commands(commands)
     return parser
 
@@ -289,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_secret_command(args, sys.stdout, err)
     if args.command == "dlq":
         return run_dlq(parser, args, err)
+    if args.command == NOTIFY_COMMAND:
+        return run_notify(args, sys.stdout, err)
     try:
         window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
     except RangeArgumentError as exc:

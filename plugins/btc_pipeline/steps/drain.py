@@ -8,7 +8,9 @@ commit, so the next run re-reads the batch, and the idempotent write makes that 
 A run stores what arrives as it arrives: it ends once it has caught up with every assigned
 partition and nothing new came for ``BTC_DRAIN_IDLE_S``, or at its bounds (a message count and a
 duration). The price alerts are checked after the batches, at most every
-:data:`ALERT_CHECK_INTERVAL_S`, so that a crossing is recorded while the run goes on.
+:data:`ALERT_CHECK_INTERVAL_S`, so that a crossing is recorded while the run goes on; those that
+fire are handed to the :class:`~btc_pipeline.notify.deliver.Outbox`, which sends them in the
+background: no batch waits on a receiver.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from btc_pipeline.config import Settings
+from btc_pipeline.notify import events
+from btc_pipeline.notify.deliver import Outbox
 from btc_pipeline.schema import Observation, SchemaError, decode
 from btc_pipeline.steps.alerts import check_alerts
 from btc_pipeline.store import Store, WriteResult, write_failure
@@ -114,6 +118,7 @@ def drain(
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     history: bool = False,
+    outbox: Outbox | None = None,
 ) -> DrainStats:
     """Run one bounded drain: batches from ``source`` into ``store``.
 
@@ -127,6 +132,7 @@ def drain(
         clock: Current time.
         history: Draining the history lane: the read model is written once per batch, with low
             priority (see :meth:`~btc_pipeline.store.Store.write_observations`).
+        outbox: Where the price alerts that fire are posted (``BTC_NOTIFY_PRICE_URLS``); None: not sent.
 
     Returns:
         The run's statistics (the task layer records them in ``btc.pipeline_runs``).
@@ -142,6 +148,8 @@ def drain(
         nonlocal unchecked, last_check
         fired = check_alerts(store, settings.alert_rules, clock(), stale_after_s=settings.stale_after_s)
         stats.alerts += [a.message for a in fired]
+        if outbox is not None and fired:
+            outbox.post_all(events.price_alerts(fired, settings), settings.notify_targets("price"))
         unchecked, last_check = False, time.monotonic()
 
     with source:

@@ -8,3 +8,5 @@ REJECTS = "rejects"
 PIPELINE_RUNS = "pipeline_runs"
 #: Minutes an exchange answered without a candle for (it had no trades in them), per exchange.
 NO_TRADE_MINUTES = "no_trade_minutes"
+#: Every notification delivery: what, to which channel (redacted), when, outcome, attempts.
+NOTIFICATIONS = "notifications"

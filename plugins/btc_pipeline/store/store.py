@@ -26,9 +26,10 @@ from btc_pipeline.alerts import Alert, AlertState
 from btc_pipeline.bars import Bar, as_read
 from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.health import LatestObservation, RunRecord
+from btc_pipeline.notify.episodes import Episode
 from btc_pipeline.redact import redact_text, redact_uri
 from btc_pipeline.schema import Observation
-from btc_pipeline.store import alerts, loads, locks, notrades, prices, reads, rebuild, records
+from btc_pipeline.store import alerts, loads, locks, notifications, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.buckets import BucketConflictError
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
@@ -39,6 +40,7 @@ from btc_pipeline.window import Window
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class StoreError(BtcPipelineError, RuntimeError):
@@ -326,6 +328,20 @@ class Store:
         """Store fired alerts once each; returns how many were new."""
         return alerts.record_alerts(self.db, fired)
 
+    def record_deliveries(self, docs: Sequence[Mapping[str, Any]]) -> None:
+        """Store notification deliveries in ``btc.notifications`` and the last ones (see
+        :mod:`btc_pipeline.store.notifications`)."""
+        notifications.record_deliveries(self.db, docs)
+
+    def update_episode(self, key: str, change: Callable[[Episode], tuple[T, Episode]]) -> T:
+        """Change the stored state of a lasting problem (a failing DAG, stale data); returns what
+        ``change`` said on the state that was stored."""
+        return notifications.update_episode(self.db, key, change)
+
+    def episode(self, key: str) -> Episode:
+        """The stored state of a lasting problem (closed when none)."""
+        return notifications.load_episode(self.db, key)
+
     def rebuild_read_model(
         self, window: Window, *, progress: rebuild.ProgressCallback | None = None, exact: bool = False
     ) -> rebuild.RebuildSummary:
@@ -411,6 +427,12 @@ class Store:
     def recent_alerts(self, within: timedelta = timedelta(days=1)) -> list[Alert]:
         """The alerts the pipeline recorded in the last ``within``, newest first."""
         return alerts.recent_alerts(self.db, datetime.now(UTC), within)
+
+    @_read
+    def recent_deliveries(self) -> list[dict[str, Any]]:
+        """The last notification deliveries, newest first: ``at``, ``topic``, ``kind``, ``title``,
+        ``channel`` (redacted), ``outcome`` (``sent``/``failed``/``invalid_url``), ``attempts``, ``detail``."""
+        return notifications.recent_deliveries(self.db)
 
     @_read
     def reject_counts(self) -> dict[str, dict[str, int]]:

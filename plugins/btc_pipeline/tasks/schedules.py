@@ -15,12 +15,20 @@ from airflow.sdk import Asset
 
 from btc_pipeline.config import Settings, load_settings
 from btc_pipeline.tasks import arrival, hooks
+from btc_pipeline.tasks.notifier import PipelineNotifier
 
 
 @cache
 def settings() -> Settings:
     """The settings, read once per DAG-file parse."""
     return load_settings()
+
+
+def on_success(settings: Settings) -> PipelineNotifier | None:
+    """``on_success_callback`` of every DAG: the recovery message after failures (see
+    :mod:`~btc_pipeline.tasks.notifier`). None without a failure URL: then the scheduler asks the
+    DAG processor for no callback at every run, and nothing changes."""
+    return PipelineNotifier("succeeded") if settings.notify_targets("failure") else None
 
 
 def history_asset(settings: Settings) -> Asset:
@@ -51,9 +59,10 @@ def drain_asset(settings: Settings) -> Asset:
 
 
 def retry_args(retries: int, delay: timedelta, max_delay: timedelta) -> dict[str, Any]:
-    """``default_args`` of a DAG: exponential retries, and the failure callback that records the run."""
+    """``default_args`` of a DAG: exponential retries, and the failure callbacks that record the run
+    and tell the failure channels (``BTC_NOTIFY_URLS``, grouped per DAG)."""
     return {
-        "on_failure_callback": hooks.record_failed_run,
+        "on_failure_callback": [hooks.record_failed_run, PipelineNotifier("failed")],
         "retries": retries,
         "retry_delay": delay,
         "retry_exponential_backoff": True,

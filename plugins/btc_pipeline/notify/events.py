@@ -1,0 +1,125 @@
+"""The pipeline's events turned into messages for their channels: price alerts, failed and
+recovered DAGs, data gone stale and fresh again. Each function is a no-op (no read, no write, no
+message) when its topic has no URL, so a pipeline without ``BTC_NOTIFY_URLS`` runs as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from btc_pipeline.alerts import Alert
+from btc_pipeline.config import Settings
+from btc_pipeline.health import pipeline_health
+from btc_pipeline.notify import episodes, messages
+from btc_pipeline.notify.deliver import Delivery, deliver
+
+if TYPE_CHECKING:
+    from btc_pipeline.store import Store
+
+log = logging.getLogger(__name__)
+
+#: The episode of the data's freshness.
+DATA_KEY = "data"
+
+
+def dag_key(dag_id: str) -> str:
+    """The episode of a DAG's failures."""
+    return f"dag:{dag_id}"
+
+
+def price_alerts(alerts: Sequence[Alert], settings: Settings) -> list[messages.Message]:
+    """The messages of alerts that fired (each fires once: the drain records it once)."""
+    return [messages.price_alert(a, settings.dashboard_url) for a in alerts]
+
+
+def task_failed(
+    store: Store,
+    settings: Settings,
+    *,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    error: str,
+    now: datetime,
+    map_index: int = -1,
+    try_number: int = 0,
+) -> list[Delivery]:
+    """A task of ``dag_id`` failed for good: say so if it starts a failing spell, or remind once
+    ``BTC_NOTIFY_REPEAT_MIN`` has passed since the last message; else only count it."""
+    urls = settings.notify_targets("failure")
+    if not urls:
+        return []
+    repeat = timedelta(minutes=settings.notify_repeat_min)
+    said, state = store.update_episode(dag_key(dag_id), lambda ep: _with_state(episodes.report(ep, now, repeat)))
+    if said is None:
+        log.info("%s failed again (%d since %s): no message until the reminder", dag_id, state.count, state.since)
+        return []
+    log_url = messages.task_log_url(settings.airflow_ui_url, dag_id, run_id, task_id, map_index, try_number)
+    message = messages.run_failed(
+        dag_id=dag_id,
+        run_id=run_id,
+        task_id=task_id,
+        error=error,
+        log_url=log_url,
+        failures=state.count,
+        since=state.since or now,
+        reminder=said == "reminder",
+    )
+    return deliver(message, urls, store)
+
+
+def run_succeeded(store: Store, settings: Settings, *, dag_id: str, run_id: str, now: datetime) -> list[Delivery]:
+    """A run of ``dag_id`` succeeded: when it was failing, say that it recovered (once)."""
+    urls = settings.notify_targets("failure")
+    if not urls or not store.episode(dag_key(dag_id)).open:  # the usual case: one small read
+        return []
+    ended, before = store.update_episode(dag_key(dag_id), _clear_keeping)
+    if not ended or before.since is None:
+        return []
+    message = messages.run_recovered(dag_id=dag_id, run_id=run_id, since=before.since, now=now, failures=before.count)
+    return deliver(message, urls, store)
+
+
+def check_freshness(store: Store, settings: Settings, now: datetime) -> list[Delivery]:
+    """Compare the newest stored observation with ``BTC_STALE_AFTER_S`` (:func:`btc_pipeline.health.pipeline_health`):
+    one message when the data goes stale, one when it is fresh again, nothing in between."""
+    urls = settings.notify_targets("stale")
+    if not urls:
+        return []
+    health = pipeline_health(store.latest(), [], now, settings.stale_after_s)
+    if health.status == "stale":
+        began = None if health.newest is None else health.newest + timedelta(seconds=settings.stale_after_s)
+        said, _ = store.update_episode(DATA_KEY, lambda ep: _with_state(episodes.report(ep, now, None, since=began)))
+        if said != "first":
+            return []
+        message = messages.data_stale(
+            newest=health.newest,
+            age_s=health.age_s,
+            stale_after_s=settings.stale_after_s,
+            dashboard_url=settings.dashboard_url,
+        )
+        return deliver(message, urls, store)
+    if not store.episode(DATA_KEY).open:
+        return []
+    ended, before = store.update_episode(DATA_KEY, _clear_keeping)
+    if not ended or before.since is None:
+        return []
+    message = messages.data_fresh(
+        since=before.since, now=now, newest=health.newest, dashboard_url=settings.dashboard_url
+    )
+    return deliver(message, urls, store)
+
+
+def _with_state(
+    result: tuple[episodes.Say | None, episodes.Episode],
+) -> tuple[tuple[episodes.Say | None, episodes.Episode], episodes.Episode]:
+    said, after = result
+    return (said, after), after
+
+
+def _clear_keeping(episode: episodes.Episode) -> tuple[tuple[bool, episodes.Episode], episodes.Episode]:
+    ended, closed = episodes.clear(episode)
+    return (ended, episode), closed
