@@ -18,7 +18,7 @@ from btc_pipeline.quotes import Quote, quote
 from btc_pipeline.steps.alerts import move_reference
 from btc_pipeline.steps.gaps import GapReport, find_gaps
 from btc_pipeline.store import CONSENSUS, Store, tick_series
-from btc_pipeline.timeutil import floor_minute, format_ts
+from btc_pipeline.timeutil import floor_minute, format_ts, seconds_left
 from btc_pipeline.window import MINUTE, Window
 
 #: The chart's ranges (``None``: from the first candle stored).
@@ -122,8 +122,7 @@ def load_history(store: Store, now: datetime) -> HistoryProgress | None:
     if done >= total and load.state != "running":
         return None
     elapsed = (now - load.started_at).total_seconds()
-    gained = done - load.present_before
-    eta = (total - done) * elapsed / gained if gained > 0 and elapsed > 0 else None
+    eta = seconds_left(total - done, done - load.present_before, elapsed)
     return HistoryProgress(load.window, min(done, total), total, eta)
 
 

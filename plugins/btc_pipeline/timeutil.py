@@ -61,6 +61,16 @@ def format_ts(ts: datetime) -> str:
     return ts.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def seconds_left(left: float, gained: float, elapsed_s: float) -> float | None:
+    """How long ``left`` units still take at the rate so far (``gained`` in ``elapsed_s`` seconds):
+    the ETA of the CLI's progress and of the dashboard's history load.
+
+    Returns:
+        Seconds, or ``None`` while nothing has been gained yet.
+    """
+    return left * elapsed_s / gained if gained > 0 and elapsed_s > 0 else None
+
+
 def parse_iso(text: str, what: str = "time") -> datetime:
     """Read an ISO-8601 instant: ``Z``, an offset, or none (= UTC).
 

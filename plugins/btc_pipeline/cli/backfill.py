@@ -24,7 +24,7 @@ from btc_pipeline.dag_ids import BACKFILL_DAG, CHUNK_TASK, DRAIN_DAG, HISTORY_DR
 from btc_pipeline.steps.backfill_plan import check_backfill_window
 from btc_pipeline.steps.gaps import GapReport, MinuteRange, combine_reports, find_gaps, merge_minutes
 from btc_pipeline.store import Store
-from btc_pipeline.timeutil import format_ts, parse_iso
+from btc_pipeline.timeutil import format_ts, parse_iso, seconds_left
 from btc_pipeline.window import MINUTE, RangeError, Window
 
 #: How the range checks' ``bound`` reads as a command-line argument.
@@ -186,10 +186,10 @@ def eta(done: float, total: float, elapsed_s: float) -> str:
     """
     if total <= 0 or done >= total:
         return "done"
-    if done <= 0 or elapsed_s <= 0:
+    left = seconds_left(total - done, done, elapsed_s)
+    if left is None:
         return "ETA --"
-    left = int(elapsed_s * (total - done) / done)
-    return f"ETA {left // 60}m{left % 60:02d}s"
+    return f"ETA {int(left) // 60}m{int(left) % 60:02d}s"
 
 
 @dataclass
