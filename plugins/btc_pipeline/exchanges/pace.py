@@ -41,7 +41,8 @@ class Pacer:
         self.sleep = sleep
 
     def wait(self) -> float:
-        """Block until the next call may start; returns how long it waited, in seconds."""
+        """Block until the next call may start; returns that start (``time.time()`` seconds) as
+        booked in the pace file, which spaces the calls whatever the threads' wake-up jitter."""
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -59,4 +60,4 @@ class Pacer:
             os.close(fd)  # releases the flock
         if start > now:
             self.sleep(start - now)
-        return start - now
+        return start
