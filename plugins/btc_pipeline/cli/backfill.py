@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
@@ -27,7 +27,8 @@ from btc_pipeline.store import Store
 from btc_pipeline.timeutil import format_ts, parse_iso, seconds_left
 from btc_pipeline.window import MINUTE, RangeError, Window
 
-#: How the range checks' ``bound`` reads as a command-line argument.
+#: The states of a chunk that ended without its candles.
+FAILED_TI_STATES = TERMINAL_TI_STATES - {"success"}
 
 
 def same_request(conf: Mapping[str, Any], asked: Mapping[str, Any], started: datetime | None, now: datetime) -> bool:
@@ -93,18 +94,6 @@ def _preflight(client: AirflowClient, err: TextIO, lane: str) -> str | None:
     if scheduler != "healthy":
         err.write(f"warning: Airflow's scheduler is {scheduler or 'unknown'}: the run stays queued until it runs\n")
     return None
-
-
-@dataclass
-class RunOutcome:
-    """How a backfill run ended: its state and its chunks (by window) that succeeded or failed."""
-
-    state: str
-    chunks: int
-    succeeded: list[Window]
-    failed: list[Window]
-    failed_labels: list[str]
-    follow: Follow | None = None
 
 
 def planned_chunks(client: AirflowClient, run_id: str) -> list[Window] | None:
@@ -194,38 +183,51 @@ def eta(done: float, total: float, elapsed_s: float) -> str:
 
 @dataclass
 class Follow:
-    """What the CLI knows of the run it follows, poll after poll."""
+    """What the CLI knows of the run it follows, poll after poll, and how it ended."""
 
-    run_state: str = "queued"
+    whole: Window
+    state: str = "queued"
     chunks: list[Window] | None = None
     tis: list[dict[str, Any]] = field(default_factory=list)
     fetch_started: float | None = None
     store_started: float | None = None
 
-    def by_state(self, wanted: Callable[[str], bool]) -> list[dict[str, Any]]:
-        return [ti for ti in self.tis if wanted(str(ti.get("state")))]
+    def tis_in(self, states: Collection[str]) -> list[dict[str, Any]]:
+        """The chunk task instances in one of ``states``."""
+        return [ti for ti in self.tis if ti.get("state") in states]
 
-    def windows(self, selected: Sequence[dict[str, Any]], whole: Window) -> list[Window]:
-        return _chunk_windows(selected, self.chunks, len(self.tis), whole)
+    def windows(self, states: Collection[str]) -> list[Window]:
+        """The windows of the chunks in one of ``states`` (by map index into the plan)."""
+        selected = self.tis_in(states)
+        if self.chunks is None or len(self.chunks) != len(self.tis):  # no plan read: count the whole range
+            return [self.whole] if selected else []
+        return [self.chunks[int(ti["map_index"])] for ti in selected]
+
+    @property
+    def succeeded(self) -> list[Window]:
+        return self.windows({"success"})
+
+    @property
+    def failed(self) -> list[Window]:
+        return self.windows(FAILED_TI_STATES)
 
 
-def status_line(follow: Follow, whole: Window, storage: StorageWatch, queued_s: float) -> str:
+def status_line(follow: Follow, storage: StorageWatch, queued_s: float) -> str:
     """The progress line: minutes fetched and minutes in MongoDB, each of the total, with an ETA."""
-    if follow.run_state == "queued":
+    if follow.state == "queued":
         slow = queued_s > 15
         return "queued" + (" (behind another backfill run, or the scheduler is busy)" if slow else "")
-    if not follow.tis and follow.run_state == "running":
+    if not follow.tis and follow.state == "running":
         return "planning"
-    total = whole.minute_count
-    ok = follow.windows(follow.by_state(lambda s: s == "success"), whole)
-    failed = follow.by_state(lambda s: s in TERMINAL_TI_STATES and s != "success")
-    fetched = sum(w.minute_count for w in ok)
-    planned = sum(w.minute_count for w in (follow.chunks or [whole]))
+    total = follow.whole.minute_count
+    failed = follow.tis_in(FAILED_TI_STATES)
+    fetched = sum(w.minute_count for w in follow.succeeded)
+    planned = sum(w.minute_count for w in (follow.chunks or [follow.whole]))
     now = time.monotonic()
     fetch_eta = eta(fetched, planned, now - (follow.fetch_started or now))
     stored = storage.accounted()
     stored_eta = eta(stored - (total - planned), planned, now - (follow.store_started or now))
-    done = len(follow.by_state(lambda s: s in TERMINAL_TI_STATES))
+    done = len(follow.tis_in(TERMINAL_TI_STATES))
     return (
         f"fetched {progress_bar(fetched, planned, 20)} min ({done}/{len(follow.tis)} chunks, {fetch_eta})"
         f" | in MongoDB {progress_bar(stored, total, 20)} min ({stored_eta})"
@@ -242,7 +244,7 @@ def follow_run(
     *,
     poll_s: float,
     deadline: float,
-) -> RunOutcome | None:
+) -> Follow | None:
     """Follow a backfill run until it ends: every chunk (all pages of Airflow's API), the minutes
     fetched and the minutes stored, each with an ETA.
 
@@ -259,10 +261,9 @@ def follow_run(
         How the run ended, or ``None`` when the deadline came first.
     """
     queued_since = time.monotonic()
-    follow = Follow()
+    follow = Follow(whole)
     while True:
-        run = client.run(BACKFILL_DAG, run_id)
-        follow.run_state = str(run["state"])
+        follow.state = str(client.run(BACKFILL_DAG, run_id)["state"])
         follow.tis = [
             ti for ti in client.task_instances(BACKFILL_DAG, run_id, CHUNK_TASK) if ti.get("map_index", -1) >= 0
         ]
@@ -270,33 +271,16 @@ def follow_run(
             follow.chunks = planned_chunks(client, run_id)
         if follow.tis and follow.fetch_started is None:
             follow.fetch_started = time.monotonic()
-        succeeded = follow.windows(follow.by_state(lambda s: s == "success"), whole)
+        succeeded = follow.succeeded
         if succeeded and follow.store_started is None:
             follow.store_started = follow.fetch_started
         storage.look(succeeded)
-        progress.update(status_line(follow, whole, storage, time.monotonic() - queued_since))
-        if follow.run_state in TERMINAL_RUN_STATES:
-            failed = follow.by_state(lambda s: s in TERMINAL_TI_STATES and s != "success")
-            return RunOutcome(
-                state=follow.run_state,
-                chunks=len(follow.tis),
-                succeeded=succeeded,
-                failed=follow.windows(failed, whole),
-                failed_labels=[str(ti.get("rendered_map_index") or ti.get("map_index")) for ti in failed],
-                follow=follow,
-            )
+        progress.update(status_line(follow, storage, time.monotonic() - queued_since))
+        if follow.state in TERMINAL_RUN_STATES:
+            return follow
         if time.monotonic() > deadline:
             return None
         time.sleep(poll_s)
-
-
-def _chunk_windows(
-    selected: Sequence[dict[str, Any]], chunks: list[Window] | None, mapped: int, whole: Window
-) -> list[Window]:
-    """The windows of the selected chunk task instances (by map index into the plan)."""
-    if chunks is None or len(chunks) != mapped:  # the plan could not be read: count the whole range
-        return [whole] if selected else []
-    return [chunks[int(ti["map_index"])] for ti in selected]
 
 
 def _minutes(windows: Sequence[Window]) -> set[datetime]:
@@ -305,8 +289,7 @@ def _minutes(windows: Sequence[Window]) -> set[datetime]:
 
 def wait_for_data(
     storage: StorageWatch,
-    outcome: RunOutcome,
-    whole: Window,
+    outcome: Follow,
     progress: Progress,
     *,
     poll_s: float,
@@ -318,22 +301,20 @@ def wait_for_data(
     Args:
         storage: Watches the minutes in MongoDB.
         outcome: How the run ended.
-        whole: The range.
         progress: Where the progress line goes.
         poll_s: Seconds between looks (at least; longer when a look is slow).
         deadline: ``time.monotonic()`` value after which to stop waiting.
     """
     while True:
         storage.look(outcome.succeeded, force=True)
-        if outcome.follow is not None:
-            line = status_line(outcome.follow, whole, storage, 0.0)
-            progress.update(f"{line} | the run ended ({outcome.state}): waiting for the drain")
+        line = status_line(outcome, storage, 0.0)
+        progress.update(f"{line} | the run ended ({outcome.state}): waiting for the drain")
         if not storage.pending(outcome.succeeded) or time.monotonic() > deadline:
             return
         time.sleep(max(poll_s, storage.min_interval_s))
 
 
-def _why_missing(r: MinuteRange, outcome: RunOutcome | None) -> str:
+def _why_missing(r: MinuteRange, outcome: Follow | None) -> str:
     if outcome is None:
         return "the run did not finish within --timeout: re-run the command to keep following it"
     minutes = set(r.window.minutes())
@@ -346,7 +327,7 @@ def _why_missing(r: MinuteRange, outcome: RunOutcome | None) -> str:
     return "not part of the run (it had a candle when the run was planned)"
 
 
-def print_summary(ctx: Context, before: GapReport, after: GapReport, outcome: RunOutcome | None, run_url: str) -> None:
+def print_summary(ctx: Context, before: GapReport, after: GapReport, outcome: Follow | None, run_url: str) -> None:
     """Print the closing summary: minutes filled, without trades, still missing and why.
 
     Args:
@@ -363,7 +344,7 @@ def print_summary(ctx: Context, before: GapReport, after: GapReport, outcome: Ru
     became_no_trades = missing_before & no_trades_after
     out = ctx.out
     state = "did not finish in time" if outcome is None else outcome.state
-    chunks = "" if outcome is None else f", {outcome.chunks} chunk(s), {len(outcome.failed_labels)} failed"
+    chunks = "" if outcome is None else f", {len(outcome.tis)} chunk(s), {len(outcome.tis_in(FAILED_TI_STATES))} failed"
     out.write(f"{BACKFILL_DAG} run: {state}{chunks} — {run_url}\n")
     out.write(f"range [{format_ts(ctx.window.start)}, {format_ts(ctx.window.end)}): {ctx.window.minute_count} min\n")
     out.write(
@@ -434,7 +415,7 @@ def run_backfill(ctx: Context, connect: Callable[[], Store], args: argparse.Name
         storage = StorageWatch(store, ctx, before, min_interval_s=max(args.poll, 5.0))
         outcome = follow_run(client, run_id, ctx.window, progress, storage, poll_s=args.poll, deadline=deadline)
         if outcome is not None:
-            wait_for_data(storage, outcome, ctx.window, progress, poll_s=args.poll, deadline=deadline)
+            wait_for_data(storage, outcome, progress, poll_s=args.poll, deadline=deadline)
         progress.done()
         if outcome is not None:
             after = storage.report()
