@@ -9,12 +9,20 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from btc_pipeline.cli.common import EXIT_USAGE
-from btc_pipeline.cli.dlq import DlqSummary, Pass, shown, summarise, summary_lines
+from btc_pipeline.cli.dlq import Pass, shown
 from btc_pipeline.cli.main import main
 from btc_pipeline.stream import REPLAYED_FROM, DeadLetter, dead_letter, distinct, replay_record, selected
 from btc_pipeline.stream.consume import Consumed
 
 T0 = datetime(2026, 6, 2, 12, 0, tzinfo=UTC)
+
+
+def summarise(letters, examples: int = 3) -> Pass:
+    """A pass without filters that read ``letters``."""
+    scan = Pass(None, None, examples)
+    for _ in scan.select(letters):
+        pass
+    return scan
 
 
 def letter(offset: int, reason: str | None, *, at: datetime | None = T0, key: bytes = b"k", value: bytes = b"v"):
@@ -80,25 +88,25 @@ def test_the_summary_counts_by_reason_with_first_last_and_the_newest_examples():
     letters += [letter(10, "bad_price", at=T0 + timedelta(hours=1)), letter(11, "bad_price", at=None)]
     summary = summarise(letters, examples=2)
     assert summary.total == 7
-    assert [(s.reason, s.count) for s in summary.by_count()] == [("not_json", 5), ("bad_price", 2)]
-    not_json = summary.reasons["not_json"]
+    assert [(reason, s.count) for reason, s in summary.by_count()] == [("not_json", 5), ("bad_price", 2)]
+    not_json = summary.chosen["not_json"]
     assert (not_json.first, not_json.last) == (T0, T0 + timedelta(minutes=4))
     assert [x.offset for x in not_json.examples] == [3, 4]
-    bad_price = summary.reasons["bad_price"]
+    bad_price = summary.chosen["bad_price"]
     assert bad_price.first == bad_price.last == T0 + timedelta(hours=1)
 
 
 def test_the_summary_text_has_a_row_per_reason_and_the_examples_newest_first():
     letters = [letter(i, "not_json", at=T0 + timedelta(minutes=i), value=b"garbage %d" % i) for i in range(3)]
     letters.append(letter(9, "bad_price", key=b"coinbase|BTC-USD|tick|t"))
-    lines = summary_lines(summarise(letters, examples=2))
+    lines = summarise(letters, examples=2).lines()
     assert lines[1].split() == ["not_json", "3", "2026-06-02T12:00:00Z", "2026-06-02T12:02:00Z"]
     assert lines[2].split() == ["bad_price", "1", "2026-06-02T12:00:00Z", "2026-06-02T12:00:00Z"]
     assert lines[3] == "newest 2 of each reason:"
     offsets = [line.split()[2] for line in lines if line.startswith("  ") and "offset" in line]
     assert offsets == ["0:2", "0:1", "0:9"]
     assert "    value   garbage 2" in lines and "    detail  detail 9" in lines
-    assert summary_lines(DlqSummary()) == []
+    assert Pass(None, None).lines() == []
 
 
 def test_a_value_is_shown_as_one_safe_line():
@@ -110,12 +118,12 @@ def test_a_value_is_shown_as_one_safe_line():
 
 
 def test_a_selection_that_matches_nothing_names_the_reasons_there_are():
-    scan = Pass("bad_prise", None, DlqSummary())
+    scan = Pass("bad_prise", None)
     assert list(scan.select([letter(0, "bad_price"), letter(1, "bad_price"), letter(2, "not_json")])) == []
     assert scan.headline("dlq", "shown") == (
         "dlq: 3 dead letter(s); 0 shown with reason bad_prise (reasons in the DLQ: bad_price 2, not_json 1)"
     )
-    once = Pass(None, T0, DlqSummary())
+    once = Pass(None, T0)
     assert [x.offset for x in once.select([letter(0, "a"), letter(1, "a"), letter(2, "b", value=b"w")], once=True)] == [
         0,
         2,

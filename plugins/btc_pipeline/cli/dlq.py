@@ -13,17 +13,20 @@ Replaying twice is harmless: keys are natural and the drain upserts on them.
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TextIO
 
-from btc_pipeline.cli.common import EXIT_OK
+from btc_pipeline.cli.common import EXIT_INCOMPLETE, EXIT_OK
 from btc_pipeline.config import Settings
 from btc_pipeline.stream import (
     REPLAYED_FROM,
     DeadLetter,
+    DeadLetterReadError,
+    DeliveryError,
     distinct,
     open_producer,
     open_reader,
@@ -42,46 +45,12 @@ VALUE_SHOWN = 120
 
 @dataclass
 class ReasonSummary:
-    """The dead letters of one reason: how many, when the first and the last came, the newest few."""
+    """The selected dead letters of one reason: how many, when the first and the last came, the newest few."""
 
-    reason: str
     count: int = 0
     first: datetime | None = None
     last: datetime | None = None
     examples: deque[DeadLetter] = field(default_factory=deque)
-
-
-@dataclass
-class DlqSummary:
-    """Dead letters counted by reason, with the newest ``examples`` of each."""
-
-    examples: int = 3
-    reasons: dict[str, ReasonSummary] = field(default_factory=dict)
-
-    def add(self, letter: DeadLetter) -> None:
-        """Count ``letter`` under its reason."""
-        s = self.reasons.setdefault(letter.reason, ReasonSummary(letter.reason, examples=deque(maxlen=self.examples)))
-        s.count += 1
-        if letter.at is not None:
-            s.first = min(s.first or letter.at, letter.at)
-            s.last = max(s.last or letter.at, letter.at)
-        s.examples.append(letter)
-
-    @property
-    def total(self) -> int:
-        return sum(s.count for s in self.reasons.values())
-
-    def by_count(self) -> list[ReasonSummary]:
-        """The reasons, most frequent first (ties: by name)."""
-        return sorted(self.reasons.values(), key=lambda s: (-s.count, s.reason))
-
-
-def summarise(letters: Iterable[DeadLetter], examples: int = 3) -> DlqSummary:
-    """Count ``letters`` by reason, keeping the newest ``examples`` of each."""
-    summary = DlqSummary(examples)
-    for letter in letters:
-        summary.add(letter)
-    return summary
 
 
 def shown(data: bytes, limit: int = VALUE_SHOWN) -> str:
@@ -110,22 +79,6 @@ def example_lines(letter: DeadLetter) -> list[str]:
     return lines
 
 
-def summary_lines(summary: DlqSummary) -> list[str]:
-    """The table of reasons (count, first and last dead-lettered) and the examples of each."""
-    if not summary.total:
-        return []
-    width = max(len("reason"), *(len(r) for r in summary.reasons))
-    lines = [f"  {'reason':<{width}}  {'count':>7}  {'first':<20}  last"]
-    for s in summary.by_count():
-        first, last = when(s.first), when(s.last)
-        lines.append(f"  {s.reason:<{width}}  {s.count:>7,}  {first:<20}  {last}")
-    if summary.examples:
-        lines.append(f"newest {summary.examples} of each reason:")
-        for s in summary.by_count():
-            lines += [line for letter in reversed(s.examples) for line in example_lines(letter)]
-    return lines
-
-
 def selection(reason: str | None, since: datetime | None) -> str:
     """The filters in words: ``with reason bad_price, dead-lettered since 2026-...``."""
     words = ([f"with reason {reason}"] if reason else []) + (
@@ -136,12 +89,14 @@ def selection(reason: str | None, since: datetime | None) -> str:
 
 @dataclass
 class Pass:
-    """One read of the DLQ: every letter counted by reason, and the selected ones summarised."""
+    """One read of the DLQ: every letter counted by reason, and the selected ones summarised by
+    reason with the newest ``examples`` of each."""
 
     reason: str | None
     since: datetime | None
-    chosen: DlqSummary
+    examples: int = 3
     read: Counter[str] = field(default_factory=Counter)
+    chosen: dict[str, ReasonSummary] = field(default_factory=dict)
 
     def select(self, letters: Iterable[DeadLetter], *, once: bool = False) -> Iterator[DeadLetter]:
         """The letters that pass the filters (each key and value only once with ``once``), counting
@@ -154,67 +109,90 @@ class Pass:
                     yield letter
 
         for letter in distinct(counted()) if once else counted():
-            self.chosen.add(letter)
+            s = self.chosen.setdefault(letter.reason, ReasonSummary(examples=deque(maxlen=self.examples)))
+            s.count += 1
+            if letter.at is not None:
+                s.first = min(s.first or letter.at, letter.at)
+                s.last = max(s.last or letter.at, letter.at)
+            s.examples.append(letter)
             yield letter
+
+    @property
+    def total(self) -> int:
+        """How many letters were selected."""
+        return sum(s.count for s in self.chosen.values())
+
+    def by_count(self) -> list[tuple[str, ReasonSummary]]:
+        """The selected reasons, most frequent first (ties: by name)."""
+        return sorted(self.chosen.items(), key=lambda item: (-item[1].count, item[0]))
 
     def headline(self, topic: str, verb: str) -> str:
         """``<topic>: 12 dead letter(s); 3 <verb>, with reason ...``, naming the reasons when none match."""
         read = sum(self.read.values())
-        line = f"{topic}: {read:,} dead letter(s); {self.chosen.total:,} {verb}{selection(self.reason, self.since)}"
-        if read and not self.chosen.total:
+        line = f"{topic}: {read:,} dead letter(s); {self.total:,} {verb}{selection(self.reason, self.since)}"
+        if read and not self.total:
             line += " (reasons in the DLQ: " + ", ".join(f"{r} {n}" for r, n in self.read.most_common()) + ")"
         return line
 
-
-def run_list(settings: Settings, out: TextIO, *, reason: str | None, since: datetime | None, examples: int) -> int:
-    """Summarise the dead letters of ``BTC_DLQ_TOPIC`` by reason, with the newest examples of each.
-
-    Returns:
-        0.
-
-    Raises:
-        DeadLetterReadError: The broker did not answer, or the DLQ does not exist.
-    """
-    scan = Pass(reason, since, DlqSummary(examples))
-    reader = open_reader(settings.kafka_bootstrap)
-    try:
-        for _ in scan.select(read_dead_letters(reader, settings.dlq_topic, timeout_s=KAFKA_TIMEOUT_S)):
-            pass
-    finally:
-        reader.close()
-    out.write(scan.headline(settings.dlq_topic, "shown") + "\n")
-    out.writelines(line + "\n" for line in summary_lines(scan.chosen))
-    return EXIT_OK
+    def lines(self) -> list[str]:
+        """The table of selected reasons (count, first and last dead-lettered) and the examples of each."""
+        if not self.total:
+            return []
+        width = max(len("reason"), *(len(r) for r in self.chosen))
+        lines = [f"  {'reason':<{width}}  {'count':>7}  {'first':<20}  last"]
+        for reason, s in self.by_count():
+            lines.append(f"  {reason:<{width}}  {s.count:>7,}  {when(s.first):<20}  {when(s.last)}")
+        if self.examples:
+            lines.append(f"newest {self.examples} of each reason:")
+            for _, s in self.by_count():
+                lines += [line for letter in reversed(s.examples) for line in example_lines(letter)]
+        return lines
 
 
-def run_replay(
-    settings: Settings, out: TextIO, *, reason: str | None, since: datetime | None, dry_run: bool, examples: int
-) -> int:
-    """Produce the selected dead letters (each key and value once) to ``BTC_TOPIC``, or with
-    ``dry_run`` only say which would be.
+def run_dlq(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    """``dlq list``: summarise the dead letters of ``BTC_DLQ_TOPIC`` by reason, with the newest
+    examples of each. ``dlq replay``: the same for the selected letters (each key and value once),
+    produced to ``BTC_TOPIC``, or with ``--dry-run`` only said which would be.
+
+    Args:
+        settings: Where Kafka is, and the topics.
+        args: The parsed arguments (``action``, ``reason``, ``since``, ``examples``, ``dry_run``).
+        out: Where the summary goes.
+        err: Where errors go.
 
     Returns:
-        0 once the broker acknowledged every replayed message (or after a dry run).
-
-    Raises:
-        DeadLetterReadError: The broker did not answer, or the DLQ does not exist.
-        DeliveryError: A replayed message was not acknowledged; running the command again is safe.
+        0 done (every replayed message acknowledged by the broker), 1 the broker did not answer,
+        the DLQ does not exist, or a replayed message was not acknowledged (running it again is safe).
     """
-    scan = Pass(reason, since, DlqSummary(examples))
+    replay = args.action == "replay"
+    produce = replay and not args.dry_run
+    scan = Pass(args.reason, args.since, args.examples)
     reader = open_reader(settings.kafka_bootstrap)
     try:
-        letters = scan.select(read_dead_letters(reader, settings.dlq_topic, timeout_s=KAFKA_TIMEOUT_S), once=True)
-        if dry_run:
-            for _ in letters:
-                pass
-        else:
+        letters = scan.select(read_dead_letters(reader, settings.dlq_topic, timeout_s=KAFKA_TIMEOUT_S), once=replay)
+        if produce:
             produce_all(open_producer(settings.kafka_bootstrap), settings.topic, map(replay_record, letters))
+        else:
+            for _ in letters:  # the pass summarises as it reads
+                pass
+    except DeadLetterReadError as exc:
+        err.write(
+            f"btc-pipeline dlq {args.action}: error: {exc} (Kafka at {settings.kafka_bootstrap}, "
+            f"BTC_KAFKA_BOOTSTRAP; DLQ {settings.dlq_topic}, BTC_DLQ_TOPIC): is the broker up?\n"
+        )
+        return EXIT_INCOMPLETE
+    except DeliveryError as exc:
+        err.write(f"btc-pipeline dlq replay: error: {exc}; running it again is safe\n")
+        return EXIT_INCOMPLETE
     finally:
         reader.close()
-    verb = "would be replayed (dry run: nothing produced)" if dry_run else f"replayed to {settings.topic}"
+    if not replay:
+        verb = "shown"
+    else:
+        verb = f"replayed to {settings.topic}" if produce else "would be replayed (dry run: nothing produced)"
     out.write(scan.headline(settings.dlq_topic, verb) + "\n")
-    out.writelines(line + "\n" for line in summary_lines(scan.chosen))
-    if scan.chosen.total and not dry_run:
+    out.writelines(line + "\n" for line in scan.lines())
+    if scan.total and produce:
         out.write(
             "the drain stores them at its next run; one that fails again returns to the DLQ "
             f"with the header {REPLAYED_FROM}\n"

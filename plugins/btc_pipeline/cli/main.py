@@ -28,7 +28,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
 from btc_pipeline.cli.common import (
     ARGUMENT_OF_BOUND,
@@ -291,19 +291,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = redacted(sys.stderr)
     if args.command in SECRET_COMMANDS:
         return run_secret_command(args, sys.stdout, err)
-    if args.command == "dlq":
-        return run_dlq(parser, args, err)
     if args.command == NOTIFY_COMMAND:
         return run_notify(args, sys.stdout, err)
-    try:
-        window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
-    except RangeArgumentError as exc:
-        parser.exit(EXIT_USAGE, f"{parser.prog} {args.command}: error: {exc}\n")
+    window = None
+    if args.command != "dlq":
+        try:
+            window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
+        except RangeArgumentError as exc:
+            parser.exit(EXIT_USAGE, f"{parser.prog} {args.command}: error: {exc}\n")
     try:
         settings = load_settings()
     except ConfigError as exc:
         parser.exit(EXIT_USAGE, redact_text(f"{parser.prog}: configuration error: {exc}\n"))
-    ctx = Context(window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=err)
     from btc_pipeline.store import Store
 
     opened: list[Store] = []
@@ -313,6 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return opened[-1]
 
     try:
+        if window is None:
+            from btc_pipeline.cli.dlq import run_dlq
+
+            return run_dlq(settings, args, sys.stdout, err)
+        ctx = Context(window=window, source=getattr(args, "source", None), settings=settings, out=sys.stdout, err=err)
         if args.command == "gaps":
             from btc_pipeline.cli.gaps import run_gaps
 
@@ -336,40 +340,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for store in opened:
             store.close()
-
-
-def run_dlq(parser: argparse.ArgumentParser, args: argparse.Namespace, err: TextIO) -> int:
-    """``btc-pipeline dlq list|replay``: settings, then the command, its failures as exit codes.
-
-    Returns:
-        0 done, 1 Kafka did not answer / a replayed message was not acknowledged, 2 bad
-        configuration, 130 interrupted.
-    """
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        parser.exit(EXIT_USAGE, f"{parser.prog}: configuration error: {exc}\n")
-    from btc_pipeline.cli.dlq import run_list, run_replay
-    from btc_pipeline.stream import DeadLetterReadError, DeliveryError
-
-    try:
-        if args.action == "list":
-            return run_list(settings, sys.stdout, reason=args.reason, since=args.since, examples=args.examples)
-        return run_replay(
-            settings, sys.stdout, reason=args.reason, since=args.since, dry_run=args.dry_run, examples=args.examples
-        )
-    except KeyboardInterrupt:
-        err.write("\ninterrupted\n")
-        return EXIT_INTERRUPTED
-    except DeadLetterReadError as exc:
-        err.write(
-            f"{parser.prog} dlq {args.action}: error: {exc} (Kafka at {settings.kafka_bootstrap}, "
-            f"BTC_KAFKA_BOOTSTRAP; DLQ {settings.dlq_topic}, BTC_DLQ_TOPIC): is the broker up?\n"
-        )
-        return EXIT_INCOMPLETE
-    except DeliveryError as exc:
-        err.write(f"{parser.prog} dlq replay: error: {exc}; running it again is safe\n")
-        return EXIT_INCOMPLETE
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m btc_pipeline.cli.main`
