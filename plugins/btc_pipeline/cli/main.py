@@ -291,10 +291,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = redacted(sys.stderr)
     if args.command in SECRET_COMMANDS:
         return run_secret_command(args, sys.stdout, err)
-    if args.command == NOTIFY_COMMAND:
-        return run_notify(args, sys.stdout, err)
     window = None
-    if args.command != "dlq":
+    if "start" in args:  # the commands of a range
         try:
             window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
         except RangeArgumentError as exc:
@@ -312,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return opened[-1]
 
     try:
+        if args.command == NOTIFY_COMMAND:
+            return run_notify(settings, args, sys.stdout, err)
         if window is None:
             from btc_pipeline.cli.dlq import run_dlq
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from btc_pipeline.cli.common import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE
-from btc_pipeline.config import ConfigError, load_settings
+from btc_pipeline.config import Settings
 from btc_pipeline.notify.deliver import deliver
 from btc_pipeline.notify.messages import check_message
 from btc_pipeline.redact import redact_notify_text
@@ -35,13 +35,8 @@ def add_notify_command(commands: Any) -> None:
     test.add_argument("--no-record", action="store_true", help="do not record the deliveries in btc.notifications")
 
 
-def run_notify(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def run_notify(settings: Settings, args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     """Run ``notify test``; returns the exit code."""
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        err.write(f"btc-pipeline: configuration error: {exc}\n")
-        return EXIT_USAGE
     urls = settings.all_notify_urls
     if not urls:
         err.write(
