@@ -54,10 +54,6 @@ class AirflowClient:
         self._settings = settings
         self._session = requests.Session()
 
-    def close(self) -> None:
-        """Close the client's connections."""
-        self._session.close()
-
     def _request(self, method: str, url: str, body: Any = None, query: Mapping[str, Any] | None = None) -> Any:
         try:
             response = self._session.request(method, url, json=body, params=query, timeout=self.timeout_s)
