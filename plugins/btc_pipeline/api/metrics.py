@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 
@@ -59,10 +60,9 @@ class PipelineCollector(Collector):
             "(a gauge: old days roll off)",
             labels=["reason"],
         )
-        totals: dict[str, int] = {}
+        totals: Counter[str] = Counter()
         for counts in rejects.values():
-            for reason, count in counts.items():
-                totals[reason] = totals.get(reason, 0) + int(count)
+            totals.update(counts)
         for reason, count in sorted(totals.items()):
             reject.add_metric([reason], count)
         yield reject
@@ -101,10 +101,7 @@ def _runs(runs: Sequence[RunRecord], report: PipelineHealth) -> Iterator[Metric]
     by_state = GaugeMetricFamily(
         "btc_dag_runs", "Recorded runs (the last 20 of each DAG) by DAG and state", labels=["dag_id", "state"]
     )
-    counts: dict[tuple[str, str], int] = {}
-    for run in runs:
-        counts[run.dag_id, run.state] = counts.get((run.dag_id, run.state), 0) + 1
-    for (dag_id, state), count in sorted(counts.items()):
+    for (dag_id, state), count in sorted(Counter((run.dag_id, run.state) for run in runs).items()):
         by_state.add_metric([dag_id, state], count)
     yield by_state
     success = GaugeMetricFamily(
