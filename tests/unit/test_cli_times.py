@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.cli.common import EXIT_USAGE, RangeArgumentError
-from btc_pipeline.cli.main import main, resolve_range
+from btc_pipeline.cli.common import EXIT_USAGE, argument_error
+from btc_pipeline.cli.main import main
 from btc_pipeline.cli.progress import progress_bar
-from btc_pipeline.timeutil import parse_time
+from btc_pipeline.timeutil import floor_minute, parse_time
+from btc_pipeline.window import RangeError, checked_range
 
 NOW = datetime(2026, 11, 24, 12, 34, 56, 789_000, tzinfo=UTC)
 
@@ -64,16 +65,21 @@ def test_bad_times_say_what_is_accepted(text: str, message: str) -> None:
 
 
 def test_a_range_ends_after_it_starts_and_not_in_the_future() -> None:
+    def refused(start: datetime, end: datetime) -> str:
+        with pytest.raises(RangeError) as info:
+            checked_range(start, end, latest=floor_minute(NOW))
+        return argument_error(info.value)
+
     start = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
     last_closed_end = datetime(2026, 11, 24, 12, 34, tzinfo=UTC)
-    assert resolve_range(start, last_closed_end, NOW).minute_count == 154
-    with pytest.raises(RangeArgumentError, match=r"argument --to: 2026-11-24T12:35:00Z is in the future"):
-        resolve_range(start, last_closed_end + timedelta(minutes=1), NOW)
-    with pytest.raises(RangeArgumentError, match="argument --from: 2026-11-24T10:00:00Z is not before the end"):
-        resolve_range(start, start, NOW)
-    with pytest.raises(RangeArgumentError, match="is not before the end 2026-11-24T09:55:00Z") as info:
-        resolve_range(start, start - timedelta(minutes=5), NOW)
-    assert info.value.argument == "--from"
+    assert checked_range(start, last_closed_end, latest=floor_minute(NOW)).minute_count == 154
+    future = refused(start, last_closed_end + timedelta(minutes=1))
+    assert future.startswith("argument --to: 2026-11-24T12:35:00Z is in the future")
+    assert future.endswith("(use --to now, or leave --to out)")
+    assert refused(start, start).startswith("argument --from: 2026-11-24T10:00:00Z is not before the end")
+    assert refused(start, start - timedelta(minutes=5)).startswith(
+        "argument --from: 2026-11-24T10:00:00Z is not before the end 2026-11-24T09:55:00Z"
+    )
 
 
 @pytest.mark.parametrize(

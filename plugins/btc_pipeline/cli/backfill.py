@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
 from btc_pipeline.cli.airflow_client import TERMINAL_RUN_STATES, TERMINAL_TI_STATES, AirflowApiError, AirflowClient
-from btc_pipeline.cli.common import ARGUMENT_OF_BOUND, EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context
+from btc_pipeline.cli.common import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, Context, argument_error
 from btc_pipeline.cli.gaps import describe, print_report
 from btc_pipeline.cli.progress import Progress, progress_bar
 from btc_pipeline.config import load_api_settings
@@ -376,7 +376,7 @@ def run_backfill(ctx: Context, connect: Callable[[], Store], args: argparse.Name
     try:
         check_backfill_window(ctx.window, exchanges, datetime.now(UTC))
     except RangeError as exc:
-        ctx.err.write(f"btc-pipeline backfill: error: argument {ARGUMENT_OF_BOUND[exc.bound]}: {exc}\n")
+        ctx.err.write(f"btc-pipeline backfill: error: {argument_error(exc)}\n")
         return EXIT_USAGE
     progress = Progress(ctx.err)
     client: AirflowClient | None = None

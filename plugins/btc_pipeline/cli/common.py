@@ -1,4 +1,4 @@
-"""What every ``btc-pipeline`` command shares: exit codes, the context, argument errors."""
+"""What every ``btc-pipeline`` command shares: exit codes, the context, range errors."""
 
 from __future__ import annotations
 
@@ -6,23 +6,17 @@ from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
 from btc_pipeline.config import Settings
-from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.redact import redact_text
-from btc_pipeline.window import Window
+from btc_pipeline.window import RangeError, Window
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-#: The argument that names each bound of a range (:class:`~btc_pipeline.window.RangeError`).
-ARGUMENT_OF_BOUND = {"from": "--from", "to": "--to", "range": "--from/--to"}
-
-
-class RangeArgumentError(BtcPipelineError, ValueError):
-    """An argument cannot be used; ``argument`` names it (``--to``)."""
-
-    def __init__(self, argument: str, message: str) -> None:
-        super().__init__(f"argument {argument}: {message}")
-        self.argument = argument
+def argument_error(exc: RangeError) -> str:
+    """A range check's error as the CLI says it, naming the argument: ``argument --to: ...``."""
+    argument = {"from": "--from", "to": "--to", "range": "--from/--to"}[exc.bound]
+    hint = " (use --to now, or leave --to out)" if exc.bound == "to" else ""
+    return f"argument {argument}: {exc}{hint}"
 
 
 @dataclass(frozen=True)

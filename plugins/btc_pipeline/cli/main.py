@@ -30,15 +30,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from btc_pipeline.cli.common import (
-    ARGUMENT_OF_BOUND,
-    EXIT_INCOMPLETE,
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
-    Context,
-    RangeArgumentError,
-    redacted,
-)
+from btc_pipeline.cli.common import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USAGE, Context, argument_error, redacted
 from btc_pipeline.cli.env import SECRET_COMMANDS, add_secret_commands, run_secret_command
 from btc_pipeline.cli.notify import COMMAND as NOTIFY_COMMAND
 from btc_pipeline.cli.notify import add_notify_command, run_notify
@@ -46,23 +38,9 @@ from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
 from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.redact import redact_text
 from btc_pipeline.timeutil import TIME_HELP, floor_minute, parse_time
-from btc_pipeline.window import RangeError, Window, checked_range
+from btc_pipeline.window import RangeError, checked_range
 
-__all__ = ["build_parser", "main", "resolve_range"]
-
-
-def resolve_range(start: datetime, end: datetime, now: datetime) -> Window:
-    """Check a ``[--from, --to)`` range (:func:`~btc_pipeline.window.checked_range`): ``--to`` after
-    ``--from``, and no later than the last closed minute.
-
-    Raises:
-        RangeArgumentError: The range is empty or ends in the future; the message names the argument.
-    """
-    try:
-        return checked_range(start, end, latest=floor_minute(now))
-    except RangeError as exc:
-        hint = " (use --to now, or leave --to out)" if exc.bound == "to" else ""
-        raise RangeArgumentError(ARGUMENT_OF_BOUND[exc.bound], f"{exc}{hint}") from None
+__all__ = ["build_parser", "main"]
 
 
 def _time_arg(now: datetime) -> Any:
@@ -292,11 +270,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in SECRET_COMMANDS:
         return run_secret_command(args, sys.stdout, err)
     window = None
-    if "start" in args:  # the commands of a range
+    if "start" in args:  # the commands of a range: --to after --from, and no later than the last closed minute
         try:
-            window = resolve_range(args.start, args.end if args.end is not None else floor_minute(now), now)
-        except RangeArgumentError as exc:
-            parser.exit(EXIT_USAGE, f"{parser.prog} {args.command}: error: {exc}\n")
+            end = args.end if args.end is not None else floor_minute(now)
+            window = checked_range(args.start, end, latest=floor_minute(now))
+        except RangeError as exc:
+            parser.exit(EXIT_USAGE, f"{parser.prog} {args.command}: error: {argument_error(exc)}\n")
     try:
         settings = load_settings()
     except ConfigError as exc:
