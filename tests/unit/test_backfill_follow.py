@@ -117,6 +117,8 @@ def test_ctrl_c_says_whether_the_run_is_still_going_and_how_to_follow_it(airflow
     ended = interrupted_message(airflow, "manual__1", conf)
     assert "has ended (success)" in ended and "btc-pipeline gaps --from" in ended and "attaches" not in ended
     assert "nothing is running" in interrupted_message(None, None, conf)
+    Airflow.polls, Airflow.state = 0, "running"
+    assert interrupted_message(airflow, "manual__1", {**conf, "lane": "live"}).endswith("--source binance --lane live")
 
 
 def iso(ts: datetime) -> str:

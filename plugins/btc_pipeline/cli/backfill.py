@@ -386,7 +386,7 @@ def run_backfill(ctx: Context, connect: Callable[[], Store], args: argparse.Name
         "end": format_ts(ctx.window.end),
         "source": ctx.source,
         "only_missing": bool(args.missing),
-        "lane": getattr(args, "lane", None) or "history",
+        "lane": args.lane,
     }
     try:
         store = connect()
@@ -437,6 +437,8 @@ def follow_command(conf: Mapping[str, Any]) -> str:
         command += f" --source {conf['source']}"
     if conf.get("only_missing"):
         command += " --missing"
+    if conf.get("lane") == "live":  # without it, the command would trigger a history-lane run instead
+        command += " --lane live"
     return command
 
 
