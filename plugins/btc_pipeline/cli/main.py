@@ -291,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == NOTIFY_COMMAND:
             return run_notify(settings, args, sys.stdout, err)
-        if window is None:
+        if window is None:  # dlq, the one command here without a range
             from btc_pipeline.cli.dlq import run_dlq
 
             return run_dlq(settings, args, sys.stdout, err)
