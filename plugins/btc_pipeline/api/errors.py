@@ -41,12 +41,12 @@ def problem(status_code: int, body: Problem) -> JSONResponse:
 def install(app: FastAPI, db_name: str) -> None:
     """Register the error handlers on ``app``."""
 
-    async def bad_parameter(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ParameterError)
+    @app.exception_handler(ParameterError)
+    async def bad_parameter(_: Request, exc: ParameterError) -> JSONResponse:
         return problem(422, Problem(error="bad_parameter", message=exc.message, parameter=exc.parameter))
 
-    async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         loc = [str(part) for part in first.get("loc", ())]
         name = loc[-1] if loc else "request"
@@ -55,19 +55,15 @@ def install(app: FastAPI, db_name: str) -> None:
             422, Problem(error="bad_parameter", message=f"{name}{given}: {first.get('msg')}", parameter=name)
         )
 
-    async def database_unavailable(_: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StoreError)
+    @app.exception_handler(StoreError)
+    async def database_unavailable(_: Request, exc: StoreError) -> JSONResponse:
         log.warning("answering 503: %s", exc)
         return problem(503, Problem(error="database_unavailable", message=database_message(exc, db_name)))
 
+    @app.exception_handler(Exception)
     async def internal(request: Request, exc: Exception) -> JSONResponse:
         trace = redact_text("".join(traceback.format_exception(exc)))
         log.error("unexpected error answering %s %s\n%s", request.method, request.url.path, trace)
         return problem(
             500, Problem(error="internal", message="the API failed to answer this request; its log has the details")
         )
-
-    app.add_exception_handler(ParameterError, bad_parameter)
-    app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(StoreError, database_unavailable)
-    app.add_exception_handler(Exception, internal)
