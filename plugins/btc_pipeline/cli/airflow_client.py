@@ -107,13 +107,7 @@ class AirflowClient:
         if "Authorization" not in self._session.headers:
             self.login()
         retries = BUSY_RETRIES if method.upper() in IDEMPOTENT else 0
-        retrying = Retrying(
-            retry=retry_if_exception(_database_busy),
-            stop=stop_after_attempt(retries + 1),
-            wait=wait_exponential(multiplier=BUSY_WAIT_S, min=BUSY_WAIT_S),
-            reraise=True,
-        )
-        return retrying(self._request, method, f"{self.base}/api/v2{path}", body, query)
+        return _while_busy(retries)(self._request, method, f"{self.base}/api/v2{path}", body, query)
 
     def pages(self, path: str, field: str, query: Mapping[str, Any] | None = None) -> Iterator[dict[str, Any]]:
         """Every entry of a list endpoint, page by page (``field`` names the list in each answer).
@@ -163,14 +157,8 @@ class AirflowClient:
         """
         run_id = f"manual__{datetime.now(UTC).isoformat()}__{uuid.uuid4().hex[:6]}"
         body = {"dag_run_id": run_id, "logical_date": None, "conf": dict(conf)}
-        retrying = Retrying(
-            retry=retry_if_exception(_database_busy),
-            stop=stop_after_attempt(BUSY_RETRIES + 1),
-            wait=wait_exponential(multiplier=BUSY_WAIT_S, min=BUSY_WAIT_S),
-            reraise=True,
-        )
         try:
-            return dict(retrying(self.call, "POST", f"/dags/{_quote(dag_id)}/dagRuns", body))
+            return dict(_while_busy(BUSY_RETRIES)(self.call, "POST", f"/dags/{_quote(dag_id)}/dagRuns", body))
         except AirflowApiError as exc:
             if exc.status != 409:
                 raise
@@ -207,6 +195,17 @@ class AirflowClient:
 
 def _quote(part: str) -> str:
     return urllib.parse.quote(part, safe="")
+
+
+def _while_busy(retries: int) -> Retrying:
+    """Calls a request again, up to ``retries`` times with doubling waits, while Airflow's metadata
+    database is busy; then the last error is raised."""
+    return Retrying(
+        retry=retry_if_exception(_database_busy),
+        stop=stop_after_attempt(retries + 1),
+        wait=wait_exponential(multiplier=BUSY_WAIT_S, min=BUSY_WAIT_S),
+        reraise=True,
+    )
 
 
 def _database_busy(exc: BaseException) -> bool:
