@@ -1,4 +1,4 @@
-"""The ``btc-pipeline`` console script: ``gaps`` and ``backfill`` (see :mod:`btc_pipeline.cli.main`)."""
+"""The ``btc-pipeline`` console script: its commands are listed in :mod:`btc_pipeline.cli.main`."""
 
 from btc_pipeline.cli.main import main
 

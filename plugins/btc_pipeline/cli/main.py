@@ -319,7 +319,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         for store in opened:
             store.close()
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m btc_pipeline.cli.main`
-    sys.exit(main())
