@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from btc_pipeline.config import Settings
 from btc_pipeline.exchanges import Candle, Exchange
 from btc_pipeline.exchanges.pace import Pacer
-from btc_pipeline.steps.backfill_plan import Lane, request_count, request_rate
+from btc_pipeline.steps.backfill_plan import Lane, request_count
 from btc_pipeline.steps.ingest import CandlesNotReadyError, candle_observations, fetch_window, settled_missing
 from btc_pipeline.stream import Record, produce_all
 from btc_pipeline.timeutil import format_ts
@@ -172,7 +172,8 @@ class ServedPage:
 def fetch_pages(window: Window, exchanges: Sequence[Exchange], *, now: datetime, workers: int) -> list[ServedPage]:
     """Fetch a chunk page by page (each page from the first exchange that serves it), ``workers``
     pages at a time, paced with every other chunk task of this machine at the first exchange's
-    backfill rate (:func:`~btc_pipeline.steps.backfill_plan.request_rate`, :mod:`~btc_pipeline.exchanges.pace`).
+    backfill rate (:attr:`~btc_pipeline.exchanges.base.ExchangeLimits.requests_per_second`,
+    :mod:`~btc_pipeline.exchanges.pace`).
 
     Args:
         window: The chunk.
@@ -190,7 +191,7 @@ def fetch_pages(window: Window, exchanges: Sequence[Exchange], *, now: datetime,
     first = exchanges[0]
     limits = first.limits
     pages = [window] if limits.single_request else list(window.chunks(limits.rows_per_request))
-    pacer = Pacer(first.name, request_rate(first.name))
+    pacer = Pacer(first.name, limits.requests_per_second)
 
     def fetch(page: Window) -> ServedPage:
         pacer.wait()

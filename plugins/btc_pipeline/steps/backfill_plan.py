@@ -62,26 +62,6 @@ def chunk_minutes(exchange: str, lane: Lane = "live") -> int:
     return min(size, largest, limits.horizon_minutes or size)
 
 
-def request_rate(exchange: str) -> float:
-    """Requests per second the chunk tasks of this machine send to ``exchange``, together.
-
-    Raises:
-        ValueError: The exchange is unknown.
-    """
-    return limits_of(exchange).requests_per_second
-
-
-def expected_fetch_s(minutes: int, exchange: str) -> float:
-    """The least time a backfill of ``minutes`` takes to fetch from ``exchange`` at its request rate.
-
-    Raises:
-        ValueError: The exchange is unknown.
-    """
-    limits = limits_of(exchange)
-    requests = 1 if limits.single_request else math.ceil(minutes / limits.rows_per_request)
-    return requests / limits.requests_per_second
-
-
 def request_count(window: Window, exchange: str) -> int:
     """How many candle requests ``exchange``'s ``fetch_candles`` makes for ``window``.
 
