@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
@@ -42,6 +41,8 @@ from btc_pipeline.exchanges.fields import epoch_seconds, number, shown
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NAME = "kraken"
 OHLC_ENDPOINT = "/public/OHLC"
@@ -176,8 +177,9 @@ class KrakenClient(ExchangeClient):
         requests_per_second=1.0,
     )
     market = "XBTUSD"
+    parse_candles = staticmethod(parse_candles)
 
-    def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], Any]) -> Any:
+    def get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
         """GET and parse; Kraken's transient ``error`` answers are retried within one request budget.
 
         Args:
@@ -193,7 +195,7 @@ class KrakenClient(ExchangeClient):
         """
         budget = {"left": self.http.retries + 1}
 
-        def attempt() -> Any:
+        def attempt() -> T:
             # the HTTP layer may spend several requests (503s, timeouts) of what is left
             body, requests = self.http.get_json_counted(endpoint, params, retries=budget["left"] - 1)
             budget["left"] -= requests
@@ -224,17 +226,11 @@ class KrakenClient(ExchangeClient):
     def fetch_candles(self, window: Window) -> list[Candle]:
         """Closed 1-minute candles of ``window`` (one request: Kraken returns everything since ``since``).
 
-        Args:
-            window: The minutes wanted; must lie within the latest 720 minutes.
-
-        Returns:
-            The window's closed candles, oldest first.
-
         Raises:
-            ExchangeError: The window is beyond Kraken's horizon, or the request failed.
+            ExchangeError: The window is beyond Kraken's horizon (refused before any request), or
+                the request failed.
         """
-        now = self.clock()
-        oldest = floor_minute(now) - MINUTE * (OHLC_HORIZON_ROWS - 1)
+        oldest = floor_minute(self.clock()) - MINUTE * (OHLC_HORIZON_ROWS - 1)
         if window.start < oldest:
             raise ExchangeError(
                 NAME,
@@ -242,24 +238,19 @@ class KrakenClient(ExchangeClient):
                 f"window {window} starts before {oldest.isoformat()}: beyond Kraken's {OHLC_HORIZON_ROWS}-minute "
                 "horizon (only the latest 720 one-minute rows are served); use another exchange for this window",
             )
+        return super().fetch_candles(window)
+
+    def candles_request(self, page: Window) -> tuple[str, dict[str, Any]]:
         # `since` one minute early: whether Kraken treats it as exclusive or inclusive, the first
         # minute of the window is in the answer; rows outside the window are dropped by the parser.
-        params = {"pair": self.market, "interval": 1, "since": int((window.start - MINUTE).timestamp())}
-        candles: list[Candle] = self._get(
-            OHLC_ENDPOINT, params, partial(parse_candles, window=window, times=TimeRule(now, self.max_skew_s))
-        )
-        return self.closed(candles, now)
+        return OHLC_ENDPOINT, {"pair": self.market, "interval": 1, "since": int((page.start - MINUTE).timestamp())}
 
     def fetch_ticker(self) -> Tick:
-        """The last trade.
-
-        Returns:
-            The tick, timed when Kraken's answer was received.
+        """The last trade, timed when Kraken's answer was received (its ticker has no time).
 
         Raises:
             ExchangeError: The request failed or the body is unusable.
         """
-        tick: Tick = self._get(
+        return self.get(
             TICKER_ENDPOINT, {"pair": self.market}, lambda body: parse_ticker(body, received_at=self.clock())
         )
-        return tick
