@@ -33,7 +33,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_millis, number, shown, text
+from btc_pipeline.exchanges.fields import candle, epoch_millis, number, shown, text
 from btc_pipeline.window import Window
 
 T = TypeVar("T")
@@ -84,11 +84,8 @@ def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT, *,
         ts = epoch_millis(row[0], NAME, endpoint, "openTime", times)
         if not window.contains(ts):
             continue
-        open_, high, low, close, volume = (
-            number(v, NAME, endpoint, n)
-            for v, n in zip(row[1:6], ("open", "high", "low", "close", "volume"), strict=True)
-        )
-        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+        values = dict(zip(("open", "high", "low", "close", "volume"), row[1:6], strict=True))
+        candles.append(candle(ts, values, NAME, endpoint))
     return validate_candles(NAME, endpoint, candles, window)
 
 

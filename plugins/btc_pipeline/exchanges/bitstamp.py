@@ -27,7 +27,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number, shown, text
+from btc_pipeline.exchanges.fields import candle, epoch_seconds, number, shown, text
 from btc_pipeline.window import MINUTE, Window
 
 NAME = "bitstamp"
@@ -78,10 +78,7 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/", *,
         ts = epoch_seconds(row["timestamp"], NAME, endpoint, "timestamp", times)
         if not window.contains(ts):
             continue
-        open_, high, low, close, volume = (
-            number(row[n], NAME, endpoint, n) for n in ("open", "high", "low", "close", "volume")
-        )
-        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+        candles.append(candle(ts, row, NAME, endpoint))
     return validate_candles(NAME, endpoint, candles, window)
 
 

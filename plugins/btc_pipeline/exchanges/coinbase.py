@@ -20,7 +20,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, iso_time, number, shown, text
+from btc_pipeline.exchanges.fields import candle, epoch_seconds, iso_time, number, shown, text
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import MINUTE, Window
 
@@ -49,11 +49,8 @@ def parse_candles(
         ts = epoch_seconds(row[0], NAME, endpoint, "time", times)
         if not window.contains(ts):
             continue  # Coinbase may return rows before `start`, and `end` is inclusive
-        low, high, open_, close, volume = (
-            number(v, NAME, endpoint, n)
-            for v, n in zip(row[1:6], ("low", "high", "open", "close", "volume"), strict=True)
-        )
-        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+        values = dict(zip(("low", "high", "open", "close", "volume"), row[1:6], strict=True))
+        candles.append(candle(ts, values, NAME, endpoint))
     return validate_candles(NAME, endpoint, candles, window)
 
 

@@ -37,7 +37,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number, shown
+from btc_pipeline.exchanges.fields import candle, epoch_seconds, number, shown
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 log = logging.getLogger(__name__)
@@ -120,11 +120,8 @@ def parse_candles(body: Any, window: Window, endpoint: str = OHLC_ENDPOINT, *, t
         first_ts = ts if first_ts is None else min(first_ts, ts)
         if not window.contains(ts):
             continue
-        open_, high, low, close = (
-            number(v, NAME, endpoint, n) for v, n in zip(row[1:5], ("open", "high", "low", "close"), strict=True)
-        )
-        volume = number(row[6], NAME, endpoint, "volume")
-        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+        values = dict(zip(("open", "high", "low", "close", "vwap", "volume"), row[1:7], strict=True))
+        candles.append(candle(ts, values, NAME, endpoint))
     if len(rows) >= OHLC_HORIZON_ROWS and first_ts is not None and first_ts > window.start:
         raise ExchangeError(
             NAME,
