@@ -100,41 +100,17 @@ def plan_chunks(ranges: Sequence[Window], max_minutes: int) -> list[Window]:
     """
     if max_minutes < 1:
         raise ValueError(f"max_minutes={max_minutes} must be at least 1")
-    limit = MINUTE * max_minutes
     chunks: list[Window] = []
-    start: datetime | None = None
-    end: datetime | None = None
-    previous_end: datetime | None = None
     for wanted in sorted(ranges, key=lambda w: w.start):
-        if previous_end is not None and wanted.start < previous_end:
-            raise ValueError(f"range {wanted} overlaps the previous one (ends {format_ts(previous_end)})")
-        previous_end = wanted.end
+        # the last chunk ends where the previous range ends
+        if chunks and wanted.start < chunks[-1].end:
+            raise ValueError(f"range {wanted} overlaps the previous one (ends {format_ts(chunks[-1].end)})")
         for piece in wanted.chunks(max_minutes):
-            if start is not None and piece.end - start <= limit:
-                end = piece.end
-                continue
-            if start is not None and end is not None:
-                chunks.append(Window(start, end))
-            start, end = piece.start, piece.end
-    if start is not None and end is not None:
-        chunks.append(Window(start, end))
+            if chunks and piece.end - chunks[-1].start <= MINUTE * max_minutes:
+                chunks[-1] = Window(chunks[-1].start, piece.end)  # the gap and the piece join the last chunk
+            else:
+                chunks.append(piece)
     return chunks
-
-
-def horizon_start(exchanges: Sequence[str], now: datetime) -> datetime | None:
-    """The oldest minute every one of ``exchanges`` still serves (``None``: no such limit).
-
-    Args:
-        exchanges: Exchange names.
-        now: The current time.
-
-    Returns:
-        The oldest minute start servable by all of them, or ``None`` when none has a horizon.
-    """
-    limits = exchange_horizons(exchanges)
-    if not limits:
-        return None
-    return floor_minute(now) - MINUTE * (min(limits) - 1)
 
 
 def check_backfill_window(window: Window, exchanges: Sequence[str], now: datetime) -> None:
@@ -155,9 +131,10 @@ def check_backfill_window(window: Window, exchanges: Sequence[str], now: datetim
         raise ValueError("no exchange to fetch from")
     # a backfill covers closed minutes only, at most MAX_BACKFILL_DAYS at once
     checked_range(window.start, window.end, latest=floor_minute(now), longest=timedelta(days=MAX_BACKFILL_DAYS))
-    if all(limits_of(x).horizon_minutes is not None for x in exchanges):
-        oldest = horizon_start(exchanges, now)
-        if oldest is not None and window.start < oldest:
+    horizons = exchange_horizons(exchanges)
+    if len(horizons) == len(exchanges):  # every exchange has a horizon: the oldest minute all of them serve
+        oldest = floor_minute(now) - MINUTE * (min(horizons) - 1)
+        if window.start < oldest:
             raise RangeError(
                 "from",
                 f"the range starts at {format_ts(window.start)}, beyond the horizon of {', '.join(exchanges)} "
