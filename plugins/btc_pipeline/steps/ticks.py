@@ -29,7 +29,7 @@ from btc_pipeline.exchanges import Exchange, ExchangeError, Tick
 from btc_pipeline.schema import Observation, SchemaError
 from btc_pipeline.stream import DeliveryError, Record, produce_all
 from btc_pipeline.timeutil import format_ts
-from btc_pipeline.window import MINUTE, Window
+from btc_pipeline.window import Window
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
@@ -104,14 +104,12 @@ def fetch_tickers(exchanges: Sequence[Exchange]) -> tuple[dict[str, Tick], dict[
     """Read every exchange's ticker at the same time (one thread each).
 
     Args:
-        exchanges: The exchange clients.
+        exchanges: The exchange clients (``BTC_EXCHANGES`` names at least one).
 
     Returns:
         The ticks of the exchanges that answered, and the reasons of those that failed, both by
         exchange name in the order of ``exchanges``.
     """
-    if not exchanges:
-        return {}, {}
     with ThreadPoolExecutor(max_workers=len(exchanges), thread_name_prefix="ticker") as pool:
         futures = [(x.name, pool.submit(x.fetch_ticker)) for x in exchanges]
         ticks: dict[str, Tick] = {}
@@ -205,13 +203,7 @@ def tick_times(window: Window, interval_s: int) -> list[datetime]:
     >>> [t.second for t in tick_times(w, 10)]
     [10, 20, 30, 40, 50]
     """
-    step = timedelta(seconds=interval_s)
-    times = []
-    at = window.end + step
-    while at < window.end + MINUTE:
-        times.append(at)
-        at += step
-    return times
+    return [window.end + timedelta(seconds=s) for s in range(interval_s, 60, interval_s)]
 
 
 def stream_ticks(
