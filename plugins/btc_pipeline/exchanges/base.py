@@ -90,6 +90,10 @@ class ExchangeLimits:
     single_request: bool = False
     requests_per_second: float = 1.0
 
+    def pages(self, window: Window) -> list[Window]:
+        """The parts of ``window`` that are fetched in one request each, oldest first."""
+        return [window] if self.single_request else list(window.chunks(self.rows_per_request))
+
 
 class Exchange(Protocol):
     """One exchange: the latest ticker and the closed 1-minute candles of a window."""
@@ -169,15 +173,13 @@ class ExchangeClient(Exchange):
         return self.http.get_parsed(endpoint, parse, params)
 
     def fetch_candles(self, window: Window) -> list[Candle]:
-        """Closed 1-minute candles of ``window``, oldest first, one request per page of
-        ``limits.rows_per_request`` minutes (the whole window when ``limits.single_request``).
+        """Closed 1-minute candles of ``window``, oldest first, one request per page (:meth:`ExchangeLimits.pages`).
 
         Raises:
             ExchangeError: A request failed or a body is unusable.
         """
-        pages = [window] if self.limits.single_request else window.chunks(self.limits.rows_per_request)
         candles: list[Candle] = []
-        for page in pages:
+        for page in self.limits.pages(window):
             endpoint, params = self.candles_request(page)
             parse = partial(self.parse_candles, window=page, endpoint=endpoint, times=self.times())
             candles.extend(self.get(endpoint, params, parse))

@@ -189,9 +189,8 @@ def fetch_pages(window: Window, exchanges: Sequence[Exchange], *, now: datetime,
             :func:`fetch_window`); the chunk fails and is retried whole.
     """
     first = exchanges[0]
-    limits = first.limits
-    pages = [window] if limits.single_request else list(window.chunks(limits.rows_per_request))
-    pacer = Pacer(first.name, limits.requests_per_second)
+    pages = first.limits.pages(window)
+    pacer = Pacer(first.name, first.limits.requests_per_second)
 
     def fetch(page: Window) -> ServedPage:
         pacer.wait()

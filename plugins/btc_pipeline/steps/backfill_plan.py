@@ -9,7 +9,6 @@ not over yet, is refused here (:func:`check_backfill_window`), as are a run's ba
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,10 +71,7 @@ def request_count(window: Window, exchange: str) -> int:
     Returns:
         The number of HTTP requests (without retries).
     """
-    limits = limits_of(exchange)
-    if limits.single_request:
-        return 1
-    return math.ceil(window.minute_count / limits.rows_per_request)
+    return len(limits_of(exchange).pages(window))
 
 
 def exchange_horizons(exchanges: Sequence[str]) -> list[int]:
