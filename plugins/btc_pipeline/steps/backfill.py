@@ -24,8 +24,8 @@ from btc_pipeline.config import Settings
 from btc_pipeline.exchanges import Candle, Exchange
 from btc_pipeline.exchanges.pace import Pacer
 from btc_pipeline.steps.backfill_plan import Lane, request_count
-from btc_pipeline.steps.ingest import CandlesNotReadyError, candle_observations, fetch_window, settled_missing
-from btc_pipeline.stream import Record, produce_all
+from btc_pipeline.steps.ingest import CandlesNotReadyError, candle_records, fetch_window, settled_missing
+from btc_pipeline.stream import produce_all
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window
 
@@ -116,10 +116,10 @@ def backfill_chunk(
     present = store.present_minutes(window, present_source) if only_missing else set()
     topic = settings.history_topic if lane == "history" else settings.topic
     records = (
-        Record(*obs.encode(max_skew_s=settings.max_clock_skew_s))
+        record
         for page in served
-        for obs in candle_observations(
-            page.source, settings.symbol, [c for c in page.candles if c.ts not in present], fetched_at, run_id
+        for record in candle_records(
+            page.source, (c for c in page.candles if c.ts not in present), settings, fetched_at, run_id
         )
     )
     produced = produce_all(producer, topic, records)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -98,14 +98,14 @@ def settled_missing(window: Window, candles: Sequence[Candle], now: datetime) ->
     return no_trades, not_yet
 
 
-def candle_observations(
-    source: str, symbol: str, candles: Sequence[Candle], fetched_at: datetime, run_id: str
-) -> list[Observation]:
-    """Schema-v1 observations of closed candles (``price`` = close)."""
-    return [
-        Observation(
+def candle_records(
+    source: str, candles: Iterable[Candle], settings: Settings, fetched_at: datetime, run_id: str
+) -> Iterator[Record]:
+    """The schema-v1 messages of closed candles (``price`` = close), encoded and validated."""
+    for c in candles:
+        obs = Observation(
             source=source,
-            symbol=symbol,
+            symbol=settings.symbol,
             kind="candle_1m",
             ts=c.ts,
             price=c.close,
@@ -117,8 +117,7 @@ def candle_observations(
             fetched_at=fetched_at,
             run_id=run_id,
         )
-        for c in candles
-    ]
+        yield Record(*obs.encode(max_skew_s=settings.max_clock_skew_s))
 
 
 def fetch_window(
@@ -194,11 +193,8 @@ def ingest_window(
     fetched_at = clock()
     fetch_ms = (time.monotonic() - started) * 1000
     # the window's candles first: the tickers must not delay them
-    candle_records = (
-        Record(*obs.encode(max_skew_s=settings.max_clock_skew_s))
-        for obs in candle_observations(served_by.name, settings.symbol, candles, fetched_at, run_id)
-    )
-    produced = produce_all(producer, settings.topic, candle_records, timeout_s=settings.ingest_delivery_timeout_s)
+    records = candle_records(served_by.name, candles, settings, fetched_at, run_id)
+    produced = produce_all(producer, settings.topic, records, timeout_s=settings.ingest_delivery_timeout_s)
     tick_prices: dict[str, float] = {}
     spread_pct: float | None = None
     flagged: dict[str, float] = {}
