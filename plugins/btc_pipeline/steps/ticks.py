@@ -124,10 +124,9 @@ def fetch_tickers(exchanges: Sequence[Exchange]) -> tuple[dict[str, Tick], dict[
 
 @dataclass(frozen=True)
 class TickRound:
-    """One reading of every exchange's ticker: the observations, their records to produce (encoded
-    and validated once, when read), and their cross-check."""
+    """One reading of every exchange's ticker: the records to produce (encoded and validated once,
+    when read), the price of each exchange read, and their cross-check."""
 
-    observations: list[Observation]
     records: list[Record]
     prices: dict[str, float]
     failed: dict[str, str]
@@ -148,7 +147,8 @@ def read_tickers(
     """
     ticks, errors = fetch_tickers(exchanges)
     fetched_at = clock()
-    observations, records = [], []
+    records: list[Record] = []
+    prices: dict[str, float] = {}
     for name, tick in ticks.items():
         obs = tick_observation(name, settings.symbol, tick, fetched_at, run_id)
         try:  # the drain's rules: never produce what it would refuse
@@ -156,12 +156,11 @@ def read_tickers(
         except SchemaError as exc:
             errors[name] = f"reading refused ({exc})"
             continue
-        observations.append(obs)
+        prices[name] = tick.price
     failed = {}
     for name, reason in errors.items():
         failed[f"{name}:ticker"] = reason
         log.error("ticker of %s failed, going on without it: %s", name, reason)
-    prices = {obs.source: obs.price for obs in observations}
     check = cross_check(prices, settings.max_deviation_pct)
     for name, deviation in check.flagged.items():
         log.warning(
@@ -173,7 +172,7 @@ def read_tickers(
             settings.max_deviation_pct,
             prices,
         )
-    return TickRound(observations, records, prices, failed, check)
+    return TickRound(records, prices, failed, check)
 
 
 @dataclass
