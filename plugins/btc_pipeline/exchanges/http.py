@@ -159,7 +159,6 @@ class HttpClient:
         max_body_bytes: int,
         retries: int,
         backoff_s: float = 0.5,
-        session: requests.Session | None = None,
     ) -> None:
         self.exchange = exchange
         self.base_url = base_url.rstrip("/")
@@ -168,7 +167,7 @@ class HttpClient:
         self.max_body_bytes = max_body_bytes
         self.retries = retries
         self.backoff_s = backoff_s
-        self.session = session or requests.Session()
+        self.session = requests.Session()  # prepares each request with requests' default headers
         self._pool = PoolManager(num_pools=4, maxsize=4)
 
     def retry_policy(self, retries: int, deadline: float | None = None) -> ExchangeRetry:
