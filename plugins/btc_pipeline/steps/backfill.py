@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from btc_pipeline.config import Settings
@@ -26,7 +26,7 @@ from btc_pipeline.exchanges.pace import Pacer
 from btc_pipeline.steps.backfill_plan import Lane, request_count
 from btc_pipeline.steps.ingest import CandlesNotReadyError, candle_records, fetch_window, settled_missing
 from btc_pipeline.stream import produce_all
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.timeutil import format_ts, utcnow
 from btc_pipeline.window import Window
 
 if TYPE_CHECKING:
@@ -70,7 +70,6 @@ def backfill_chunk(
     *,
     only_missing: bool = False,
     present_source: str | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     lane: Lane = "live",
 ) -> ChunkResult:
     """Fetch one chunk, each page from the first exchange that serves it, and produce its candles
@@ -86,7 +85,6 @@ def backfill_chunk(
         only_missing: Produce only the minutes with no candle in ``btc.prices`` yet.
         present_source: With ``only_missing``: a minute counts as present only with a candle of
             this exchange (any exchange when ``None``).
-        clock: Current time.
         lane: ``history``: :data:`HISTORY_FETCH_WORKERS` pages at a time, to the history topic.
 
     Returns:
@@ -99,9 +97,9 @@ def backfill_chunk(
         DeliveryError: The broker did not acknowledge every message.
     """
     started = time.monotonic()
-    now = clock()
+    now = utcnow()
     served = fetch_pages(window, exchanges, now=now, workers=HISTORY_FETCH_WORKERS if lane == "history" else 1)
-    fetched_at = clock()
+    fetched_at = utcnow()
     fetch_ms = (time.monotonic() - started) * 1000
     candles = [c for page in served for c in page.candles]
     failed = {name: reason for page in served for name, reason in page.failed.items()}
