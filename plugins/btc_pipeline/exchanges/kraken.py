@@ -177,18 +177,11 @@ class KrakenClient(ExchangeClient):
     parse_candles = staticmethod(parse_candles)
 
     def get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
-        """GET and parse; Kraken's transient ``error`` answers are retried within one request budget.
-
-        Args:
-            endpoint: Path below the base URL.
-            params: Query parameters.
-            parse: Turns the decoded body into the result (raises a transient ExchangeError to retry).
-
-        Returns:
-            What ``parse`` returns.
+        """GET and parse; a transient ``error`` answer (``parse`` raises a transient ExchangeError) is
+        retried within one budget of ``retries + 1`` requests, the HTTP layer's retries included.
 
         Raises:
-            ExchangeError: The budget of ``retries + 1`` requests is spent, or a failure that is final.
+            ExchangeError: The budget is spent, or a failure that is final.
         """
         budget = {"left": self.http.retries + 1}
 
