@@ -114,17 +114,15 @@ def check_backfill_window(window: Window, exchanges: Sequence[str], now: datetim
 
     Args:
         window: The range to backfill.
-        exchanges: The exchanges that will be asked, in failover order.
+        exchanges: The exchanges that will be asked, in failover order (``BTC_EXCHANGES`` or the one
+            source asked for: never empty).
         now: The current time.
 
     Raises:
         RangeError: The range ends after the last closed minute (``to``), is longer than
             :data:`MAX_BACKFILL_DAYS` (``range``), or every exchange has a horizon (Kraken: 720
             minutes) that the range's start is beyond (``from``).
-        ValueError: No exchange is given.
     """
-    if not exchanges:
-        raise ValueError("no exchange to fetch from")
     # a backfill covers closed minutes only, at most MAX_BACKFILL_DAYS at once
     checked_range(window.start, window.end, latest=floor_minute(now), longest=timedelta(days=MAX_BACKFILL_DAYS))
     horizons = exchange_horizons(exchanges)
@@ -219,7 +217,7 @@ def plan_backfill(
 
     Args:
         window: The range asked for.
-        exchanges: Exchanges in failover order; the first one's page size sets the chunk size.
+        exchanges: Exchanges in failover order (never empty); the first one's page size sets the chunk size.
         gaps: When given, only these ranges inside ``window`` are planned (``--missing``, heal).
         lane: ``live`` (chunks of a day) or ``history`` (larger chunks, see :data:`Lane`).
 
@@ -227,10 +225,8 @@ def plan_backfill(
         The plan.
 
     Raises:
-        ValueError: No exchange, or a gap outside ``window``.
+        ValueError: A gap outside ``window``.
     """
-    if not exchanges:
-        raise ValueError("no exchange to fetch from")
     size = chunk_minutes(exchanges[0], lane)
     if gaps is None:
         ranges = [window]
