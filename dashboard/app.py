@@ -190,7 +190,7 @@ def chart(data: Chart) -> None:
             return
         st.markdown(f"**Exchanges compared**: {data.interval} bars of their ticker readings, and their spread (UTC)")
         plotly_figure(
-            comparison_figure(data.lines, title="", uirevision=uirevision, bar=BAR_LENGTH[data.interval]), key="compare"
+            comparison_figure(data.lines, uirevision=uirevision, bar=BAR_LENGTH[data.interval]), key="compare"
         )
         return
     if data.bars.empty:
@@ -202,10 +202,8 @@ def chart(data: Chart) -> None:
         st.info(f"No {source} candles in this range yet.{hint} Is btc_ingest unpaused in Airflow?")
         return
     st.markdown(f"**BTC-USD {data.interval} candles**, {source}, {format_ts(data.window.start)} → now (UTC)")
-    title = ""
     figure = candles_figure(
         data.bars,
-        title=title,
         sma_periods=sma_periods,
         ema_periods=ema_periods,
         uirevision=uirevision,
