@@ -230,7 +230,7 @@ def test_without_urls_nothing_is_read_written_or_sent():
     assert events.check_freshness(store, s, T0) == []  # type: ignore[arg-type]
     assert deliver(messages.check_message(T0), [], store) == []  # type: ignore[arg-type]
     outbox = Outbox(store)  # type: ignore[arg-type]
-    outbox.post(messages.check_message(T0), ())
+    outbox.post([messages.check_message(T0)], ())
     assert outbox.close(1) == []
 
 
