@@ -234,6 +234,20 @@ def test_without_urls_nothing_is_read_written_or_sent():
     assert outbox.close(1) == []
 
 
+def test_a_failed_check_is_logged_without_the_urls_it_quotes(caplog):
+    url = "tgram://123456:bottoken42/-100200300"
+
+    def check() -> list[Any]:
+        raise RuntimeError(f"could not reach {url}; token bottoken42 refused")
+
+    outbox = Outbox(None, secret_urls=[url])
+    outbox.call(check)
+    assert outbox.close(5) == []
+    (record,) = [r for r in caplog.records if "notification check" in r.getMessage()]
+    assert "check failed: could not reach tgram://***" in record.getMessage()
+    assert "bottoken42" not in caplog.text and "123456" not in caplog.text
+
+
 # --- delivery against a local HTTP server ----------------------------------------------------------
 
 

@@ -209,10 +209,12 @@ class Outbox:
 
     ``close(timeout_s)`` waits at most that long for what is queued (logged when it did not end);
     each delivery is bounded itself (:data:`ATTEMPTS` tries of at most :data:`CALL_TIMEOUT_S`).
+    ``secret_urls`` (the configured notification URLs) are masked in the errors of a check it logs.
     """
 
-    def __init__(self, store: Store | None, **send_options: Any) -> None:
+    def __init__(self, store: Store | None, *, secret_urls: Sequence[str] = (), **send_options: Any) -> None:
         self.store = store
+        self.secret_urls = secret_urls
         self.send_options = send_options
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="btc-notify")
         self._pending: list[Future[list[Delivery]]] = []
@@ -227,13 +229,15 @@ class Outbox:
                 self._pending.append(self._pool.submit(deliver, message, list(urls), self.store, **self.send_options))
 
     def call(self, check: Callable[..., Sequence[Delivery]], *args: Any) -> None:
-        """Run ``check(*args)`` (it delivers what it decides to) in the background; its errors are logged."""
+        """Run ``check(*args)`` (it delivers what it decides to) in the background; its errors are
+        logged, redacted."""
 
         def guarded() -> list[Delivery]:
             try:
                 return list(check(*args))
             except Exception as exc:  # noqa: BLE001 - a notification check never fails its caller
-                log.warning("notification check %s failed: %s", getattr(check, "__name__", check), exc)
+                error = redact_notify_text(str(exc), self.secret_urls)
+                log.warning("notification check %s failed: %s", getattr(check, "__name__", check), error)
                 return []
 
         with self._lock:
