@@ -59,8 +59,3 @@ def report(
     if repeat is not None and now - last >= repeat:
         return "reminder", replace(counted, last_sent=now)
     return None, counted
-
-
-def clear(episode: Episode) -> tuple[bool, Episode]:
-    """The problem is gone. Returns whether an episode ended (say so once) and the closed state."""
-    return episode.open, Episode()
