@@ -76,7 +76,7 @@ logging.getLogger("apprise").addFilter(_APPRISE_LOG)
 _INVALID_URL = "invalid_url"
 
 
-def _send_once(url: str, message: Message, timeout_s: float) -> str | None:
+def _send_once(url: str, message: Message) -> str | None:
     """One try: ``None`` when it was sent, else why not."""
     import apprise
 
@@ -90,7 +90,7 @@ def _send_once(url: str, message: Message, timeout_s: float) -> str | None:
             title=message.title,
             notify_type=apprise.NotifyType(message.level),
             body_format=apprise.NotifyFormat.MARKDOWN,
-            timeout=timeout_s,
+            timeout=CALL_TIMEOUT_S,
         )
         if result:
             return None
@@ -100,39 +100,27 @@ def _send_once(url: str, message: Message, timeout_s: float) -> str | None:
         return f"{type(exc).__name__}: {exc}"
 
 
-def send(
-    message: Message,
-    url: str,
-    *,
-    attempts: int | None = None,
-    wait_min_s: float | None = None,
-    wait_max_s: float | None = None,
-    timeout_s: float | None = None,
-) -> Delivery:
-    """Send ``message`` to one Apprise URL, retrying a failed try up to ``attempts`` in all.
+def send(message: Message, url: str, *, wait_min_s: float | None = None, wait_max_s: float | None = None) -> Delivery:
+    """Send ``message`` to one Apprise URL: up to :data:`ATTEMPTS` tries of at most :data:`CALL_TIMEOUT_S`.
 
     Args:
         message: What to send.
         url: The Apprise URL.
-        attempts: Tries in all (default :data:`ATTEMPTS`).
         wait_min_s: The first wait between tries (default :data:`WAIT_MIN_S`), doubled each time...
         wait_max_s: ... up to this (default :data:`WAIT_MAX_S`).
-        timeout_s: The longest one try may take (default :data:`CALL_TIMEOUT_S`).
 
     Returns:
         The delivery (never raises); an invalid URL is not retried.
     """
-    attempts = ATTEMPTS if attempts is None else attempts
     wait_min_s = WAIT_MIN_S if wait_min_s is None else wait_min_s
     wait_max_s = WAIT_MAX_S if wait_max_s is None else wait_max_s
-    timeout_s = CALL_TIMEOUT_S if timeout_s is None else timeout_s
     retrying = Retrying(
-        stop=stop_after_attempt(attempts),
+        stop=stop_after_attempt(ATTEMPTS),
         wait=wait_exponential(multiplier=wait_min_s, min=wait_min_s, max=wait_max_s),
         retry=retry_if_result(lambda problem: problem not in (None, _INVALID_URL)),
         retry_error_callback=lambda state: state.outcome.result() if state.outcome else "no try",
     )
-    problem = retrying(_send_once, url, message, timeout_s)
+    problem = retrying(_send_once, url, message)
     channel, tries = redact_notify_url(url), retrying.statistics["attempt_number"]
     if problem is None:
         return Delivery(channel, "sent", tries)
