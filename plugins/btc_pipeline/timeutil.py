@@ -122,11 +122,9 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     value = text.strip()
     if value.lower() == "now":
         return floor_minute(now)
-    relative = RELATIVE.fullmatch(value.lower())
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
+    if RELATIVE.fullmatch(value.lower()):
         try:
-            ts = now - UNITS[unit] * amount
+            ts = now - parse_age(value)
         except OverflowError:
             raise ValueError(f"{text!r} reaches back before BTC existed (2009-01-03)") from None
     else:
