@@ -152,10 +152,10 @@ def redact_notify_text(text: str, urls: Iterable[str]) -> str:
         text = text.replace(url, redact_notify_url(url))
         _, _, rest = url.partition("://")
         for part in sorted(set(re.split(r"[/:@?&=,]+", rest)), key=len, reverse=True):
-            if len(part) > 3 and part.lower() not in _HARMLESS_PARTS:
+            if len(part) > 3 and part.lower() not in HARMLESS_PARTS:
                 text = text.replace(part, MASK)
     return redact_text(text)
 
 
 #: Parts of a URL that are no secret and would mask ordinary words if masked.
-_HARMLESS_PARTS = frozenset({"localhost", "json", "jsons", "http", "https", "format", "markdown", "text", "html"})
+HARMLESS_PARTS = frozenset({"localhost", "json", "jsons", "http", "https", "format", "markdown", "text", "html"})

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from btc_pipeline.alerts import Alert
@@ -20,7 +20,7 @@ from btc_pipeline.cli import main
 from btc_pipeline.config import ConfigError, load_settings
 from btc_pipeline.notify import episodes, events, messages
 from btc_pipeline.notify.deliver import Outbox, deliver, send
-from btc_pipeline.redact import MASK, redact_notify_text, redact_notify_url
+from btc_pipeline.redact import HARMLESS_PARTS, MASK, redact_notify_text, redact_notify_url
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 FAST = {"wait_min_s": 0.01, "wait_max_s": 0.02}
@@ -199,6 +199,9 @@ SECRET = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 
 @given(st.sampled_from(["slack", "tgram", "discord", "json", "jsons", "mailto", "ntfys", "pover"]), SECRET, SECRET)
 def test_no_token_of_any_url_is_ever_shown(scheme, token, other):
+    # a part that is a plain word ("localhost", "markdown") is left in messages on purpose: masking it
+    # would mask ordinary text, and such a word keeps nothing secret (hypothesis found "LOCALHOST")
+    assume(not {token.lower(), token[::-1].lower(), other.lower()} & HARMLESS_PARTS)
     url = f"{scheme}://{token}@example.org/{other}/{token[::-1]}"
     shown = redact_notify_url(url)
     text = redact_notify_text(f"failed to reach {url}; token {token} refused ({other})", [url])
