@@ -32,6 +32,7 @@ from btc_pipeline.schema import Observation
 from btc_pipeline.store import alerts, loads, locks, notifications, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.buckets import BucketConflictError
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
+from btc_pipeline.store.inserts import insert_new
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
 from btc_pipeline.store.layout import CONSENSUS, LEVELS
 from btc_pipeline.store.rollups import Rollups, candle_bar, minute_bars
@@ -276,7 +277,7 @@ class Store:
             How many were new.
         """
         rejects = list(docs)
-        new = records.record_rejects(self.db[REJECTS], rejects)
+        new, _ = insert_new(self.db[REJECTS], rejects)  # _id topic|partition|offset: a re-read stores each once
         records.count_rejects(self.db[records.REJECTS_SUMMARY], rejects, day)
         return new
 
