@@ -35,6 +35,7 @@ from btc_pipeline.store.layout import (
     valid_series,
 )
 from btc_pipeline.store.locks import locked
+from btc_pipeline.store.prices import candle_bar
 from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.window import Window
 
@@ -42,12 +43,6 @@ log = logging.getLogger(__name__)
 
 #: How often a unit of work starts over after losing a race with another writer.
 MAX_ATTEMPTS = 5
-
-
-def candle_bar(obs: Observation) -> Bar:
-    """The 1-minute bar of an exchange's candle (its fetch time decides which version wins)."""
-    assert obs.open is not None and obs.high is not None and obs.low is not None and obs.close is not None
-    return Bar(obs.open, obs.high, obs.low, obs.close, obs.volume, 1, fetched=epoch_ms(obs.fetched_at))
 
 
 def minute_bars(observations: Iterable[Observation]) -> dict[str, dict[datetime, Bar]]:

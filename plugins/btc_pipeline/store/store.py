@@ -35,7 +35,7 @@ from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRIC
 from btc_pipeline.store.inserts import insert_new
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
 from btc_pipeline.store.layout import CONSENSUS, LEVELS
-from btc_pipeline.store.rollups import Rollups, candle_bar, minute_bars
+from btc_pipeline.store.rollups import Rollups, minute_bars
 from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.window import Window
 
@@ -99,6 +99,12 @@ class WriteResult:
     def __add__(self, other: WriteResult) -> WriteResult:
         """The counts of two writes together (a batch written in parts)."""
         return WriteResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def _timed(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tuple[R, float]:
+    """What ``call`` returned, and how long it took in seconds."""
+    started = time.monotonic()
+    return call(*args, **kwargs), time.monotonic() - started
 
 
 def _read(method: Callable[P, R]) -> Callable[P, R]:
@@ -187,9 +193,9 @@ class Store:
         Args:
             observations: Valid observations (a key may appear twice: the overwrite rule decides).
             now: When they are stored (``first_seen_at`` of new documents).
-            history: A large batch of the history lane (see :meth:`_write_history`): ``btc.prices``
-                and the read model written at the same time, the read model once for the batch,
-                under its lock taken with low priority (a waiting live writer goes first).
+            history: A large batch of the history lane: ``btc.prices`` and the read model written at
+                the same time, the read model once for the batch, under its lock taken with low
+                priority (a waiting live writer goes first).
 
         Returns:
             Counts for ``btc.prices`` and for the read model.
@@ -197,77 +203,39 @@ class Store:
         stored_at = now or datetime.now(UTC)
         latest = prices.collapse(observations)
         writer = Rollups(self.db)
+        bars = minute_bars(latest.values())
         if history:
-            return self._write_history(latest, stored_at, writer)
-        started = time.monotonic()
-        inserted, existing_keys = prices.insert_observations(self.db[PRICES], latest, stored_at)
-        existing = [latest[k] for k in existing_keys if latest[k].kind == "candle_1m"]
-        corrections, kept = prices.reconcile_candles(
-            self.db[PRICES], existing, lambda obs: writer.stored_candle(obs.source, obs.ts), candle_bar
-        )
-        modified = prices.apply_corrections(self.db[PRICES], corrections)
-        bars = minute_bars(latest.values())
-        for key, bar in kept.items():  # what btc.prices holds is newer: the read model catches up with it
-            bars[latest[key].source][latest[key].ts] = bar
-        prices_done = time.monotonic()
-        rolled = writer.apply(bars)
-        update_latest(self.db[LATEST], latest.values(), stored_at)
+            # The insert waits on the server while the bars are computed here. Merging is order-free
+            # (the latest fetch wins), so the stored versions that win over the batch's (known once
+            # the insert has answered) are merged in afterwards; whether a duplicate corrects
+            # btc.prices is decided against the read model as it was before this batch.
+            before = writer.snapshot(bars)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prices") as pool:
+                inserting = pool.submit(_timed, prices.insert_observations, self.db[PRICES], latest, stored_at)
+                first, read_model_s = _timed(writer.apply, bars, low_priority=True)
+                (inserted, existing_keys), prices_s = inserting.result()
+            existing = [latest[k] for k in existing_keys]
+            modified, kept = prices.correct_candles(self.db[PRICES], existing, lambda x, m: before.get((x, m)))
+            rolled = [first, writer.apply(kept, low_priority=True)] if kept else [first]
+        else:
+            started = time.monotonic()
+            inserted, existing_keys = prices.insert_observations(self.db[PRICES], latest, stored_at)
+            existing = [latest[k] for k in existing_keys]
+            modified, kept = prices.correct_candles(self.db[PRICES], existing, writer.stored_candle)
+            for exchange, minutes in kept.items():  # what btc.prices holds is newer: the read model catches up
+                bars.setdefault(exchange, {}).update(minutes)
+            prices_s = time.monotonic() - started
+            applied, read_model_s = _timed(writer.apply, bars)
+            rolled = [applied]
+        _, latest_s = _timed(update_latest, self.db[LATEST], latest.values(), stored_at)
         return WriteResult(
             inserted=inserted,
             modified=modified,
             unchanged=len(latest) - inserted - modified,
-            minutes_changed=sum(rolled.changed_minutes.values()),
-            buckets_written=rolled.buckets_written,
-            prices_ms=round((prices_done - started) * 1000, 1),
-            read_model_ms=round((time.monotonic() - prices_done) * 1000, 1),
-        )
-
-    def _write_history(self, latest: dict[str, Observation], stored_at: datetime, writer: Rollups) -> WriteResult:
-        """A history batch: ``btc.prices`` and the read model written at the same time (the insert
-        waits on the server while the bars are computed here), the read model under its lock taken
-        with low priority. Merging is order-free (the latest fetch wins), so the stored versions
-        that win over the batch's (known once the insert has answered) are merged in afterwards;
-        whether a duplicate corrects ``btc.prices`` is decided against the read model as it was
-        before this batch."""
-        bars = minute_bars(latest.values())
-        before = writer.snapshot(bars)  # the 1-minute bars as stored before this batch
-        timings: dict[str, float] = {}
-
-        def insert() -> tuple[int, list[str]]:
-            started = time.monotonic()
-            try:
-                return prices.insert_observations(self.db[PRICES], latest, stored_at)
-            finally:
-                timings["prices"] = time.monotonic() - started
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prices") as pool:
-            inserting = pool.submit(insert)
-            started = time.monotonic()
-            rolled = writer.apply(bars, low_priority=True)
-            timings["bars"] = time.monotonic() - started
-            inserted, existing_keys = inserting.result()
-        existing = [latest[k] for k in existing_keys if latest[k].kind == "candle_1m"]
-        corrections, kept = prices.reconcile_candles(
-            self.db[PRICES], existing, lambda obs: before.get((obs.source, obs.ts)), candle_bar
-        )
-        modified = prices.apply_corrections(self.db[PRICES], corrections)
-        minutes_changed, buckets_written = sum(rolled.changed_minutes.values()), rolled.buckets_written
-        if kept:  # btc.prices held newer versions the read model did not know: they win
-            catch_up: dict[str, dict[datetime, Bar]] = {}
-            for key, bar in kept.items():
-                catch_up.setdefault(latest[key].source, {})[latest[key].ts] = bar
-            again = writer.apply(catch_up, low_priority=True)
-            minutes_changed += sum(again.changed_minutes.values())
-            buckets_written += again.buckets_written
-        update_latest(self.db[LATEST], latest.values(), stored_at)
-        return WriteResult(
-            inserted=inserted,
-            modified=modified,
-            unchanged=len(latest) - inserted - modified,
-            minutes_changed=minutes_changed,
-            buckets_written=buckets_written,
-            prices_ms=round(timings.get("prices", 0.0) * 1000, 1),
-            read_model_ms=round(timings.get("bars", 0.0) * 1000, 1),
+            minutes_changed=sum(sum(r.changed_minutes.values()) for r in rolled),
+            buckets_written=sum(r.buckets_written for r in rolled),
+            prices_ms=round(prices_s * 1000, 1),
+            read_model_ms=round((read_model_s + latest_s) * 1000, 1),
         )
 
     def record_rejects(self, docs: Iterable[Mapping[str, Any]], *, day: str) -> int:
