@@ -70,12 +70,6 @@ def count_rejects(summary: Collection[Any], docs: Iterable[Mapping[str, Any]], d
         return counted if update_versioned(summary, "summary", add) else 0
 
 
-def reject_counts(summary: Collection[Any]) -> dict[str, dict[str, int]]:
-    """Rejected messages per UTC day (``YYYY-MM-DD``) and reason, for the last days kept."""
-    doc = summary.find_one({"_id": "summary"}) or {}
-    return {day: dict(counts) for day, counts in doc.get("days", {}).items()}
-
-
 def run_document(
     dag_id: str, run_id: str, started_at: datetime, finished_at: datetime, fields: Mapping[str, Any]
 ) -> dict[str, Any]:

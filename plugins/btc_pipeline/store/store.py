@@ -34,9 +34,10 @@ from btc_pipeline.store.buckets import BucketConflictError
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.inserts import insert_new
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
-from btc_pipeline.store.layout import CONSENSUS, LEVELS
+from btc_pipeline.store.layout import CONSENSUS, LEVELS, M1
 from btc_pipeline.store.rollups import Rollups, minute_bars
 from btc_pipeline.store.series import SeriesRegistry
+from btc_pipeline.timeutil import to_utc
 from btc_pipeline.window import Window
 
 P = ParamSpec("P")
@@ -309,7 +310,7 @@ class Store:
 
     def episode(self, key: str) -> Episode:
         """The stored state of a lasting problem (closed when none)."""
-        return notifications.load_episode(self.db, key)
+        return Episode.from_document(self.db[notifications.STATE].find_one({"_id": key}))
 
     def rebuild_read_model(
         self, window: Window, *, progress: rebuild.ProgressCallback | None = None, exact: bool = False
@@ -322,8 +323,8 @@ class Store:
         loads.record_start(self.db[loads.HISTORY_LOADS], load)
 
     def finish_history_load(self, run_id: str, state: str, finished_at: datetime) -> None:
-        """Record how a history backfill run ended."""
-        loads.record_end(self.db[loads.HISTORY_LOADS], run_id, state, finished_at)
+        """Record how a history backfill run ended (one document per run: the update scans them)."""
+        self.db[loads.HISTORY_LOADS].update_one({"_id": run_id}, {"$set": {"state": state, "finished_at": finished_at}})
 
     # --- reads --------------------------------------------------------------------------------
     @_read
@@ -380,7 +381,8 @@ class Store:
     @_read
     def present_minutes(self, window: Window, source: str | None = None) -> set[datetime]:
         """Minutes of ``window`` with a 1-minute candle (of ``source``, or of any exchange)."""
-        return reads.present_minutes(self.db, window, source, self.cache)
+        # a consensus minute exists exactly when some exchange has a candle in it
+        return {ts for ts, _ in reads.read_bars(self.db, M1, source or CONSENSUS, window.start, window.end, self.cache)}
 
     @_read
     def no_trade_reports(self, window: Window, symbol: str, source: str | None = None) -> dict[datetime, set[str]]:
@@ -401,12 +403,14 @@ class Store:
     def recent_deliveries(self) -> list[dict[str, Any]]:
         """The last notification deliveries, newest first: ``at``, ``topic``, ``kind``, ``title``,
         ``channel`` (redacted), ``outcome`` (``sent``/``failed``/``invalid_url``), ``attempts``, ``detail``."""
-        return notifications.recent_deliveries(self.db)
+        doc = self.db[notifications.LATEST].find_one({"_id": "latest"}) or {}
+        return [{**d, "at": to_utc(d["at"])} for d in doc.get("deliveries", [])]
 
     @_read
     def reject_counts(self) -> dict[str, dict[str, int]]:
-        """Rejected messages per UTC day and reason (the last month)."""
-        return records.reject_counts(self.db[records.REJECTS_SUMMARY])
+        """Rejected messages per UTC day (``YYYY-MM-DD``) and reason (the last month)."""
+        doc = self.db[records.REJECTS_SUMMARY].find_one({"_id": "summary"}) or {}
+        return {day: dict(counts) for day, counts in doc.get("days", {}).items()}
 
     @_read
     def recent_runs(self) -> list[RunRecord]:
