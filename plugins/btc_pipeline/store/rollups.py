@@ -37,12 +37,10 @@ from btc_pipeline.store.layout import (
 from btc_pipeline.store.locks import locked
 from btc_pipeline.store.prices import candle_bar
 from btc_pipeline.store.series import SeriesRegistry
+from btc_pipeline.store.versioned import MAX_ATTEMPTS
 from btc_pipeline.window import Window
 
 log = logging.getLogger(__name__)
-
-#: How often a unit of work starts over after losing a race with another writer.
-MAX_ATTEMPTS = 5
 
 
 def minute_bars(observations: Iterable[Observation]) -> dict[str, dict[datetime, Bar]]:
@@ -66,7 +64,6 @@ class RollupResult:
 
     changed_minutes: dict[str, int] = field(default_factory=dict)
     buckets_written: int = 0
-    attempts: int = 1
 
 
 class Rollups:
@@ -129,9 +126,7 @@ class Rollups:
                 try:
                     if low_priority:
                         self._preload(minute_bars)
-                    result = self._apply_once(minute_bars, replace_candles_in)
-                    result.attempts = attempt
-                    return result
+                    return self._apply_once(minute_bars, replace_candles_in)
                 except BucketConflictError as exc:
                     log.warning("read model: %s; starting over (attempt %d)", exc, attempt)
                     self.buckets.reset()
