@@ -22,16 +22,6 @@ from btc_pipeline.timeutil import plausible_at, to_utc
 LATEST = "latest"
 
 
-def newest(observations: Iterable[Observation]) -> dict[str, Observation]:
-    """The newest observation per ``source|kind``."""
-    out: dict[str, Observation] = {}
-    for obs in observations:
-        key = f"{obs.source}|{obs.kind}"
-        if key not in out or obs.ts > out[key].ts:
-            out[key] = obs
-    return out
-
-
 def update_latest(latest: Collection[Any], observations: Iterable[Observation], stored_at: datetime) -> int:
     """Keep the newest observation of each exchange and kind; older or equal ones change nothing.
 
@@ -40,7 +30,11 @@ def update_latest(latest: Collection[Any], observations: Iterable[Observation], 
     Returns:
         How many entries changed.
     """
-    candidates = newest(observations)
+    candidates: dict[str, Observation] = {}  # the newest per source|kind
+    for obs in observations:
+        key = f"{obs.source}|{obs.kind}"
+        if key not in candidates or obs.ts > candidates[key].ts:
+            candidates[key] = obs
     if not candidates:
         return 0
     with locked(latest.database, "latest"):

@@ -73,18 +73,12 @@ def to_document(obs: Observation) -> dict[str, Any]:
     return doc
 
 
-def _wins(new: Observation, old: Observation | None) -> bool:
-    """Whether ``new`` replaces ``old`` for the same key (candles: latest fetch; ticks: first)."""
-    if old is None:
-        return True
-    return new.kind == "candle_1m" and new.fetched_at >= old.fetched_at
-
-
 def collapse(observations: Sequence[Observation]) -> dict[str, Observation]:
     """One observation per key, by the overwrite rule (a batch may carry a key twice)."""
     latest: dict[str, Observation] = {}
     for obs in observations:
-        if _wins(obs, latest.get(obs.key)):
+        old = latest.get(obs.key)  # candles: the latest fetch wins; ticks: the first
+        if old is None or (obs.kind == "candle_1m" and obs.fetched_at >= old.fetched_at):
             latest[obs.key] = obs
     return latest
 
