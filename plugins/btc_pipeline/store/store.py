@@ -36,7 +36,6 @@ from btc_pipeline.store.inserts import insert_new
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
 from btc_pipeline.store.layout import CONSENSUS, LEVELS, M1
 from btc_pipeline.store.rollups import Rollups, minute_bars
-from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.timeutil import to_utc
 from btc_pipeline.window import Window
 
@@ -367,11 +366,6 @@ class Store:
             (ts, as_read(bar))
             for ts, bar in reads.read_bars(self.db, level, series, window.start, window.end, self.cache)
         ]
-
-    @_read
-    def series(self) -> list[str]:
-        """The series the read model holds (exchanges' candles and tick series; not the consensus)."""
-        return sorted(SeriesRegistry(self.db).known())
 
     @_read
     def latest(self) -> list[LatestObservation]:
