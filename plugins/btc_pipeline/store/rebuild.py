@@ -72,13 +72,10 @@ class _Day:
     def __init__(self) -> None:
         self.values = np.full((8, 1440), np.nan)
 
-    def merge_candle(self, slot: int, bar: Bar) -> bool:
+    def merge_candle(self, slot: int, bar: Bar) -> None:
         column = self.values[:, slot]
-        old = None if math.isnan(column[CLOSE]) else self.bar(slot)
-        if not candle_wins(bar, old):
-            return False
-        column[:] = [bar.open, bar.high, bar.low, bar.close, _nan(bar.volume), _nan(bar.fetched), np.nan, np.nan]
-        return True
+        if candle_wins(bar, None if math.isnan(column[CLOSE]) else self.bar(slot)):
+            column[:] = [bar.open, bar.high, bar.low, bar.close, _nan(bar.volume), _nan(bar.fetched), np.nan, np.nan]
 
     def merge_tick(self, slot: int, bar: Bar) -> None:
         column = self.values[:, slot]

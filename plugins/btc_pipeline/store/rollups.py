@@ -142,7 +142,6 @@ class Rollups:
     def _apply_once(
         self, minute_bars: Mapping[str, Mapping[datetime, Bar]], replace_candles_in: Window | None
     ) -> RollupResult:
-        result = RollupResult()
         changed: dict[str, set[datetime]] = defaultdict(set)  # series -> minutes changed
         if replace_candles_in is not None:
             exchanges = set(self.series.candle_series()) | {s for s in minute_bars if not is_tick_series(s)}
@@ -170,9 +169,8 @@ class Rollups:
             changed[CONSENSUS] |= self._recompute_consensus(exchange_minutes)
         for series, minutes in changed.items():
             self._cascade(series, minutes)
-        result.changed_minutes = {s: len(m) for s, m in changed.items() if m}
-        result.buckets_written = self.buckets.save_all(LEVELS)
-        return result
+        changed_minutes = {s: len(m) for s, m in changed.items() if m}
+        return RollupResult(changed_minutes, self.buckets.save_all(LEVELS))
 
     def _recompute_consensus(self, minutes: Iterable[datetime]) -> set[datetime]:
         """Recompute the consensus of each minute from every exchange's candle of it."""
