@@ -152,9 +152,6 @@ class BucketStore:
                     Bucket.from_doc(doc) if doc else Bucket.empty(level, series, start)
                 )
 
-    def loaded(self) -> Iterable[Bucket]:
-        return self._cache.values()
-
     def reset(self) -> None:
         """Forget what was read (to start a unit of work over after a conflict)."""
         self._cache.clear()
