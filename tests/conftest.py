@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import threading
 import urllib.request
@@ -24,6 +25,11 @@ os.environ.setdefault("AIRFLOW_HOME", str(_airflow_home))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_airflow_home / 'airflow.db'}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The throw-away AIRFLOW_HOME goes with the session (each xdist worker made its own)."""
+    shutil.rmtree(_airflow_home, ignore_errors=True)
 
 
 #: `make test` runs pytest-xdist workers (``TEST_WORKERS``), each starting a stack of its own for the

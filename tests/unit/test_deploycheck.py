@@ -373,3 +373,29 @@ def test_human_figures():
     assert human_bytes(795_000_000) == "795 MB"
     assert duration(75.2) == "1 min 15 s"
     assert duration(12.34) == "12.3 s"
+
+
+def test_leftover_exec_monitors_are_found_by_storage_and_stopped(tmp_path: Path):
+    """A process named conmon whose command line names the check's storage is stopped; one naming
+    other storage (someone else's podman) is left alone."""
+    import subprocess
+    import sys
+
+    from deploycheck import host
+
+    ours_dir, theirs_dir = tmp_path / "state" / "podman", tmp_path / "other" / "podman"
+
+    def conmon(storage: Path) -> subprocess.Popen[bytes]:  # argv[0] "conmon", a sleeping Python
+        argv = ["conmon", "-c", "import time; time.sleep(600)", f"--persist-dir={storage}/root/x"]
+        return subprocess.Popen(argv, executable=sys.executable)
+
+    ours, theirs = conmon(ours_dir), conmon(theirs_dir)
+    try:
+        found = host.conmons_under(ours_dir)
+        assert [proc.pid for proc in found] == [ours.pid]
+        host.stop_processes(found)
+        assert not found[0].is_running() and theirs.poll() is None  # (stop_processes reaped ours)
+    finally:
+        for process in (ours, theirs):
+            process.kill()
+            process.wait()

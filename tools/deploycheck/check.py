@@ -520,7 +520,12 @@ def down(run: Run) -> None:
     }
     if any(left.values()):
         raise DeployCheckError(f"compose down -v left { ({k: len(v) for k, v in left.items()}) }")
-    run.report.note(f"compose down -v in {duration(time.monotonic() - started)}: no container, volume or network left")
+    monitors = host.conmons_under(HOME / "podman")  # the containers are gone: their exec monitors too
+    host.stop_processes(monitors)
+    run.report.note(
+        f"compose down -v in {duration(time.monotonic() - started)}: no container, volume or network left"
+        f" ({len(monitors)} exec-session conmon process(es) podman left behind stopped)"
+    )
 
 
 def stop_background(run: Run) -> None:
@@ -596,5 +601,6 @@ def main(argv: list[str]) -> int:
     finally:
         if run.compose is not None and run.api_service is not None and verdict == "FAILED":
             run.compose.run("down", "--volumes", "--remove-orphans", check=False, timeout_s=300)
+            host.stop_processes(host.conmons_under(HOME / "podman"))  # the containers are gone: their exec monitors too
         stop_background(run)
         print(run.report.render(verdict), flush=True)

@@ -9,6 +9,7 @@ Nothing here touches the user's podman storage or ``/etc/containers``: every pod
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 #: Debian packages the check needs (command -> package); installed with apt-get where missing.
 DEBIAN_PACKAGES = {
@@ -239,6 +242,29 @@ def stop_by_pid(process: subprocess.Popen[Any], timeout_s: float = 15) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=10)
+
+
+def conmons_under(storage: Path) -> list[psutil.Process]:
+    """The ``conmon`` processes whose command line names ``storage``: the monitors podman started for
+    this check's containers and exec sessions. podman 4.3 leaves an exec session's conmon (a
+    ``podman healthcheck run``) behind once its container is gone."""
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        argv = proc.info["cmdline"] or []
+        if argv and Path(argv[0]).name == "conmon" and str(storage) in " ".join(argv):
+            found.append(proc)
+    return found
+
+
+def stop_processes(procs: Sequence[psutil.Process], timeout_s: float = 5) -> None:
+    """SIGTERM to each process, SIGKILL to those still running after ``timeout_s``."""
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
 
 
 def go_module_dir(module: str, version: str) -> Path:
