@@ -156,22 +156,9 @@ class BucketStore:
         """Forget what was read (to start a unit of work over after a conflict)."""
         self._cache.clear()
 
-    def save(self, bucket: Bucket) -> None:
-        """Write ``bucket`` if it changed, as version ``version + 1``.
-
-        Raises:
-            BucketConflictError: It was changed or created by another writer since it was read.
-        """
-        if not bucket.dirty:
-            return
-        if not write_version(self.db[bucket.collection], bucket.id, bucket.version, bucket.to_doc()):
-            raise BucketConflictError(f"{bucket.collection} {bucket.id} changed since version {bucket.version}")
-        bucket.version += 1
-        bucket.dirty = False
-
     def save_all(self, order: Iterable[str]) -> int:
-        """Write every changed bucket, level by level in ``order`` (finer levels first); the new
-        buckets of one collection with one bulk insert.
+        """Write every changed bucket, level by level in ``order`` (finer levels first): a stored one
+        as version ``version + 1`` with compare-and-set, the new ones of a collection with one bulk insert.
 
         Returns:
             How many buckets were written.
@@ -186,16 +173,17 @@ class BucketStore:
             for bucket in (b for b in dirty if b.level.name == name):
                 if bucket.version == 0:
                     new.setdefault(bucket.collection, []).append(bucket)
+                elif write_version(self.db[bucket.collection], bucket.id, bucket.version, bucket.to_doc()):
+                    bucket.version, bucket.dirty = bucket.version + 1, False
                 else:
-                    self.save(bucket)
+                    raise BucketConflictError(f"{bucket.collection} {bucket.id} changed since version {bucket.version}")
                 written += 1
             for collection, buckets in new.items():
-                self._insert_new(collection, buckets)
+                existing = insert_first_versions(self.db[collection], [b.to_doc() for b in buckets])
+                if existing:  # another writer created some since they were read: start over on what it stored
+                    raise BucketConflictError(
+                        f"{collection}: {len(existing)} bucket(s) created by another writer meanwhile"
+                    )
+                for bucket in buckets:
+                    bucket.version, bucket.dirty = 1, False
         return written
-
-    def _insert_new(self, collection: str, buckets: list[Bucket]) -> None:
-        existing = insert_first_versions(self.db[collection], [b.to_doc() for b in buckets])
-        if existing:  # another writer created some since they were read: start over on what it stored
-            raise BucketConflictError(f"{collection}: {len(existing)} bucket(s) created by another writer meanwhile")
-        for bucket in buckets:
-            bucket.version, bucket.dirty = 1, False
