@@ -54,11 +54,22 @@ def test_the_tasks_connections_come_from_the_settings_the_api_dashboard_and_cli_
     assert watcher.extra_dejson["bootstrap.servers"] == settings.kafka_bootstrap
 
 
-def test_the_read_api_starts_last_and_is_ready_on_its_liveness_route(tmp_path):
+def test_services_start_in_stages_after_what_they_need(tmp_path):
+    """Broker, database and simulator first; the Airflow API server (which migrates the metadata
+    database) with the readers of the database; Airflow's components last, as they report their
+    health through the API server."""
     stack = Stack("demo", root=tmp_path, state_dir=tmp_path / "state", ports={"api": 18001})
-    services = stack.services()
-    assert [s.name for s in services][-2:] == ["dashboard", "api"]
-    api = services[-1]
+    assert [[s.name for s in stage] for stage in stack.stages()] == [
+        ["kafka", "ferretdb", "simexchange"],
+        ["airflow-api-server", "dashboard", "api"],
+        ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"],
+    ]
+    assert [s.name for s in stack.services()] == [s.name for stage in stack.stages() for s in stage]
+
+
+def test_the_read_api_is_ready_on_its_liveness_route(tmp_path):
+    stack = Stack("demo", root=tmp_path, state_dir=tmp_path / "state", ports={"api": 18001})
+    (api,) = [s for s in stack.services() if s.name == "api"]
     assert api.argv[0].endswith("/uvicorn") and "btc_pipeline.api.app:create_app" in api.argv
     assert api.argv[api.argv.index("--port") + 1] == "18001" and api.ports == (18001,)
     assert api.env["PYTHONPATH"] == str(tmp_path / "plugins")

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from btc_pipeline.config import Settings
+from btc_pipeline.cli.airflow_client import AirflowClient
+from btc_pipeline.config import ApiSettings, Settings
+from btc_pipeline.dag_ids import DAG_IDS
 from btc_pipeline.stream.clients import watcher_config
-from devstack.config import StackConfig
+from devstack.config import StackConfig, StackError
 from devstack.processes import http_ok
 from devstack.service import Service, Supervisor
 
@@ -106,6 +109,29 @@ def airflow_services(config: StackConfig, supervisor: Supervisor) -> list[Servic
 
         return ready
 
+    def dags_listed() -> None:
+        """Wait until the DAG processor has parsed every DAG of the pipeline, so that the stack is
+        ready when the UI shows them and runs can be triggered.
+
+        Raises:
+            StackError: A DAG file failed to import (the error), or they were not listed in time.
+        """
+        client = AirflowClient(
+            ApiSettings(url=config.airflow_url, user=config.admin_user, password=config.admin_password)
+        )
+        client.login()
+        deadline = time.monotonic() + 180
+        while True:
+            listed = {dag["dag_id"] for dag in client.call("GET", "/dags", query={"limit": 100})["dags"]}
+            errors = client.call("GET", "/importErrors")["import_errors"]
+            if errors:
+                raise StackError(f"DAG import error in {errors[0]['filename']}:\n{errors[0]['stack_trace']}")
+            if listed >= set(DAG_IDS):
+                return
+            if time.monotonic() > deadline:
+                raise StackError(f"Airflow has not listed {sorted(set(DAG_IDS) - listed)} after 180 s")
+            time.sleep(0.5)
+
     return [
         Service(
             name="airflow-api-server",
@@ -116,7 +142,13 @@ def airflow_services(config: StackConfig, supervisor: Supervisor) -> list[Servic
             ports=(config.ports["airflow"],),
         ),
         *(  # the health route names each component as its command, with "_" for "-"
-            Service(f"airflow-{command}", [airflow, command], health_of(command.replace("-", "_")), timeout_s=240)
+            Service(
+                f"airflow-{command}",
+                [airflow, command],
+                health_of(command.replace("-", "_")),
+                timeout_s=240,
+                after_ready=dags_listed if command == "dag-processor" else None,
+            )
             for command in ("scheduler", "dag-processor", "triggerer")
         ),
     ]

@@ -122,7 +122,7 @@ class Supervisor:
             if service.ready():
                 log.info("%s ready", service.name)
                 return
-            time.sleep(1)
+            time.sleep(0.25)
         self.stop(service.name, timeout_s=10)  # leave nothing half-started behind
         raise self._failure(service.name, f"not ready after {service.timeout_s:.0f}s")
 

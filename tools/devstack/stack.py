@@ -50,23 +50,36 @@ class Stack(StackConfig):
     def _env_for(self, service: Service) -> dict[str, str]:
         return self.airflow_env() if service.name.startswith("airflow") else self.pipeline_env()
 
-    def services(self) -> list[Service]:
-        """All services of this mode, in start order."""
+    def stages(self) -> list[list[Service]]:
+        """The services of this mode in start stages: a stage's services start at the same time, once
+        the stage before is ready. Only Airflow's components wait for another service (its API server,
+        which migrates the metadata database first)."""
+        api_server, *components = airflow_services(self, self.supervisor)
         return [
-            kafka_service(self, self.supervisor),
-            ferretdb_service(self),
-            *([simex_service(self)] if self.simulated else []),
-            *airflow_services(self, self.supervisor),
-            dashboard_service(self),
-            api_service(self),
+            [
+                kafka_service(self, self.supervisor),
+                ferretdb_service(self),
+                *([simex_service(self)] if self.simulated else []),
+            ],
+            [api_server, dashboard_service(self), api_service(self)],
+            components,
         ]
 
+    def services(self) -> list[Service]:
+        """All services of this mode, in start order."""
+        return [service for stage in self.stages() for service in stage]
+
     def up(self, only: Sequence[str] | None = None) -> None:
-        """Start every service (or those named in ``only``) in order."""
+        """Start every service (or those named in ``only``), a stage at a time (:meth:`stages`).
+
+        Raises:
+            StackError: A service did not start (the others of its stage were given their chance).
+        """
         self.save()
-        for service in self.services():
-            if only is None or service.name in only:
-                self.start(service)
+        for stage in self.stages():
+            chosen = [service for service in stage if only is None or service.name in only]
+            with ThreadPoolExecutor(max_workers=max(len(chosen), 1)) as pool:
+                list(pool.map(self.start, chosen))
 
     def down(self, *, timeout_s: float = 30.0, at_once: bool = False) -> list[str]:
         """Stop every service this stack started, in reverse order; returns the names stopped.
