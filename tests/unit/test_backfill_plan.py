@@ -9,17 +9,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.exchanges import Candle, Tick, limits_of
+from btc_pipeline.exchanges import Candle, Tick
 from btc_pipeline.exchanges.pace import Pacer
 from btc_pipeline.steps.backfill_plan import (
     backfill_request,
     check_backfill_window,
     chunk_minutes,
-    expected_fetch_s,
     plan_backfill,
     plan_chunks,
     request_count,
-    request_rate,
     requested_lane,
 )
 from btc_pipeline.steps.heal import HEAL_LAG, heal_window
@@ -242,12 +240,6 @@ def test_the_lane_parameter_is_history_by_default_and_checked() -> None:
     assert requested_lane({}) == "history" and requested_lane({"lane": "live"}) == "live"
     with pytest.raises(ValueError, match="parameter lane='fast' must be one of live, history"):
         requested_lane({"lane": "fast"})
-
-
-@pytest.mark.parametrize(("provider", "seconds"), [("coinbase", 195), ("binance", 53), ("bitstamp", 53)])
-def test_a_years_fetch_takes_what_the_exchange_allows(provider: str, seconds: int) -> None:
-    assert round(expected_fetch_s(525_600, provider)) == seconds
-    assert request_rate(provider) == limits_of(provider).requests_per_second
 
 
 def test_the_pacer_never_starts_more_calls_in_a_second_than_its_rate(tmp_path) -> None:

@@ -146,7 +146,7 @@ def test_failover_goes_on_when_a_parser_fails_unforeseen(sim: str, monkeypatch: 
     def broken(body: Any, window: Window, endpoint: str = "", **clock: Any) -> Any:
         return 1 / 0
 
-    monkeypatch.setattr(coinbase, "parse_candles", broken)
+    monkeypatch.setattr(coinbase.CoinbaseClient, "parse_candles", staticmethod(broken))
     names = ("coinbase", "bitstamp")
     settings = load_settings({"BTC_COINBASE_URL": f"{sim}/coinbase", "BTC_BITSTAMP_URL": f"{sim}/bitstamp/api/v2"})
     end = floor_minute(datetime.now(UTC)) - MINUTE * 3

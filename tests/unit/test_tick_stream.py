@@ -176,8 +176,8 @@ def test_a_reading_the_drain_would_refuse_is_listed_as_failed_and_the_round_goes
         FixedTicker("binance", Tick(ts=now, price=97_005.0)),
     ]
     reading = read_tickers(exchanges, load_settings({}), "r", clock=lambda: now)
-    assert [obs.source for obs in reading.observations] == ["coinbase", "binance"]
     assert reading.prices == {"coinbase": 97_000.0, "binance": 97_005.0}
+    assert [json.loads(record.value)["source"] for record in reading.records] == ["coinbase", "binance"]
     assert "bad_volume" in reading.failed["kraken:ticker"]
     assert "future_ts" in reading.failed["bitstamp:ticker"]
 

@@ -18,8 +18,6 @@ from btc_pipeline.exchanges.coinbase import CoinbaseClient
 from btc_pipeline.exchanges.kraken import KrakenClient
 
 if TYPE_CHECKING:  # the config imports this package; HTTP is loaded when a client is built (the CLI starts fast)
-    import requests
-
     from btc_pipeline.config import Settings
 
 __all__ = ["EXCHANGES", "Candle", "Exchange", "ExchangeError", "ExchangeLimits", "Tick", "build_exchange", "limits_of"]
@@ -47,7 +45,7 @@ def limits_of(name: str) -> ExchangeLimits:
     return _client_class(name).limits
 
 
-def build_exchange(name: str, settings: Settings, session: requests.Session | None = None) -> Exchange:
+def build_exchange(name: str, settings: Settings) -> Exchange:
     """Build the client of exchange ``name`` with the configured base URL, timeout, deadline, body cap,
     retries and clock skew.
 
@@ -64,6 +62,5 @@ def build_exchange(name: str, settings: Settings, session: requests.Session | No
         deadline_s=settings.http_deadline_s,
         max_body_bytes=settings.http_max_body_bytes,
         retries=settings.http_retries,
-        session=session,
     )
     return cls(http, max_skew_s=settings.max_clock_skew_s)

@@ -10,10 +10,11 @@ exchange, never data.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from btc_pipeline.errors import BtcPipelineError
 from btc_pipeline.timeutil import DEFAULT_MAX_CLOCK_SKEW_S, ImplausibleTimeError, check_plausible, utcnow
@@ -22,6 +23,7 @@ from btc_pipeline.window import MINUTE, Window
 if TYPE_CHECKING:
     from btc_pipeline.exchanges.http import HttpClient
 
+T = TypeVar("T")
 
 #: The longest backoff between two attempts without ``Retry-After`` (HTTP layer and Kraken's retries).
 MAX_BACKOFF_S = 30.0
@@ -88,6 +90,10 @@ class ExchangeLimits:
     single_request: bool = False
     requests_per_second: float = 1.0
 
+    def pages(self, window: Window) -> list[Window]:
+        """The parts of ``window`` that are fetched in one request each, oldest first."""
+        return [window] if self.single_request else list(window.chunks(self.rows_per_request))
+
 
 class Exchange(Protocol):
     """One exchange: the latest ticker and the closed 1-minute candles of a window."""
@@ -131,12 +137,17 @@ class ExchangeClient(Exchange):
     """What every client holds: its :class:`~btc_pipeline.exchanges.http.HttpClient`, its clock
     (injectable, so tests are deterministic) and how far ahead of that clock an exchange's time may
     be (``BTC_MAX_CLOCK_SKEW_S``). Each subclass declares the rest of what the package knows about
-    its exchange; :data:`btc_pipeline.exchanges.EXCHANGES` maps names to subclasses."""
+    its exchange, how to ask for a page of candles and for the ticker, and its parsers; the paging
+    is done here once. :data:`btc_pipeline.exchanges.EXCHANGES` maps names to subclasses."""
 
     #: The production base URL of its public REST API (the default of ``BTC_<NAME>_URL``).
     base_url: str
     #: The exchange's own name for the pipeline's ``BTC-USD`` (product, pair or symbol).
     market: str
+    #: Reads a candle reply: ``parse_candles(body, window, endpoint, *, times)``, the window's candles.
+    parse_candles: Callable[..., list[Candle]]
+    #: Reads a ticker reply: ``parse_ticker(body, endpoint, *, times)``, the tick.
+    parse_ticker: Callable[..., Tick]
 
     def __init__(
         self,
@@ -149,14 +160,48 @@ class ExchangeClient(Exchange):
         self.clock = clock
         self.max_skew_s = max_skew_s
 
+    def candles_request(self, page: Window) -> tuple[str, dict[str, Any]]:
+        """The endpoint and query parameters that ask for the candles of ``page``."""
+        raise NotImplementedError
+
+    def ticker_request(self) -> tuple[str, dict[str, Any]]:
+        """The endpoint and query parameters that ask for the ticker."""
+        raise NotImplementedError
+
+    def get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
+        """GET ``endpoint`` and parse the reply (see :meth:`~btc_pipeline.exchanges.http.HttpClient.get_parsed`)."""
+        return self.http.get_parsed(endpoint, parse, params)
+
+    def fetch_candles(self, window: Window) -> list[Candle]:
+        """Closed 1-minute candles of ``window``, oldest first, one request per page (:meth:`ExchangeLimits.pages`).
+
+        Raises:
+            ExchangeError: A request failed or a body is unusable.
+        """
+        candles: list[Candle] = []
+        for page in self.limits.pages(window):
+            endpoint, params = self.candles_request(page)
+            parse = partial(self.parse_candles, window=page, endpoint=endpoint, times=self.times())
+            candles.extend(self.get(endpoint, params, parse))
+        return self.closed(candles)
+
+    def fetch_ticker(self) -> Tick:
+        """The latest trade.
+
+        Raises:
+            ExchangeError: The request failed or the body is unusable.
+        """
+        endpoint, params = self.ticker_request()
+        return self.get(endpoint, params, partial(self.parse_ticker, endpoint=endpoint, times=self.times()))
+
     def times(self) -> TimeRule:
         """The rule every exchange time in a reply read now must pass."""
         return TimeRule(self.clock(), self.max_skew_s)
 
-    def closed(self, candles: list[Candle], now: datetime | None = None) -> list[Candle]:
-        """The candles that had closed by ``now`` (the clock when omitted): exchanges also return
-        the minute still trading (Kraken's last row, Binance's open kline), which is not data yet."""
-        now = self.clock() if now is None else now
+    def closed(self, candles: list[Candle]) -> list[Candle]:
+        """The candles that have closed: exchanges also return the minute still trading (Kraken's
+        last row, Binance's open kline), which is not data yet."""
+        now = self.clock()
         return [c for c in candles if c.ts + MINUTE <= now]
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from functools import partial
 from typing import Any, TypeVar
 
 from btc_pipeline.exchanges.base import (
@@ -34,7 +33,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_millis, number, shown, text
+from btc_pipeline.exchanges.fields import candle, epoch_millis, number, shown, text
 from btc_pipeline.window import Window
 
 T = TypeVar("T")
@@ -85,11 +84,8 @@ def parse_candles(body: Any, window: Window, endpoint: str = KLINES_ENDPOINT, *,
         ts = epoch_millis(row[0], NAME, endpoint, "openTime", times)
         if not window.contains(ts):
             continue
-        open_, high, low, close, volume = (
-            number(v, NAME, endpoint, n)
-            for v, n in zip(row[1:6], ("open", "high", "low", "close", "volume"), strict=True)
-        )
-        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+        values = dict(zip(("open", "high", "low", "close", "volume"), row[1:6], strict=True))
+        candles.append(candle(ts, values, NAME, endpoint))
     return validate_candles(NAME, endpoint, candles, window)
 
 
@@ -131,8 +127,11 @@ class BinanceClient(ExchangeClient):
     #: weight a minute and a klines request weighs 2 (50 a second): a backfill sends at most 10.
     limits = ExchangeLimits(rows_per_request=MAX_KLINES_PER_REQUEST, requests_per_second=10.0)
     market = "BTCUSDT"
+    parse_candles = staticmethod(parse_candles)
+    parse_ticker = staticmethod(parse_ticker)
 
-    def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
+    def get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
+        """GET and parse; HTTP 451 is reported as the restricted location it is, and final."""
         try:
             return self.http.get_parsed(endpoint, parse, params)
         except ExchangeError as exc:
@@ -140,39 +139,15 @@ class BinanceClient(ExchangeClient):
                 raise ExchangeError(NAME, endpoint, RESTRICTED_LOCATION, permanent=True) from exc
             raise
 
-    def fetch_candles(self, window: Window) -> list[Candle]:
-        """Closed 1-minute candles of ``window``, in requests of at most 1000 klines.
+    def candles_request(self, page: Window) -> tuple[str, dict[str, Any]]:
+        params = {
+            "symbol": self.market,
+            "interval": "1m",
+            "startTime": _millis(page.start),
+            "endTime": _millis(page.end) - 1,  # inclusive at Binance: stop before the next minute
+            "limit": MAX_KLINES_PER_REQUEST,
+        }
+        return KLINES_ENDPOINT, params
 
-        Args:
-            window: The minutes wanted.
-
-        Returns:
-            The window's closed candles, oldest first.
-
-        Raises:
-            ExchangeError: A request failed (HTTP 451 says so) or a body is unusable.
-        """
-        candles: list[Candle] = []
-        for chunk in window.chunks(MAX_KLINES_PER_REQUEST):
-            params = {
-                "symbol": self.market,
-                "interval": "1m",
-                "startTime": _millis(chunk.start),
-                "endTime": _millis(chunk.end) - 1,  # inclusive at Binance: stop before the next minute
-                "limit": MAX_KLINES_PER_REQUEST,
-            }
-            parse = partial(parse_candles, window=chunk, times=self.times())
-            candles.extend(self._get(KLINES_ENDPOINT, params, parse))
-        return self.closed(candles)  # Binance also returns the open kline
-
-    def fetch_ticker(self) -> Tick:
-        """The last trade of the 24hr ticker.
-
-        Returns:
-            The tick, at Binance's ``closeTime``.
-
-        Raises:
-            ExchangeError: The request failed (HTTP 451 says so) or the body is unusable.
-        """
-        parse = partial(parse_ticker, times=self.times())
-        return self._get(TICKER_ENDPOINT, {"symbol": self.market}, parse)
+    def ticker_request(self) -> tuple[str, dict[str, Any]]:
+        return TICKER_ENDPOINT, {"symbol": self.market}

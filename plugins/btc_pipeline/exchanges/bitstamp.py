@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from btc_pipeline.exchanges.base import (
@@ -28,7 +27,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number, shown, text
+from btc_pipeline.exchanges.fields import candle, epoch_seconds, number, shown, text
 from btc_pipeline.window import MINUTE, Window
 
 NAME = "bitstamp"
@@ -79,10 +78,7 @@ def parse_candles(body: Any, window: Window, endpoint: str = "/ohlc/btcusd/", *,
         ts = epoch_seconds(row["timestamp"], NAME, endpoint, "timestamp", times)
         if not window.contains(ts):
             continue
-        open_, high, low, close, volume = (
-            number(row[n], NAME, endpoint, n) for n in ("open", "high", "low", "close", "volume")
-        )
-        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+        candles.append(candle(ts, row, NAME, endpoint))
     return validate_candles(NAME, endpoint, candles, window)
 
 
@@ -122,42 +118,18 @@ class BitstampClient(ExchangeClient):
     #: and 8,000 per 10 minutes (13.3 a second sustained): a backfill sends at most 10.
     limits = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST, requests_per_second=10.0)
     market = "btcusd"
+    parse_candles = staticmethod(parse_candles)
+    parse_ticker = staticmethod(parse_ticker)
 
-    def fetch_candles(self, window: Window) -> list[Candle]:
-        """Closed 1-minute candles of ``window``, in requests of at most 1000 candles.
+    def candles_request(self, page: Window) -> tuple[str, dict[str, Any]]:
+        params = {
+            "step": 60,
+            "limit": page.minute_count,
+            "start": int(page.start.timestamp()),
+            "end": int((page.end - MINUTE).timestamp()),
+            "exclude_current_candle": "true",
+        }
+        return f"/ohlc/{self.market}/", params
 
-        Args:
-            window: The minutes wanted.
-
-        Returns:
-            The window's closed candles, oldest first.
-
-        Raises:
-            ExchangeError: A request failed or a body is unusable.
-        """
-        endpoint = f"/ohlc/{self.market}/"
-        candles: list[Candle] = []
-        for chunk in window.chunks(MAX_CANDLES_PER_REQUEST):
-            params = {
-                "step": 60,
-                "limit": chunk.minute_count,
-                "start": int(chunk.start.timestamp()),
-                "end": int((chunk.end - MINUTE).timestamp()),
-                "exclude_current_candle": "true",
-            }
-            parse = partial(parse_candles, window=chunk, endpoint=endpoint, times=self.times())
-            candles.extend(self.http.get_parsed(endpoint, parse, params))
-        return self.closed(candles)
-
-    def fetch_ticker(self) -> Tick:
-        """The last price.
-
-        Returns:
-            The tick, at Bitstamp's ``timestamp``.
-
-        Raises:
-            ExchangeError: The request failed or the body is unusable.
-        """
-        endpoint = f"/ticker/{self.market}/"
-        parse = partial(parse_ticker, endpoint=endpoint, times=self.times())
-        return self.http.get_parsed(endpoint, parse)
+    def ticker_request(self) -> tuple[str, dict[str, Any]]:
+        return f"/ticker/{self.market}/", {}

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from btc_pipeline.exchanges.base import (
@@ -21,7 +20,7 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, iso_time, number, shown, text
+from btc_pipeline.exchanges.fields import candle, epoch_seconds, iso_time, number, shown, text
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import MINUTE, Window
 
@@ -50,11 +49,8 @@ def parse_candles(
         ts = epoch_seconds(row[0], NAME, endpoint, "time", times)
         if not window.contains(ts):
             continue  # Coinbase may return rows before `start`, and `end` is inclusive
-        low, high, open_, close, volume = (
-            number(v, NAME, endpoint, n)
-            for v, n in zip(row[1:6], ("low", "high", "open", "close", "volume"), strict=True)
-        )
-        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+        values = dict(zip(("low", "high", "open", "close", "volume"), row[1:6], strict=True))
+        candles.append(candle(ts, values, NAME, endpoint))
     return validate_candles(NAME, endpoint, candles, window)
 
 
@@ -90,18 +86,13 @@ class CoinbaseClient(ExchangeClient):
     #: requests per second per IP (bursts of 15): a backfill sends at most 9 (the live ingest ~0.2).
     limits = ExchangeLimits(rows_per_request=MAX_CANDLES_PER_REQUEST, requests_per_second=9.0)
     market = "BTC-USD"
+    parse_candles = staticmethod(parse_candles)
+    parse_ticker = staticmethod(parse_ticker)
 
-    def fetch_candles(self, window: Window) -> list[Candle]:
-        endpoint = f"/products/{self.market}/candles"
-        candles: list[Candle] = []
-        for chunk in window.chunks(MAX_CANDLES_PER_REQUEST):
-            # `end` is inclusive at Coinbase: ask up to the last minute's start only.
-            params = {"granularity": 60, "start": format_ts(chunk.start), "end": format_ts(chunk.end - MINUTE)}
-            parse = partial(parse_candles, window=chunk, endpoint=endpoint, times=self.times())
-            candles.extend(self.http.get_parsed(endpoint, parse, params))
-        return self.closed(candles)
+    def candles_request(self, page: Window) -> tuple[str, dict[str, Any]]:
+        # `end` is inclusive at Coinbase: ask up to the last minute's start only.
+        params = {"granularity": 60, "start": format_ts(page.start), "end": format_ts(page.end - MINUTE)}
+        return f"/products/{self.market}/candles", params
 
-    def fetch_ticker(self) -> Tick:
-        endpoint = f"/products/{self.market}/ticker"
-        parse = partial(parse_ticker, endpoint=endpoint, times=self.times())
-        return self.http.get_parsed(endpoint, parse)
+    def ticker_request(self) -> tuple[str, dict[str, Any]]:
+        return f"/products/{self.market}/ticker", {}

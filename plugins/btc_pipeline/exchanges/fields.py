@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import math
 import reprlib
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from btc_pipeline.exchanges.base import ExchangeError, TimeRule
+from btc_pipeline.exchanges.base import Candle, ExchangeError, TimeRule
 
 _SHOWN = reprlib.Repr()
 _SHOWN.maxlevel, _SHOWN.maxstring, _SHOWN.maxlong, _SHOWN.maxother = 3, 80, 40, 80
@@ -57,6 +58,11 @@ def number(value: Any, exchange: str, endpoint: str, what: str) -> float:
     if not math.isfinite(result):
         raise ExchangeError(exchange, endpoint, f"{what}={shown(value)} is not a finite number")
     return result
+
+
+def candle(ts: datetime, raw: Mapping[str, Any], exchange: str, endpoint: str) -> Candle:
+    """The candle at ``ts`` with the open, high, low, close and volume of ``raw``, each read by :func:`number`."""
+    return Candle(ts, *(number(raw[n], exchange, endpoint, n) for n in ("open", "high", "low", "close", "volume")))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

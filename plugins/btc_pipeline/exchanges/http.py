@@ -62,11 +62,6 @@ class DeadlinePassed(Exception):  # noqa: N818 - not an error of ours: a signal 
     Deliberately not a urllib3 or OS error, so that neither urllib3 nor requests catches it.
     """
 
-    def __init__(self, attempts: int, last: str) -> None:
-        super().__init__(f"after {attempts} attempts (last: {last})")
-        self.attempts = attempts
-        self.last = last
-
 
 def decode_json(raw: bytes, exchange: str, endpoint: str) -> Any:
     """The JSON value of a body (UTF-8, -16 or -32, as :func:`json.loads` detects).
@@ -106,9 +101,7 @@ class ExchangeRetry(Retry):
         retry_after = self.get_retry_after(response) if response is not None else None
         wait = retry_after or self.get_backoff_time()
         if self.deadline is not None and time.monotonic() + wait >= self.deadline:
-            last = self.history[-1] if self.history else None
-            why = f"HTTP {last.status}" if last is not None and last.status else str(getattr(last, "error", "?"))
-            raise DeadlinePassed(len(self.history), why)
+            raise DeadlinePassed(f"after {len(self.history)} attempts (last: {self.last_failure()})")
         super().sleep(response)
 
     def get_backoff_time(self) -> float:
@@ -131,10 +124,13 @@ class ExchangeRetry(Retry):
 
     def increment(self, *args: Any, **kwargs: Any) -> ExchangeRetry:
         new = super().increment(*args, **kwargs)
-        last = new.history[-1] if new.history else None
-        why = f"HTTP {last.status}" if last is not None and last.status else str(getattr(last, "error", "error"))
-        log.warning("%s: %s; retry %d", getattr(last, "url", "?"), why, len(new.history))
+        log.warning("%s: %s; retry %d", new.history[-1].url, new.last_failure(), len(new.history))
         return new
+
+    def last_failure(self) -> str:
+        """What the last attempt met: its HTTP status, or its error."""
+        last = self.history[-1] if self.history else None
+        return f"HTTP {last.status}" if last is not None and last.status else str(getattr(last, "error", "?"))
 
 
 class _CallAdapter(HTTPAdapter):
@@ -163,7 +159,6 @@ class HttpClient:
         max_body_bytes: int,
         retries: int,
         backoff_s: float = 0.5,
-        session: requests.Session | None = None,
     ) -> None:
         self.exchange = exchange
         self.base_url = base_url.rstrip("/")
@@ -172,7 +167,7 @@ class HttpClient:
         self.max_body_bytes = max_body_bytes
         self.retries = retries
         self.backoff_s = backoff_s
-        self.session = session or requests.Session()
+        self.session = requests.Session()  # prepares each request with requests' default headers
         self._pool = PoolManager(num_pools=4, maxsize=4)
 
     def retry_policy(self, retries: int, deadline: float | None = None) -> ExchangeRetry:

@@ -22,8 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential
 
@@ -38,10 +37,12 @@ from btc_pipeline.exchanges.base import (
     validate_candles,
     validate_tick,
 )
-from btc_pipeline.exchanges.fields import epoch_seconds, number, shown
+from btc_pipeline.exchanges.fields import candle, epoch_seconds, number, shown
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NAME = "kraken"
 OHLC_ENDPOINT = "/public/OHLC"
@@ -119,11 +120,8 @@ def parse_candles(body: Any, window: Window, endpoint: str = OHLC_ENDPOINT, *, t
         first_ts = ts if first_ts is None else min(first_ts, ts)
         if not window.contains(ts):
             continue
-        open_, high, low, close = (
-            number(v, NAME, endpoint, n) for v, n in zip(row[1:5], ("open", "high", "low", "close"), strict=True)
-        )
-        volume = number(row[6], NAME, endpoint, "volume")
-        candles.append(Candle(ts=ts, open=open_, high=high, low=low, close=close, volume=volume))
+        values = dict(zip(("open", "high", "low", "close", "vwap", "volume"), row[1:7], strict=True))
+        candles.append(candle(ts, values, NAME, endpoint))
     if len(rows) >= OHLC_HORIZON_ROWS and first_ts is not None and first_ts > window.start:
         raise ExchangeError(
             NAME,
@@ -176,24 +174,18 @@ class KrakenClient(ExchangeClient):
         requests_per_second=1.0,
     )
     market = "XBTUSD"
+    parse_candles = staticmethod(parse_candles)
 
-    def _get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], Any]) -> Any:
-        """GET and parse; Kraken's transient ``error`` answers are retried within one request budget.
-
-        Args:
-            endpoint: Path below the base URL.
-            params: Query parameters.
-            parse: Turns the decoded body into the result (raises a transient ExchangeError to retry).
-
-        Returns:
-            What ``parse`` returns.
+    def get(self, endpoint: str, params: Mapping[str, Any], parse: Callable[[Any], T]) -> T:
+        """GET and parse; a transient ``error`` answer (``parse`` raises a transient ExchangeError) is
+        retried within one budget of ``retries + 1`` requests, the HTTP layer's retries included.
 
         Raises:
-            ExchangeError: The budget of ``retries + 1`` requests is spent, or a failure that is final.
+            ExchangeError: The budget is spent, or a failure that is final.
         """
         budget = {"left": self.http.retries + 1}
 
-        def attempt() -> Any:
+        def attempt() -> T:
             # the HTTP layer may spend several requests (503s, timeouts) of what is left
             body, requests = self.http.get_json_counted(endpoint, params, retries=budget["left"] - 1)
             budget["left"] -= requests
@@ -224,17 +216,11 @@ class KrakenClient(ExchangeClient):
     def fetch_candles(self, window: Window) -> list[Candle]:
         """Closed 1-minute candles of ``window`` (one request: Kraken returns everything since ``since``).
 
-        Args:
-            window: The minutes wanted; must lie within the latest 720 minutes.
-
-        Returns:
-            The window's closed candles, oldest first.
-
         Raises:
-            ExchangeError: The window is beyond Kraken's horizon, or the request failed.
+            ExchangeError: The window is beyond Kraken's horizon (refused before any request), or
+                the request failed.
         """
-        now = self.clock()
-        oldest = floor_minute(now) - MINUTE * (OHLC_HORIZON_ROWS - 1)
+        oldest = floor_minute(self.clock()) - MINUTE * (OHLC_HORIZON_ROWS - 1)
         if window.start < oldest:
             raise ExchangeError(
                 NAME,
@@ -242,24 +228,19 @@ class KrakenClient(ExchangeClient):
                 f"window {window} starts before {oldest.isoformat()}: beyond Kraken's {OHLC_HORIZON_ROWS}-minute "
                 "horizon (only the latest 720 one-minute rows are served); use another exchange for this window",
             )
+        return super().fetch_candles(window)
+
+    def candles_request(self, page: Window) -> tuple[str, dict[str, Any]]:
         # `since` one minute early: whether Kraken treats it as exclusive or inclusive, the first
         # minute of the window is in the answer; rows outside the window are dropped by the parser.
-        params = {"pair": self.market, "interval": 1, "since": int((window.start - MINUTE).timestamp())}
-        candles: list[Candle] = self._get(
-            OHLC_ENDPOINT, params, partial(parse_candles, window=window, times=TimeRule(now, self.max_skew_s))
-        )
-        return self.closed(candles, now)
+        return OHLC_ENDPOINT, {"pair": self.market, "interval": 1, "since": int((page.start - MINUTE).timestamp())}
 
     def fetch_ticker(self) -> Tick:
-        """The last trade.
-
-        Returns:
-            The tick, timed when Kraken's answer was received.
+        """The last trade, timed when Kraken's answer was received (its ticker has no time).
 
         Raises:
             ExchangeError: The request failed or the body is unusable.
         """
-        tick: Tick = self._get(
+        return self.get(
             TICKER_ENDPOINT, {"pair": self.market}, lambda body: parse_ticker(body, received_at=self.clock())
         )
-        return tick

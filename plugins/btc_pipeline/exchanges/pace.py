@@ -14,7 +14,6 @@ import fcntl
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 
@@ -25,20 +24,11 @@ class Pacer:
         name: The exchange (one pace file each).
         per_second: The most calls started in any second.
         directory: Where the pace file lives (the system's temporary directory by default).
-        sleep: How to wait (tests may pass another).
     """
 
-    def __init__(
-        self,
-        name: str,
-        per_second: float,
-        *,
-        directory: Path | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, name: str, per_second: float, *, directory: Path | None = None) -> None:
         self.interval = 1.0 / per_second
         self.path = (directory or Path(tempfile.gettempdir())) / f"btc-pipeline-pace-{name}"
-        self.sleep = sleep
 
     def wait(self) -> float:
         """Block until the next call may start; returns that start (``time.time()`` seconds) as
@@ -59,5 +49,5 @@ class Pacer:
         finally:
             os.close(fd)  # releases the flock
         if start > now:
-            self.sleep(start - now)
+            time.sleep(start - now)
         return start

@@ -14,19 +14,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from btc_pipeline.config import Settings
 from btc_pipeline.exchanges import Candle, Exchange
 from btc_pipeline.exchanges.pace import Pacer
-from btc_pipeline.steps.backfill_plan import Lane, request_count, request_rate
-from btc_pipeline.steps.ingest import CandlesNotReadyError, candle_observations, fetch_window, settled_missing
-from btc_pipeline.stream import Record, produce_all
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.steps.backfill_plan import Lane, request_count
+from btc_pipeline.steps.ingest import CandlesNotReadyError, candle_records, fetch_window, settled_missing
+from btc_pipeline.stream import produce_all
+from btc_pipeline.timeutil import format_ts, utcnow
 from btc_pipeline.window import Window
 
 if TYPE_CHECKING:
@@ -70,7 +70,6 @@ def backfill_chunk(
     *,
     only_missing: bool = False,
     present_source: str | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     lane: Lane = "live",
 ) -> ChunkResult:
     """Fetch one chunk, each page from the first exchange that serves it, and produce its candles
@@ -86,7 +85,6 @@ def backfill_chunk(
         only_missing: Produce only the minutes with no candle in ``btc.prices`` yet.
         present_source: With ``only_missing``: a minute counts as present only with a candle of
             this exchange (any exchange when ``None``).
-        clock: Current time.
         lane: ``history``: :data:`HISTORY_FETCH_WORKERS` pages at a time, to the history topic.
 
     Returns:
@@ -99,9 +97,9 @@ def backfill_chunk(
         DeliveryError: The broker did not acknowledge every message.
     """
     started = time.monotonic()
-    now = clock()
+    now = utcnow()
     served = fetch_pages(window, exchanges, now=now, workers=HISTORY_FETCH_WORKERS if lane == "history" else 1)
-    fetched_at = clock()
+    fetched_at = utcnow()
     fetch_ms = (time.monotonic() - started) * 1000
     candles = [c for page in served for c in page.candles]
     failed = {name: reason for page in served for name, reason in page.failed.items()}
@@ -116,10 +114,10 @@ def backfill_chunk(
     present = store.present_minutes(window, present_source) if only_missing else set()
     topic = settings.history_topic if lane == "history" else settings.topic
     records = (
-        Record(*obs.encode(max_skew_s=settings.max_clock_skew_s))
+        record
         for page in served
-        for obs in candle_observations(
-            page.source, settings.symbol, [c for c in page.candles if c.ts not in present], fetched_at, run_id
+        for record in candle_records(
+            page.source, (c for c in page.candles if c.ts not in present), settings, fetched_at, run_id
         )
     )
     produced = produce_all(producer, topic, records)
@@ -172,7 +170,8 @@ class ServedPage:
 def fetch_pages(window: Window, exchanges: Sequence[Exchange], *, now: datetime, workers: int) -> list[ServedPage]:
     """Fetch a chunk page by page (each page from the first exchange that serves it), ``workers``
     pages at a time, paced with every other chunk task of this machine at the first exchange's
-    backfill rate (:func:`~btc_pipeline.steps.backfill_plan.request_rate`, :mod:`~btc_pipeline.exchanges.pace`).
+    backfill rate (:attr:`~btc_pipeline.exchanges.base.ExchangeLimits.requests_per_second`,
+    :mod:`~btc_pipeline.exchanges.pace`).
 
     Args:
         window: The chunk.
@@ -188,9 +187,8 @@ def fetch_pages(window: Window, exchanges: Sequence[Exchange], *, now: datetime,
             :func:`fetch_window`); the chunk fails and is retried whole.
     """
     first = exchanges[0]
-    limits = first.limits
-    pages = [window] if limits.single_request else list(window.chunks(limits.rows_per_request))
-    pacer = Pacer(first.name, request_rate(first.name))
+    pages = first.limits.pages(window)
+    pacer = Pacer(first.name, first.limits.requests_per_second)
 
     def fetch(page: Window) -> ServedPage:
         pacer.wait()

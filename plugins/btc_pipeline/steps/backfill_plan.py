@@ -9,7 +9,6 @@ not over yet, is refused here (:func:`check_backfill_window`), as are a run's ba
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -62,26 +61,6 @@ def chunk_minutes(exchange: str, lane: Lane = "live") -> int:
     return min(size, largest, limits.horizon_minutes or size)
 
 
-def request_rate(exchange: str) -> float:
-    """Requests per second the chunk tasks of this machine send to ``exchange``, together.
-
-    Raises:
-        ValueError: The exchange is unknown.
-    """
-    return limits_of(exchange).requests_per_second
-
-
-def expected_fetch_s(minutes: int, exchange: str) -> float:
-    """The least time a backfill of ``minutes`` takes to fetch from ``exchange`` at its request rate.
-
-    Raises:
-        ValueError: The exchange is unknown.
-    """
-    limits = limits_of(exchange)
-    requests = 1 if limits.single_request else math.ceil(minutes / limits.rows_per_request)
-    return requests / limits.requests_per_second
-
-
 def request_count(window: Window, exchange: str) -> int:
     """How many candle requests ``exchange``'s ``fetch_candles`` makes for ``window``.
 
@@ -92,10 +71,7 @@ def request_count(window: Window, exchange: str) -> int:
     Returns:
         The number of HTTP requests (without retries).
     """
-    limits = limits_of(exchange)
-    if limits.single_request:
-        return 1
-    return math.ceil(window.minute_count / limits.rows_per_request)
+    return len(limits_of(exchange).pages(window))
 
 
 def exchange_horizons(exchanges: Sequence[str]) -> list[int]:
@@ -120,41 +96,17 @@ def plan_chunks(ranges: Sequence[Window], max_minutes: int) -> list[Window]:
     """
     if max_minutes < 1:
         raise ValueError(f"max_minutes={max_minutes} must be at least 1")
-    limit = MINUTE * max_minutes
     chunks: list[Window] = []
-    start: datetime | None = None
-    end: datetime | None = None
-    previous_end: datetime | None = None
     for wanted in sorted(ranges, key=lambda w: w.start):
-        if previous_end is not None and wanted.start < previous_end:
-            raise ValueError(f"range {wanted} overlaps the previous one (ends {format_ts(previous_end)})")
-        previous_end = wanted.end
+        # the last chunk ends where the previous range ends
+        if chunks and wanted.start < chunks[-1].end:
+            raise ValueError(f"range {wanted} overlaps the previous one (ends {format_ts(chunks[-1].end)})")
         for piece in wanted.chunks(max_minutes):
-            if start is not None and piece.end - start <= limit:
-                end = piece.end
-                continue
-            if start is not None and end is not None:
-                chunks.append(Window(start, end))
-            start, end = piece.start, piece.end
-    if start is not None and end is not None:
-        chunks.append(Window(start, end))
+            if chunks and piece.end - chunks[-1].start <= MINUTE * max_minutes:
+                chunks[-1] = Window(chunks[-1].start, piece.end)  # the gap and the piece join the last chunk
+            else:
+                chunks.append(piece)
     return chunks
-
-
-def horizon_start(exchanges: Sequence[str], now: datetime) -> datetime | None:
-    """The oldest minute every one of ``exchanges`` still serves (``None``: no such limit).
-
-    Args:
-        exchanges: Exchange names.
-        now: The current time.
-
-    Returns:
-        The oldest minute start servable by all of them, or ``None`` when none has a horizon.
-    """
-    limits = exchange_horizons(exchanges)
-    if not limits:
-        return None
-    return floor_minute(now) - MINUTE * (min(limits) - 1)
 
 
 def check_backfill_window(window: Window, exchanges: Sequence[str], now: datetime) -> None:
@@ -162,22 +114,21 @@ def check_backfill_window(window: Window, exchanges: Sequence[str], now: datetim
 
     Args:
         window: The range to backfill.
-        exchanges: The exchanges that will be asked, in failover order.
+        exchanges: The exchanges that will be asked, in failover order (``BTC_EXCHANGES`` or the one
+            source asked for: never empty).
         now: The current time.
 
     Raises:
         RangeError: The range ends after the last closed minute (``to``), is longer than
             :data:`MAX_BACKFILL_DAYS` (``range``), or every exchange has a horizon (Kraken: 720
             minutes) that the range's start is beyond (``from``).
-        ValueError: No exchange is given.
     """
-    if not exchanges:
-        raise ValueError("no exchange to fetch from")
     # a backfill covers closed minutes only, at most MAX_BACKFILL_DAYS at once
     checked_range(window.start, window.end, latest=floor_minute(now), longest=timedelta(days=MAX_BACKFILL_DAYS))
-    if all(limits_of(x).horizon_minutes is not None for x in exchanges):
-        oldest = horizon_start(exchanges, now)
-        if oldest is not None and window.start < oldest:
+    horizons = exchange_horizons(exchanges)
+    if len(horizons) == len(exchanges):  # every exchange has a horizon: the oldest minute all of them serve
+        oldest = floor_minute(now) - MINUTE * (min(horizons) - 1)
+        if window.start < oldest:
             raise RangeError(
                 "from",
                 f"the range starts at {format_ts(window.start)}, beyond the horizon of {', '.join(exchanges)} "
@@ -266,7 +217,7 @@ def plan_backfill(
 
     Args:
         window: The range asked for.
-        exchanges: Exchanges in failover order; the first one's page size sets the chunk size.
+        exchanges: Exchanges in failover order (never empty); the first one's page size sets the chunk size.
         gaps: When given, only these ranges inside ``window`` are planned (``--missing``, heal).
         lane: ``live`` (chunks of a day) or ``history`` (larger chunks, see :data:`Lane`).
 
@@ -274,10 +225,8 @@ def plan_backfill(
         The plan.
 
     Raises:
-        ValueError: No exchange, or a gap outside ``window``.
+        ValueError: A gap outside ``window``.
     """
-    if not exchanges:
-        raise ValueError("no exchange to fetch from")
     size = chunk_minutes(exchanges[0], lane)
     if gaps is None:
         ranges = [window]

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from btc_pipeline.config import Settings
@@ -30,7 +30,7 @@ from btc_pipeline.steps.alerts import check_alerts
 from btc_pipeline.store import Store, WriteResult, write_failure
 from btc_pipeline.stream import BatchConsumer, ConsumedBatch, Record, dead_letter, produce_all
 from btc_pipeline.stream.consume import Consumed
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.timeutil import format_ts, utcnow
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
@@ -116,7 +116,6 @@ def drain(
     settings: Settings,
     run_id: str,
     *,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     history: bool = False,
     outbox: Outbox | None = None,
 ) -> DrainStats:
@@ -129,7 +128,6 @@ def drain(
         store: The ``btc`` database.
         settings: The dead-letter topic.
         run_id: The Airflow run id (recorded with rejects and statistics).
-        clock: Current time.
         history: Draining the history lane: the read model is written once per batch, with low
             priority (see :meth:`~btc_pipeline.store.Store.write_observations`).
         outbox: Where the price alerts that fire are posted (``BTC_NOTIFY_PRICE_URLS``); None: not sent.
@@ -146,7 +144,7 @@ def drain(
 
     def alerts() -> None:  # after the commits: an alert is no reason to read a batch again
         nonlocal unchecked, last_check
-        fired = check_alerts(store, settings.alert_rules, clock(), stale_after_s=settings.stale_after_s)
+        fired = check_alerts(store, settings.alert_rules, utcnow(), stale_after_s=settings.stale_after_s)
         stats.alerts += [a.message for a in fired]
         if outbox is not None and fired:
             outbox.post_all(events.price_alerts(fired, settings), settings.notify_targets("price"))
@@ -155,7 +153,7 @@ def drain(
     with source:
         stats = DrainStats(lag_before=source.lag())
         for batch in source.batches():
-            _drain_batch(batch, source, dlq_producer, store, settings, run_id, stats, clock, history)
+            _drain_batch(batch, source, dlq_producer, store, settings, run_id, stats, history)
             unchecked = True
             if time.monotonic() - last_check >= ALERT_CHECK_INTERVAL_S:
                 alerts()
@@ -230,11 +228,10 @@ def _drain_batch(
     settings: Settings,
     run_id: str,
     stats: DrainStats,
-    clock: Callable[[], datetime],
     history: bool,
 ) -> None:
     started = time.monotonic()
-    now = clock()
+    now = utcnow()
     valid, rejects = decode_batch(batch.messages, now, settings.max_clock_skew_s)
     if stats.batches == 0:
         store.ensure_indexes()  # idempotent; once per run, and only when there is something to write

@@ -13,9 +13,10 @@ what the store knows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import groupby
 from typing import TYPE_CHECKING, Any, Literal
 
 from btc_pipeline.timeutil import format_ts
@@ -99,7 +100,7 @@ class GapReport:
 
 
 def classify_minutes(
-    window: Window, present: Iterable[datetime], no_trades: Mapping[datetime, Iterable[str]]
+    window: Window, present: Iterable[datetime], no_trades: Mapping[datetime, Collection[str]]
 ) -> list[MinuteRange]:
     """Merge the minutes of ``window`` that have no candle into ranges, by reason.
 
@@ -113,27 +114,18 @@ def classify_minutes(
         range (a ``no_trades`` range lists every exchange that reported any of its minutes).
     """
     have = set(present)
-    ranges: list[MinuteRange] = []
-    run_start: datetime | None = None
-    run_status: Status | None = None
-    run_sources: set[str] = set()
 
-    def close(end: datetime) -> None:
-        if run_start is not None and run_status is not None:
-            ranges.append(MinuteRange(run_start, end, run_status, tuple(sorted(run_sources))))
-
-    for minute in window.minutes():
+    def status(minute: datetime) -> Status | None:
         if minute in have:
-            close(minute)
-            run_start, run_status, run_sources = None, None, set()
-            continue
-        reporters = set(no_trades.get(minute, ()))
-        status: Status = "no_trades" if reporters else "missing"
-        if status != run_status:
-            close(minute)
-            run_start, run_status, run_sources = minute, status, set()
-        run_sources |= reporters
-    close(window.end)
+            return None
+        return "no_trades" if no_trades.get(minute) else "missing"
+
+    ranges: list[MinuteRange] = []
+    for run_status, run in groupby(window.minutes(), key=status):
+        if run_status is not None:
+            minutes = list(run)
+            sources = {source for minute in minutes for source in no_trades.get(minute, ())}
+            ranges.append(MinuteRange(minutes[0], minutes[-1] + MINUTE, run_status, tuple(sorted(sources))))
     return ranges
 
 
@@ -146,19 +138,13 @@ def merge_minutes(minutes: Iterable[datetime]) -> list[Window]:
     Returns:
         Disjoint windows covering exactly those minutes, oldest first.
     """
-    windows: list[Window] = []
-    start: datetime | None = None
-    end: datetime | None = None
+    runs: list[list[datetime]] = []  # [start, end] of each run so far
     for minute in sorted(set(minutes)):
-        if end is not None and minute == end:
-            end = minute + MINUTE
-            continue
-        if start is not None and end is not None:
-            windows.append(Window(start, end))
-        start, end = minute, minute + MINUTE
-    if start is not None and end is not None:
-        windows.append(Window(start, end))
-    return windows
+        if runs and runs[-1][1] == minute:
+            runs[-1][1] = minute + MINUTE
+        else:
+            runs.append([minute, minute + MINUTE])
+    return [Window(start, end) for start, end in runs]
 
 
 def combine_reports(before: GapReport, parts: Mapping[Window, GapReport]) -> GapReport:

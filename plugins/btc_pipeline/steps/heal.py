@@ -7,9 +7,9 @@ imports history from before the first candle stored (:func:`first_candle_since`)
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from btc_pipeline.config import Settings
@@ -19,7 +19,7 @@ from btc_pipeline.steps.backfill_plan import chunk_minutes, exchange_horizons, p
 from btc_pipeline.steps.gaps import find_gaps
 from btc_pipeline.steps.ingest import AllExchangesFailedError, CandlesNotReadyError
 from btc_pipeline.stream import DeliveryError
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.timeutil import format_ts, utcnow
 from btc_pipeline.window import MINUTE, Window, floor_minute
 
 if TYPE_CHECKING:
@@ -121,8 +121,6 @@ def heal_recovery(
     producer: Producer,
     store: Store,
     run_id: str,
-    *,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> RecoveryHeal | None:
     """After failed or skipped windows, backfill their holes at once (not at the next hourly heal).
 
@@ -141,7 +139,6 @@ def heal_recovery(
         producer: An idempotent producer.
         store: The ``btc`` database.
         run_id: The run id carried in the messages.
-        clock: Current time.
 
     Returns:
         What was healed, or ``None`` when the previous window succeeded (nothing to look at), or
@@ -149,7 +146,7 @@ def heal_recovery(
     """
     if last_success_end is None or last_success_end >= window.start:
         return None
-    if clock() - window.end > timedelta(seconds=settings.live_tick_horizon_s):
+    if utcnow() - window.end > timedelta(seconds=settings.live_tick_horizon_s):
         return None
     horizon = capped_horizon(settings.heal_horizon_minutes, [x.name for x in exchanges], lag=timedelta(0))
     if horizon < 1:
@@ -163,7 +160,7 @@ def heal_recovery(
     log.info("recovering: %d minute(s) missing in %s, in %d chunk(s)", report.missing_minutes, scope, len(chunks))
     for chunk in chunks:
         try:
-            done = backfill_chunk(chunk, settings, exchanges, producer, store, run_id, only_missing=True, clock=clock)
+            done = backfill_chunk(chunk, settings, exchanges, producer, store, run_id, only_missing=True)
         except CandlesNotReadyError as exc:  # its other minutes were produced; the next run looks again
             heal.left.append(str(exc))
             continue

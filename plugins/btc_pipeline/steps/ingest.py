@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from btc_pipeline.config import Settings
@@ -24,7 +24,7 @@ from btc_pipeline.exchanges import Candle, Exchange, ExchangeError
 from btc_pipeline.schema import Observation
 from btc_pipeline.steps.ticks import read_tickers
 from btc_pipeline.stream import Record, produce_all
-from btc_pipeline.timeutil import format_ts
+from btc_pipeline.timeutil import format_ts, utcnow
 from btc_pipeline.window import MINUTE, Window
 
 if TYPE_CHECKING:
@@ -98,14 +98,14 @@ def settled_missing(window: Window, candles: Sequence[Candle], now: datetime) ->
     return no_trades, not_yet
 
 
-def candle_observations(
-    source: str, symbol: str, candles: Sequence[Candle], fetched_at: datetime, run_id: str
-) -> list[Observation]:
-    """Schema-v1 observations of closed candles (``price`` = close)."""
-    return [
-        Observation(
+def candle_records(
+    source: str, candles: Iterable[Candle], settings: Settings, fetched_at: datetime, run_id: str
+) -> Iterator[Record]:
+    """The schema-v1 messages of closed candles (``price`` = close), encoded and validated."""
+    for c in candles:
+        obs = Observation(
             source=source,
-            symbol=symbol,
+            symbol=settings.symbol,
             kind="candle_1m",
             ts=c.ts,
             price=c.close,
@@ -117,8 +117,7 @@ def candle_observations(
             fetched_at=fetched_at,
             run_id=run_id,
         )
-        for c in candles
-    ]
+        yield Record(*obs.encode(max_skew_s=settings.max_clock_skew_s))
 
 
 def fetch_window(
@@ -164,8 +163,6 @@ def ingest_window(
     exchanges: Sequence[Exchange],
     producer: Producer,
     run_id: str,
-    *,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> IngestResult:
     """Fetch the window and produce its observations to ``settings.topic``, confirmed by the broker.
 
@@ -178,7 +175,6 @@ def ingest_window(
         exchanges: Exchange clients in failover order (all of them are asked for their ticker).
         producer: An idempotent producer (see :func:`btc_pipeline.stream.producer_config`).
         run_id: The Airflow run id, carried in every message.
-        clock: Current time (tests pass a fixed one).
 
     Returns:
         Counts and timings of the run, the tick price per exchange, their spread and the
@@ -189,22 +185,19 @@ def ingest_window(
         DeliveryError: The broker did not acknowledge every message.
     """
     started = time.monotonic()
-    now = clock()
+    now = utcnow()
     served_by, candles, failed = fetch_window(window, exchanges, now=now)
-    fetched_at = clock()
+    fetched_at = utcnow()
     fetch_ms = (time.monotonic() - started) * 1000
     # the window's candles first: the tickers must not delay them
-    candle_records = (
-        Record(*obs.encode(max_skew_s=settings.max_clock_skew_s))
-        for obs in candle_observations(served_by.name, settings.symbol, candles, fetched_at, run_id)
-    )
-    produced = produce_all(producer, settings.topic, candle_records, timeout_s=settings.ingest_delivery_timeout_s)
+    records = candle_records(served_by.name, candles, settings, fetched_at, run_id)
+    produced = produce_all(producer, settings.topic, records, timeout_s=settings.ingest_delivery_timeout_s)
     tick_prices: dict[str, float] = {}
     spread_pct: float | None = None
     flagged: dict[str, float] = {}
     if now - window.end <= timedelta(seconds=settings.live_tick_horizon_s):
         # a ticker that fails is listed in the run, not fatal: the candles are the primary data
-        reading = read_tickers(exchanges, settings, run_id, clock=clock)
+        reading = read_tickers(exchanges, settings, run_id)
         produced += produce_all(producer, settings.topic, reading.records, timeout_s=settings.ingest_delivery_timeout_s)
         failed.update(reading.failed)
         tick_prices, spread_pct, flagged = reading.prices, reading.check.spread_pct, reading.check.flagged
@@ -229,7 +222,7 @@ def ingest_window(
         spread_pct=spread_pct,
         flagged=flagged,
         # settled minutes the serving exchange had no candle for: it had no trades in them
-        empty_minutes=[format_ts(minute) for minute in settled_missing(window, candles, clock())[0]],
+        empty_minutes=[format_ts(minute) for minute in settled_missing(window, candles, utcnow())[0]],
         fetch_ms=round(fetch_ms, 1),
         produce_ms=round((time.monotonic() - started) * 1000 - fetch_ms, 1),  # with the tickers' round
     )

@@ -29,7 +29,7 @@ from btc_pipeline.exchanges import Exchange, ExchangeError, Tick
 from btc_pipeline.schema import Observation, SchemaError
 from btc_pipeline.stream import DeliveryError, Record, produce_all
 from btc_pipeline.timeutil import format_ts
-from btc_pipeline.window import MINUTE, Window
+from btc_pipeline.window import Window
 
 if TYPE_CHECKING:
     from confluent_kafka import Producer
@@ -104,14 +104,12 @@ def fetch_tickers(exchanges: Sequence[Exchange]) -> tuple[dict[str, Tick], dict[
     """Read every exchange's ticker at the same time (one thread each).
 
     Args:
-        exchanges: The exchange clients.
+        exchanges: The exchange clients (``BTC_EXCHANGES`` names at least one).
 
     Returns:
         The ticks of the exchanges that answered, and the reasons of those that failed, both by
         exchange name in the order of ``exchanges``.
     """
-    if not exchanges:
-        return {}, {}
     with ThreadPoolExecutor(max_workers=len(exchanges), thread_name_prefix="ticker") as pool:
         futures = [(x.name, pool.submit(x.fetch_ticker)) for x in exchanges]
         ticks: dict[str, Tick] = {}
@@ -126,10 +124,9 @@ def fetch_tickers(exchanges: Sequence[Exchange]) -> tuple[dict[str, Tick], dict[
 
 @dataclass(frozen=True)
 class TickRound:
-    """One reading of every exchange's ticker: the observations, their records to produce (encoded
-    and validated once, when read), and their cross-check."""
+    """One reading of every exchange's ticker: the records to produce (encoded and validated once,
+    when read), the price of each exchange read, and their cross-check."""
 
-    observations: list[Observation]
     records: list[Record]
     prices: dict[str, float]
     failed: dict[str, str]
@@ -150,7 +147,8 @@ def read_tickers(
     """
     ticks, errors = fetch_tickers(exchanges)
     fetched_at = clock()
-    observations, records = [], []
+    records: list[Record] = []
+    prices: dict[str, float] = {}
     for name, tick in ticks.items():
         obs = tick_observation(name, settings.symbol, tick, fetched_at, run_id)
         try:  # the drain's rules: never produce what it would refuse
@@ -158,12 +156,11 @@ def read_tickers(
         except SchemaError as exc:
             errors[name] = f"reading refused ({exc})"
             continue
-        observations.append(obs)
+        prices[name] = tick.price
     failed = {}
     for name, reason in errors.items():
         failed[f"{name}:ticker"] = reason
         log.error("ticker of %s failed, going on without it: %s", name, reason)
-    prices = {obs.source: obs.price for obs in observations}
     check = cross_check(prices, settings.max_deviation_pct)
     for name, deviation in check.flagged.items():
         log.warning(
@@ -175,7 +172,7 @@ def read_tickers(
             settings.max_deviation_pct,
             prices,
         )
-    return TickRound(observations, records, prices, failed, check)
+    return TickRound(records, prices, failed, check)
 
 
 @dataclass
@@ -205,13 +202,7 @@ def tick_times(window: Window, interval_s: int) -> list[datetime]:
     >>> [t.second for t in tick_times(w, 10)]
     [10, 20, 30, 40, 50]
     """
-    step = timedelta(seconds=interval_s)
-    times = []
-    at = window.end + step
-    while at < window.end + MINUTE:
-        times.append(at)
-        at += step
-    return times
+    return [window.end + timedelta(seconds=s) for s in range(interval_s, 60, interval_s)]
 
 
 def stream_ticks(

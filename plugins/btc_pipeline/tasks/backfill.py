@@ -311,7 +311,7 @@ def plan_and_produce(scope: Any, outlets: Sequence[Asset]) -> Any:
         execution_timeout=timedelta(minutes=10),
         map_index_template="{{ chunk_window }}",
         outlets=list(outlets),
-        # each chunk sends its share of the exchange's request rate (steps.backfill_plan.request_rate)
+        # each chunk sends its share of the exchange's request rate (ExchangeLimits.requests_per_second)
         max_active_tis_per_dagrun=CHUNKS_AT_ONCE,
     )
     def fetch_and_produce(chunk: dict[str, Any]) -> dict[str, Any]:
