@@ -82,7 +82,9 @@ def health_data(uri: str, db: str) -> HealthPanel:
     return load_health(store(uri, db), SETTINGS, datetime.now(UTC))
 
 
-def periods(text: str, default: tuple[int, ...]) -> tuple[int, ...]:
+def periods(label: str, default: tuple[int, ...]) -> tuple[int, ...]:
+    """The bar counts typed in the sidebar's field ``label`` (``default`` until changed)."""
+    text = st.text_input(label, ",".join(map(str, default)))
     try:
         values = tuple(int(p) for p in text.split(",") if p.strip())
     except ValueError:
@@ -108,12 +110,8 @@ compare = view_name == "Compare exchanges"
 with st.sidebar:
     st.header("Settings")
     st.subheader("Moving averages")
-    sma_periods = periods(
-        st.text_input("SMA periods (bars)", ",".join(map(str, SETTINGS.sma_periods))), SETTINGS.sma_periods
-    )
-    ema_periods = periods(
-        st.text_input("EMA periods (bars)", ",".join(map(str, SETTINGS.ema_periods))), SETTINGS.ema_periods
-    )
+    sma_periods = periods("SMA periods (bars)", SETTINGS.sma_periods)
+    ema_periods = periods("EMA periods (bars)", SETTINGS.ema_periods)
     st.subheader("Alerts on this page")
     above = st.number_input("Price above (USD, 0 = off)", min_value=0.0, value=SETTINGS.alert_above or 0.0, step=100.0)
     below = st.number_input("Price below (USD, 0 = off)", min_value=0.0, value=SETTINGS.alert_below or 0.0, step=100.0)
@@ -190,7 +188,7 @@ def chart(data: Chart) -> None:
             return
         st.markdown(f"**Exchanges compared**: {data.interval} bars of their ticker readings, and their spread (UTC)")
         plotly_figure(
-            comparison_figure(data.lines, title="", uirevision=uirevision, bar=BAR_LENGTH[data.interval]), key="compare"
+            comparison_figure(data.lines, uirevision=uirevision, bar=BAR_LENGTH[data.interval]), key="compare"
         )
         return
     if data.bars.empty:
@@ -202,10 +200,8 @@ def chart(data: Chart) -> None:
         st.info(f"No {source} candles in this range yet.{hint} Is btc_ingest unpaused in Airflow?")
         return
     st.markdown(f"**BTC-USD {data.interval} candles**, {source}, {format_ts(data.window.start)} → now (UTC)")
-    title = ""
     figure = candles_figure(
         data.bars,
-        title=title,
         sma_periods=sma_periods,
         ema_periods=ema_periods,
         uirevision=uirevision,

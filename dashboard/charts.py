@@ -22,28 +22,21 @@ AVERAGE_COLOURS = ("#2563eb", "#9333ea", "#ea580c", "#0891b2", "#ca8a04")
 #: The bars' time a chart's x axis spans at least, when all it has is one bar.
 SHORT_AXIS_BARS = 6
 EXCHANGE_COLOURS = {"coinbase": "#2563eb", "kraken": "#7c3aed", "bitstamp": "#16a34a", "binance": "#ca8a04"}
+#: Both charts' height, in pixels.
+HEIGHT = 560
 
 
 def candles_figure(
-    bars: pd.DataFrame,
-    *,
-    title: str,
-    sma_periods: Sequence[int],
-    ema_periods: Sequence[int],
-    uirevision: str,
-    bar: timedelta,
-    height: int = 560,
+    bars: pd.DataFrame, *, sma_periods: Sequence[int], ema_periods: Sequence[int], uirevision: str, bar: timedelta
 ) -> go.Figure:
     """Candlesticks over a volume pane sharing the time axis, with SMA and EMA lines of the close.
 
     Args:
         bars: ``ts, open, high, low, close, volume`` (oldest first).
-        title: The chart's title.
         sma_periods: Simple moving averages to draw, in bars.
         ema_periods: Exponential moving averages to draw, in bars.
         uirevision: Keeps zoom and legend clicks across refreshes while it stays the same.
         bar: The time one bar spans.
-        height: Pixels.
     """
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.76, 0.24], vertical_spacing=0.03)
     candles = bars
@@ -88,24 +81,18 @@ def candles_figure(
         row=2,
         col=1,
     )
-    _finish(
-        fig, title=title, height=height, uirevision=uirevision, lower_axis="volume", bar=bar, instants=set(bars["ts"])
-    )
+    _finish(fig, uirevision=uirevision, lower_axis="volume", bar=bar, instants=set(bars["ts"]))
     fig.update_layout(xaxis_rangeslider_visible=False)
     return fig
 
 
-def comparison_figure(
-    lines: Mapping[str, pd.DataFrame], *, title: str, uirevision: str, bar: timedelta, height: int = 560
-) -> go.Figure:
+def comparison_figure(lines: Mapping[str, pd.DataFrame], *, uirevision: str, bar: timedelta) -> go.Figure:
     """A close line per exchange, and below it their spread (``(max - min) / median``, in percent).
 
     Args:
         lines: Per exchange, its bars (``ts``, ``close``); empty frames are left out.
-        title: The chart's title.
         uirevision: Keeps zoom and legend clicks across refreshes while it stays the same.
         bar: The time one bar spans.
-        height: Pixels.
     """
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.04)
     for name, bars in lines.items():
@@ -137,20 +124,11 @@ def comparison_figure(
         col=1,
     )
     instants = set(gap["ts"]).union(*(set(b["ts"]) for b in lines.values()))
-    _finish(fig, title=title, height=height, uirevision=uirevision, lower_axis="spread %", bar=bar, instants=instants)
+    _finish(fig, uirevision=uirevision, lower_axis="spread %", bar=bar, instants=instants)
     return fig
 
 
-def _finish(
-    fig: go.Figure,
-    *,
-    title: str,
-    height: int,
-    uirevision: str,
-    lower_axis: str,
-    bar: timedelta,
-    instants: set[pd.Timestamp],
-) -> None:
+def _finish(fig: go.Figure, *, uirevision: str, lower_axis: str, bar: timedelta, instants: set[pd.Timestamp]) -> None:
     """The layout both charts share: price above, ``lower_axis`` below, the legend under them.
 
     ``instants`` are the times of the bars shown. When there is only one (the first bar of a fresh
@@ -158,9 +136,8 @@ def _finish(
     ``12:00:00.0005``: the axis then spans at least ``SHORT_AXIS_BARS`` bars' time around it.
     """
     fig.update_layout(
-        title=title,
-        height=height,
-        margin={"l": 10, "r": 10, "t": 30 if title else 24, "b": 10},
+        height=HEIGHT,
+        margin={"l": 10, "r": 10, "t": 24, "b": 10},
         legend={"orientation": "h", "y": -0.06, "x": 0, "xanchor": "left", "yanchor": "top"},
         uirevision=uirevision,
     )

@@ -16,7 +16,7 @@ move alert last fired), and a move alert fires again only once its window has pa
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -61,16 +61,7 @@ class Alert:
         return f"{self.kind}|{self.threshold:g}|{format_ts(self.after or self.ts)}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "_id": self.id,
-            "kind": self.kind,
-            "ts": self.ts,
-            "price": self.price,
-            "threshold": self.threshold,
-            "reference": self.reference,
-            "message": self.message,
-            "after": self.after,
-        }
+        return {"_id": self.id, **asdict(self)}
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> Alert:

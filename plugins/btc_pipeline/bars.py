@@ -28,7 +28,6 @@ BAR_LENGTH: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "1d": timedelta(days=1),
 }
-INTERVALS = tuple(BAR_LENGTH)
 #: A bar size, as the read API's ``interval`` parameter takes it.
 Interval = Literal["1m", "5m", "1h", "1d"]
 #: Exchanges state BTC volumes to the satoshi; sums are rounded there (no ``30.430274569999995``).

@@ -105,7 +105,10 @@ def _exchange_names(value: Any) -> Any:
 def _age(value: Any) -> Any:
     """An age such as ``24h`` (``BTC_HISTORY_ON_START``); ``0``: none; empty: not set (``None``)."""
     if isinstance(value, str):
-        return parse_age(value) if value.strip() else None
+        try:
+            return parse_age(value) if value.strip() else None
+        except ValueError as exc:  # the variable's name and value lead the message already
+            raise ValueError(str(exc).removeprefix(f"{value!r} ")) from None
     return value
 
 

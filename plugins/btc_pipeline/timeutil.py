@@ -103,7 +103,10 @@ def parse_age(text: str) -> timedelta:
     relative = RELATIVE.fullmatch(value)
     if relative is None:
         raise ValueError(f"{text!r} is not an age such as 90m, 24h, 30d or 1w (0 or empty: none)")
-    return UNITS[relative.group(2)] * int(relative.group(1))
+    try:
+        return UNITS[relative.group(2)] * int(relative.group(1))
+    except OverflowError:  # beyond timedelta's 999,999,999 days
+        raise ValueError(f"{text!r} is longer than any age a time can have") from None
 
 
 def parse_time(text: str, *, now: datetime) -> datetime:
@@ -122,12 +125,10 @@ def parse_time(text: str, *, now: datetime) -> datetime:
     value = text.strip()
     if value.lower() == "now":
         return floor_minute(now)
-    relative = RELATIVE.fullmatch(value.lower())
-    if relative:
-        amount, unit = int(relative.group(1)), relative.group(2)
+    if RELATIVE.fullmatch(value.lower()):
         try:
-            ts = now - UNITS[unit] * amount
-        except OverflowError:
+            ts = now - parse_age(value)
+        except (OverflowError, ValueError):  # an age beyond any datetime (it matched the pattern)
             raise ValueError(f"{text!r} reaches back before BTC existed (2009-01-03)") from None
     else:
         try:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from btc_pipeline.alerts import AlertRules, AlertState, evaluate
+from btc_pipeline.alerts import Alert, AlertRules, AlertState, evaluate
 
 T = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 S = timedelta(seconds=10)
@@ -60,3 +60,19 @@ def test_an_older_price_changes_nothing_and_a_redone_evaluation_has_the_same_ids
 
 def test_rules_are_off_unless_set():
     assert not AlertRules().active and AlertRules(move_pct=2).active and AlertRules(below=1).active
+
+
+def test_an_alert_survives_its_document():
+    (alert,), _ = evaluate(AlertRules(above=100), AlertState(last_price=99, last_ts=T), 101, T + S, None)
+    doc = alert.to_dict()
+    assert doc["_id"] == alert.id and set(doc) == {
+        "_id",
+        "kind",
+        "ts",
+        "price",
+        "threshold",
+        "reference",
+        "message",
+        "after",
+    }
+    assert Alert.from_document(doc) == alert

@@ -55,6 +55,8 @@ def test_values_are_read_and_normalised():
         ({"BTC_INGEST_RETRY_DELAY_S": "0"}, "out of range"),
         ({"BTC_INGEST_DELIVERY_TIMEOUT_S": "60"}, "out of range"),
         ({"BTC_DRAIN_TRIGGER": "kafka"}, "BTC_DRAIN_TRIGGER='kafka' is not one of: outlets, watcher"),
+        ({"BTC_HISTORY_ON_START": "1 year"}, "BTC_HISTORY_ON_START='1 year' is not an age such as 90m"),
+        ({"BTC_HISTORY_ON_START": "99999999999w"}, "'99999999999w' is longer than any age a time can have"),
     ],
 )
 def test_bad_values_fail_with_a_specific_message(env, message):

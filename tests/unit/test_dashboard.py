@@ -26,3 +26,15 @@ def test_app_refuses_a_bad_configuration(monkeypatch):
     monkeypatch.setenv("BTC_DASHBOARD_REFRESH_S", "often")
     app = AppTest.from_file(str(APP), default_timeout=30).run()
     assert any("BTC_DASHBOARD_REFRESH_S" in e.value for e in app.error)
+
+
+def test_the_sidebar_reads_moving_average_periods_and_warns_on_a_bad_list(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("BTC_MONGO_URI", f"mongodb://127.0.0.1:{free_port()}/")
+    monkeypatch.setenv("BTC_SMA_PERIODS", "20,50")
+    monkeypatch.setenv("BTC_EMA_PERIODS", "12")
+    app = AppTest.from_file(str(APP), default_timeout=30).run()
+    assert [t.value for t in app.sidebar.text_input] == ["20,50", "12"] and not app.sidebar.warning
+    app.sidebar.text_input[0].set_value("20,x").run()
+    assert any("'20,x' is not a list of bar counts; using 20,50" in w.value for w in app.sidebar.warning)

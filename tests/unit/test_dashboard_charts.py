@@ -45,10 +45,8 @@ def figures(bars: pd.DataFrame) -> list:
         "kraken": bars.assign(close=bars["close"] * 0.9997),
     }
     return [
-        candles_figure(
-            bars, title="", sma_periods=[20, 50], ema_periods=[12], uirevision="1h|consensus|candles", bar=MINUTE
-        ),
-        comparison_figure(three, title="", uirevision="1h|consensus|compare", bar=MINUTE),
+        candles_figure(bars, sma_periods=[20, 50], ema_periods=[12], uirevision="1h|consensus|candles", bar=MINUTE),
+        comparison_figure(three, uirevision="1h|consensus|compare", bar=MINUTE),
     ]
 
 
@@ -98,12 +96,12 @@ def test_one_bar_gets_an_axis_of_a_few_bars_around_it(bars):
     one = bars.head(1)
     at = one["ts"].iloc[0]
     for fig in (
-        candles_figure(one, title="", sma_periods=[20], ema_periods=[12], uirevision="u", bar=MINUTE),
-        comparison_figure({"bitstamp": one, "kraken": one}, title="", uirevision="u", bar=MINUTE),
+        candles_figure(one, sma_periods=[20], ema_periods=[12], uirevision="u", bar=MINUTE),
+        comparison_figure({"bitstamp": one, "kraken": one}, uirevision="u", bar=MINUTE),
     ):
         start, end = x_range(fig)
         assert start < at < end and end - start == 6 * MINUTE
-    hourly = candles_figure(one, title="", sma_periods=[], ema_periods=[], uirevision="u", bar=timedelta(hours=1))
+    hourly = candles_figure(one, sma_periods=[], ema_periods=[], uirevision="u", bar=timedelta(hours=1))
     start, end = x_range(hourly)
     assert end - start == timedelta(hours=6)
     candle = next(trace for trace in hourly.data if trace.type == "candlestick")

@@ -29,6 +29,20 @@ FAST = {"wait_min_s": 0.01, "wait_max_s": 0.02}
 # --- episodes: one message, reminders at most every `repeat`, one end ------------------------------
 
 
+class EpisodeStore:
+    """The store's episodes in memory (its compare-and-set under a lock is the integration tests' part)."""
+
+    def __init__(self, state: dict[str, episodes.Episode] | None = None) -> None:
+        self.state = dict(state or {})
+
+    def episode(self, key: str) -> episodes.Episode:
+        return self.state.get(key, episodes.Episode())
+
+    def update_episode(self, key: str, change: Any) -> Any:
+        said, self.state[key] = change(self.episode(key))
+        return said
+
+
 def test_a_failing_spell_is_one_message_then_reminders_then_its_end():
     repeat = timedelta(minutes=60)
     said, ep = episodes.report(episodes.Episode(), T0, repeat)
@@ -37,9 +51,9 @@ def test_a_failing_spell_is_one_message_then_reminders_then_its_end():
     assert said is None and ep.count == 2
     said, ep = episodes.report(ep, T0 + timedelta(minutes=60), repeat)
     assert said == "reminder" and ep.last_sent == T0 + timedelta(minutes=60) and ep.since == T0
-    ended, closed = episodes.clear(ep)
-    assert ended and closed == episodes.Episode()
-    assert episodes.clear(closed) == (False, episodes.Episode())
+    store = EpisodeStore({"k": ep})
+    assert events._end(store, "k") == ep and store.episode("k") == episodes.Episode()  # type: ignore[arg-type]
+    assert events._end(store, "k") is None  # type: ignore[arg-type]
 
 
 def test_without_repeat_there_is_no_reminder():
@@ -70,9 +84,10 @@ def test_any_sequence_of_failures_and_successes_is_told_sparingly(steps, repeat_
             if said:
                 told.append((said, now))
         else:
-            ended, ep = episodes.clear(ep)
-            if ended:
+            store = EpisodeStore({"k": ep})
+            if events._end(store, "k"):  # type: ignore[arg-type]
                 told.append(("recovered", now))
+            ep = store.episode("k")
     spells = " ".join(kind for kind, _ in told).split("recovered")
     for spell in spells:
         kinds = spell.split()
@@ -230,8 +245,22 @@ def test_without_urls_nothing_is_read_written_or_sent():
     assert events.check_freshness(store, s, T0) == []  # type: ignore[arg-type]
     assert deliver(messages.check_message(T0), [], store) == []  # type: ignore[arg-type]
     outbox = Outbox(store)  # type: ignore[arg-type]
-    outbox.post(messages.check_message(T0), ())
+    outbox.post([messages.check_message(T0)], ())
     assert outbox.close(1) == []
+
+
+def test_a_failed_check_is_logged_without_the_urls_it_quotes(caplog):
+    url = "tgram://123456:bottoken42/-100200300"
+
+    def check() -> list[Any]:
+        raise RuntimeError(f"could not reach {url}; token bottoken42 refused")
+
+    outbox = Outbox(None, secret_urls=[url])
+    outbox.call(check)
+    assert outbox.close(5) == []
+    (record,) = [r for r in caplog.records if "notification check" in r.getMessage()]
+    assert "check failed: could not reach tgram://***" in record.getMessage()
+    assert "bottoken42" not in caplog.text and "123456" not in caplog.text
 
 
 # --- delivery against a local HTTP server ----------------------------------------------------------

@@ -72,82 +72,61 @@ _APPRISE_LOG = _RedactApprise()
 logging.getLogger("apprise").addFilter(_APPRISE_LOG)
 
 
-@dataclass(frozen=True)
-class _Try:
-    ok: bool
-    detail: str
+#: What :func:`_send_once` says of a URL no Apprise service reads (not retried).
+_INVALID_URL = "invalid_url"
 
 
-def _send_once(url: str, message: Message, timeout_s: float) -> _Try:
+def _send_once(url: str, message: Message) -> str | None:
+    """One try: ``None`` when it was sent, else why not."""
     import apprise
 
     _APPRISE_LOG.urls.add(url)
     client = apprise.Apprise()
     if not client.add(url):
-        return _Try(False, "invalid_url")
+        return _INVALID_URL
     try:
         result = client.notify(
             body=message.body,
             title=message.title,
             notify_type=apprise.NotifyType(message.level),
             body_format=apprise.NotifyFormat.MARKDOWN,
-            timeout=timeout_s,
+            timeout=CALL_TIMEOUT_S,
         )
         if result:
-            return _Try(True, "")
+            return None
         problems = [e.message for r in result.results for e in r.logs() if e.level in ("WARNING", "ERROR", "CRITICAL")]
-        return _Try(False, "; ".join(problems[-3:]) or f"apprise: {result.status.name.lower()}")
+        return "; ".join(problems[-3:]) or f"apprise: {result.status.name.lower()}"
     except Exception as exc:  # noqa: BLE001 - a plugin's bug is a failed delivery, not a failed pipeline
-        return _Try(False, f"{type(exc).__name__}: {exc}")
+        return f"{type(exc).__name__}: {exc}"
 
 
-def send(
-    message: Message,
-    url: str,
-    *,
-    attempts: int | None = None,
-    wait_min_s: float | None = None,
-    wait_max_s: float | None = None,
-    timeout_s: float | None = None,
-) -> Delivery:
-    """Send ``message`` to one Apprise URL, retrying a failed try up to ``attempts`` in all.
+def send(message: Message, url: str, *, wait_min_s: float | None = None, wait_max_s: float | None = None) -> Delivery:
+    """Send ``message`` to one Apprise URL: up to :data:`ATTEMPTS` tries of at most :data:`CALL_TIMEOUT_S`.
 
     Args:
         message: What to send.
         url: The Apprise URL.
-        attempts: Tries in all (default :data:`ATTEMPTS`).
         wait_min_s: The first wait between tries (default :data:`WAIT_MIN_S`), doubled each time...
         wait_max_s: ... up to this (default :data:`WAIT_MAX_S`).
-        timeout_s: The longest one try may take (default :data:`CALL_TIMEOUT_S`).
 
     Returns:
         The delivery (never raises); an invalid URL is not retried.
     """
-    attempts = ATTEMPTS if attempts is None else attempts
     wait_min_s = WAIT_MIN_S if wait_min_s is None else wait_min_s
     wait_max_s = WAIT_MAX_S if wait_max_s is None else wait_max_s
-    timeout_s = CALL_TIMEOUT_S if timeout_s is None else timeout_s
-    tries = 0
-
-    def once() -> _Try:
-        nonlocal tries
-        tries += 1
-        return _send_once(url, message, timeout_s)
-
     retrying = Retrying(
-        stop=stop_after_attempt(attempts),
+        stop=stop_after_attempt(ATTEMPTS),
         wait=wait_exponential(multiplier=wait_min_s, min=wait_min_s, max=wait_max_s),
-        retry=retry_if_result(lambda t: not t.ok and t.detail != "invalid_url"),
-        retry_error_callback=lambda state: state.outcome.result() if state.outcome else _Try(False, "no try"),
-        reraise=False,
+        retry=retry_if_result(lambda problem: problem not in (None, _INVALID_URL)),
+        retry_error_callback=lambda state: state.outcome.result() if state.outcome else "no try",
     )
-    outcome = retrying(once)
-    channel = redact_notify_url(url)
-    if outcome.ok:
+    problem = retrying(_send_once, url, message)
+    channel, tries = redact_notify_url(url), retrying.statistics["attempt_number"]
+    if problem is None:
         return Delivery(channel, "sent", tries)
-    if outcome.detail == "invalid_url":
+    if problem == _INVALID_URL:
         return Delivery(channel, "invalid_url", tries, "no Apprise service has this URL's syntax (see Apprise's wiki)")
-    return Delivery(channel, "failed", tries, redact_notify_text(outcome.detail, [url])[:500])
+    return Delivery(channel, "failed", tries, redact_notify_text(problem, [url])[:500])
 
 
 def delivery_document(message: Message, delivery: Delivery, at: datetime) -> dict[str, Any]:
@@ -218,39 +197,39 @@ class Outbox:
 
     ``close(timeout_s)`` waits at most that long for what is queued (logged when it did not end);
     each delivery is bounded itself (:data:`ATTEMPTS` tries of at most :data:`CALL_TIMEOUT_S`).
+    ``secret_urls`` (the configured notification URLs) are masked in the errors of a check it logs.
     """
 
-    def __init__(self, store: Store | None, **send_options: Any) -> None:
+    def __init__(self, store: Store | None, *, secret_urls: Sequence[str] = (), **send_options: Any) -> None:
         self.store = store
+        self.secret_urls = secret_urls
         self.send_options = send_options
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="btc-notify")
         self._pending: list[Future[list[Delivery]]] = []
         self._lock = threading.Lock()
 
-    def post(self, message: Message, urls: Sequence[str]) -> None:
-        """Queue ``message`` for ``urls`` (nothing when there is none)."""
+    def post(self, messages: Iterable[Message], urls: Sequence[str]) -> None:
+        """Queue each of ``messages`` for ``urls`` (nothing when there is none)."""
         if not urls:
             return
         with self._lock:
-            self._pending.append(self._pool.submit(deliver, message, list(urls), self.store, **self.send_options))
+            for message in messages:
+                self._pending.append(self._pool.submit(deliver, message, list(urls), self.store, **self.send_options))
 
     def call(self, check: Callable[..., Sequence[Delivery]], *args: Any) -> None:
-        """Run ``check(*args)`` (it delivers what it decides to) in the background; its errors are logged."""
+        """Run ``check(*args)`` (it delivers what it decides to) in the background; its errors are
+        logged, redacted."""
 
         def guarded() -> list[Delivery]:
             try:
                 return list(check(*args))
             except Exception as exc:  # noqa: BLE001 - a notification check never fails its caller
-                log.warning("notification check %s failed: %s", getattr(check, "__name__", check), exc)
+                error = redact_notify_text(str(exc), self.secret_urls)
+                log.warning("notification check %s failed: %s", getattr(check, "__name__", check), error)
                 return []
 
         with self._lock:
             self._pending.append(self._pool.submit(guarded))
-
-    def post_all(self, messages: Iterable[Message], urls: Sequence[str]) -> None:
-        """Queue each of ``messages`` for ``urls``."""
-        for message in messages:
-            self.post(message, urls)
 
     def close(self, timeout_s: float = 30.0) -> list[Delivery]:
         """Wait up to ``timeout_s`` for the queued deliveries; returns those that ended."""

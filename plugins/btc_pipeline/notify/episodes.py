@@ -8,7 +8,7 @@ store keeps one per key (see :mod:`btc_pipeline.store.notifications`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -27,7 +27,7 @@ class Episode:
     count: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"open": self.open, "since": self.since, "last_sent": self.last_sent, "count": self.count}
+        return asdict(self)
 
     @classmethod
     def from_document(cls, doc: dict[str, Any] | None) -> Episode:
@@ -59,8 +59,3 @@ def report(
     if repeat is not None and now - last >= repeat:
         return "reminder", replace(counted, last_sent=now)
     return None, counted
-
-
-def clear(episode: Episode) -> tuple[bool, Episode]:
-    """The problem is gone. Returns whether an episode ended (say so once) and the closed state."""
-    return episode.open, Episode()

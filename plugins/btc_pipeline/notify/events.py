@@ -74,12 +74,10 @@ def task_failed(
 def run_succeeded(store: Store, settings: Settings, *, dag_id: str, run_id: str, now: datetime) -> list[Delivery]:
     """A run of ``dag_id`` succeeded: when it was failing, say that it recovered (once)."""
     urls = settings.notify_targets("failure")
-    if not urls or not store.episode(dag_key(dag_id)).open:  # the usual case: one small read
+    ended = _end(store, dag_key(dag_id)) if urls else None
+    if ended is None or ended.since is None:
         return []
-    ended, before = store.update_episode(dag_key(dag_id), _clear_keeping)
-    if not ended or before.since is None:
-        return []
-    message = messages.run_recovered(dag_id=dag_id, run_id=run_id, since=before.since, now=now, failures=before.count)
+    message = messages.run_recovered(dag_id=dag_id, run_id=run_id, since=ended.since, now=now, failures=ended.count)
     return deliver(message, urls, store)
 
 
@@ -102,13 +100,11 @@ def check_freshness(store: Store, settings: Settings, now: datetime) -> list[Del
             dashboard_url=settings.dashboard_url,
         )
         return deliver(message, urls, store)
-    if not store.episode(DATA_KEY).open:
-        return []
-    ended, before = store.update_episode(DATA_KEY, _clear_keeping)
-    if not ended or before.since is None:
+    ended = _end(store, DATA_KEY)
+    if ended is None or ended.since is None:
         return []
     message = messages.data_fresh(
-        since=before.since, now=now, newest=health.newest, dashboard_url=settings.dashboard_url
+        since=ended.since, now=now, newest=health.newest, dashboard_url=settings.dashboard_url
     )
     return deliver(message, urls, store)
 
@@ -120,6 +116,9 @@ def _with_state(
     return (said, after), after
 
 
-def _clear_keeping(episode: episodes.Episode) -> tuple[tuple[bool, episodes.Episode], episodes.Episode]:
-    ended, closed = episodes.clear(episode)
-    return (ended, episode), closed
+def _end(store: Store, key: str) -> episodes.Episode | None:
+    """Close the episode of ``key``: the one that ended (say so once), or ``None`` when none was open."""
+    if not store.episode(key).open:  # the usual case: one small read
+        return None
+    before = store.update_episode(key, lambda episode: (episode, episodes.Episode()))
+    return before if before.open else None

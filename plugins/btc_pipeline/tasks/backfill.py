@@ -39,8 +39,10 @@ from btc_pipeline.window import Window
 log = logging.getLogger(__name__)
 
 
-def _gap_stats(report: GapReport) -> dict[str, Any]:
+def _gaps(report: GapReport) -> dict[str, Any]:
+    """A scope's ``holes`` (``[start, end]`` pairs) and gap statistics."""
     return {
+        "holes": [[format_ts(r.start), format_ts(r.end)] for r in report.missing],
         "gaps_missing_minutes": report.missing_minutes,
         "gaps_missing_ranges": len(report.missing),
         "gaps_no_trade_minutes": report.no_trade_minutes,
@@ -55,6 +57,10 @@ def _scope(window: Window | None, source: str | None, exchanges: Sequence[str], 
         "exchanges": list(exchanges),
         **facts,
     }
+
+
+def _scope_window(scope: Mapping[str, Any]) -> Window:
+    return Window(parse_iso(scope["window_start"], "window_start"), parse_iso(scope["window_end"], "window_end"))
 
 
 def backfill_scope(params: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,8 +89,7 @@ def backfill_scope(params: Mapping[str, Any]) -> dict[str, Any]:
         return _scope(window, source, exchanges, only_missing=False, holes=None, lane=lane)
     with hooks.store(settings) as store:
         report = find_gaps(store, window, settings.symbol, source)
-    holes = [[format_ts(r.start), format_ts(r.end)] for r in report.missing]
-    return _scope(window, source, exchanges, only_missing=True, holes=holes, lane=lane, **_gap_stats(report))
+    return _scope(window, source, exchanges, only_missing=True, lane=lane, **_gaps(report))
 
 
 def heal_scope(run_after: datetime) -> dict[str, Any]:
@@ -119,10 +124,7 @@ def heal_scope(run_after: datetime) -> dict[str, Any]:
         log.info(
             "no trades %s → %s per %s: skipped", format_ts(quiet.start), format_ts(quiet.end), ", ".join(quiet.sources)
         )
-    holes = [[format_ts(r.start), format_ts(r.end)] for r in report.missing]
-    return _scope(
-        window, None, exchanges, only_missing=True, holes=holes, horizon_minutes=horizon, **_gap_stats(report)
-    )
+    return _scope(window, None, exchanges, only_missing=True, horizon_minutes=horizon, **_gaps(report))
 
 
 def plan_chunks_of(scope: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -137,7 +139,7 @@ def plan_chunks_of(scope: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     if scope.get("window_start") is None:
         return []
-    window = Window(parse_iso(scope["window_start"], "window_start"), parse_iso(scope["window_end"], "window_end"))
+    window = _scope_window(scope)
     holes = scope.get("holes")
     gaps = None if holes is None else [Window(parse_iso(a, "hole start"), parse_iso(b, "hole end")) for a, b in holes]
     # a heal's scope names no lane: heals take the live lane
@@ -173,7 +175,7 @@ def record_history_start(run_id: str, scope: Mapping[str, Any], chunks: Sequence
     already stored, so that the dashboard can show its progress (:mod:`btc_pipeline.store.loads`)."""
     if scope.get("lane") != "history" or not chunks:
         return
-    window = Window(parse_iso(scope["window_start"], "window_start"), parse_iso(scope["window_end"], "window_end"))
+    window = _scope_window(scope)
     with hooks.store(load_settings()) as store:
         load = HistoryLoad(
             run_id=run_id,

@@ -30,7 +30,7 @@ def drain_topic(dag_id: str, run_id: str, *, history: bool = False) -> dict[str,
     started_at = datetime.now(UTC)
     check_freshness = bool(settings.notify_targets("stale")) and not history
     with hooks.store(settings) as store:
-        outbox = Outbox(store)
+        outbox = Outbox(store, secret_urls=settings.all_notify_urls)
         if check_freshness:
             outbox.call(events.check_freshness, store, settings, started_at)
         consumer = hooks.batch_consumer(settings, history=history)
