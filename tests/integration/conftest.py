@@ -48,6 +48,7 @@ from btc_pipeline.cli.airflow_client import AirflowApiError, AirflowClient
 from btc_pipeline.config import ApiSettings, Settings, load_settings
 from btc_pipeline.steps.drain import DrainStats, drain
 from btc_pipeline.store import CONSENSUS, Store
+from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.stream import BatchConsumer, consumer_config, ensure_topics, producer_config
 from btc_pipeline.timeutil import format_ts
 from btc_pipeline.window import Window
@@ -330,7 +331,7 @@ def assert_read_model_matches(store: Store, window: Window) -> int:
     """
     expected = recompute(store, window)
     compared = 0
-    assert {s for s, _ in expected} - {CONSENSUS} <= set(store.series())
+    assert {s for s, _ in expected} - {CONSENSUS} <= SeriesRegistry(store.db).known()
     for (series, interval), whole in expected.items():
         bar = BAR_LENGTH[interval]
         want = whole[(whole.index >= pd.Timestamp(window.start)) & (whole.index + bar <= pd.Timestamp(window.end))]

@@ -18,6 +18,7 @@ from pymongo import MongoClient
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import CONSENSUS, Store
 from btc_pipeline.store.prices import collapse, insert_observations
+from btc_pipeline.store.series import SeriesRegistry
 from btc_pipeline.window import MINUTE, Window
 from simexchange.market import PRICE_OFFSET_BPS
 from simexchange.pricepath import PricePath
@@ -113,7 +114,7 @@ def test_a_rebuild_from_scratch_gives_the_same_read_model(store: Store):
     write(
         store, [candle("bitstamp", DAY0 + timedelta(hours=23, minutes=m), DAY0 + timedelta(days=2)) for m in range(30)]
     )
-    before = {(s, i): store.bars(s, i, SPAN) for s in [*store.series(), CONSENSUS] for i in INTERVALS}
+    before = {(s, i): store.bars(s, i, SPAN) for s in [*SeriesRegistry(store.db).known(), CONSENSUS] for i in INTERVALS}
     dropped = [name for name in store.db.list_collection_names() if name.startswith(("bars.", "no_trades."))]
     assert len(dropped) > 10
     for name in dropped:
@@ -147,7 +148,10 @@ def test_a_source_that_cannot_name_a_series_stays_in_prices_only(store: Store):
     odd = replace(candle("coinbase", DAY0, DAY0 + MINUTE), source="Weird.Exchange")
     result = store.write_observations([odd])
     assert result.inserted == 1 and result.minutes_changed == 0
-    assert store.series() == [] and store.db["prices"].count_documents({"source": "Weird.Exchange"}) == 1
+    assert (
+        SeriesRegistry(store.db).known() == set()
+        and store.db["prices"].count_documents({"source": "Weird.Exchange"}) == 1
+    )
 
 
 def test_retention_deletes_old_raw_ticks_and_keeps_candles_and_bars(store: Store):

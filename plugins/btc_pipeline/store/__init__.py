@@ -18,25 +18,18 @@ The read model, kept by the drain, so that every frequent read touches a few sma
 :class:`Store` puts them behind one object; :mod:`~btc_pipeline.store.collections` names the records.
 """
 
-from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
 from btc_pipeline.store.layout import CONSENSUS, tick_series
 from btc_pipeline.store.loads import HistoryLoad
-from btc_pipeline.store.prices import to_document
 from btc_pipeline.store.reads import BucketCache
 from btc_pipeline.store.store import Store, StoreError, WriteResult, write_failure
 
 __all__ = [
     "CONSENSUS",
-    "NO_TRADE_MINUTES",
-    "PIPELINE_RUNS",
-    "PRICES",
-    "REJECTS",
     "BucketCache",
     "HistoryLoad",
     "Store",
     "StoreError",
     "WriteResult",
     "tick_series",
-    "to_document",
     "write_failure",
 ]

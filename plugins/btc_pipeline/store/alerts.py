@@ -10,20 +10,13 @@ from typing import Any
 from pymongo.database import Database
 
 from btc_pipeline.alerts import Alert, AlertState
-from btc_pipeline.store.inserts import insert_new
-from btc_pipeline.store.layout import month_partition, month_partitions
+from btc_pipeline.store.inserts import insert_by_month
+from btc_pipeline.store.layout import month_partitions
 from btc_pipeline.store.versioned import write_version
 from btc_pipeline.timeutil import to_utc
 
 STATE = "alerts.state"
-
-
 PARTITION_PREFIX = "alerts"
-
-
-def partition(ts: datetime) -> str:
-    """The collection of the alerts of ``ts``' month."""
-    return month_partition(PARTITION_PREFIX, ts)
 
 
 def load_state(db: Database[Any]) -> tuple[AlertState, int]:
@@ -44,13 +37,7 @@ def save_state(db: Database[Any], state: AlertState, version: int) -> bool:
 
 def record_alerts(db: Database[Any], alerts: Sequence[Alert]) -> int:
     """Store alerts once each (their id is deterministic); returns how many were new."""
-    new = 0
-    by_month: dict[str, list[dict[str, Any]]] = {}
-    for alert in alerts:
-        by_month.setdefault(partition(alert.ts), []).append(alert.to_dict())
-    for name, docs in by_month.items():
-        new += insert_new(db[name], docs)[0]
-    return new
+    return insert_by_month(db, PARTITION_PREFIX, [alert.to_dict() for alert in alerts])
 
 
 def recent_alerts(db: Database[Any], now: datetime, within: timedelta) -> list[Alert]:

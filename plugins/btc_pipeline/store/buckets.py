@@ -66,23 +66,8 @@ class Bucket:
         if any(len(values) != size for values in columns.values()):
             raise ValueError(f"bucket {doc.get('_id')!r} of {doc.get('series')!r} does not have {size} slots")
         bars: list[Bar | None] = []
-        for i in range(size):
-            if columns["close"][i] is None:
-                bars.append(None)
-                continue
-            bars.append(
-                Bar(
-                    open=columns["open"][i],
-                    high=columns["high"][i],
-                    low=columns["low"][i],
-                    close=columns["close"][i],
-                    volume=columns["volume"][i],
-                    n=columns["n"][i] or 1,
-                    fetched=columns["fetched"][i],
-                    first=columns["first"][i],
-                    last=columns["last"][i],
-                )
-            )
+        for o, h, lo, c, volume, n, fetched, first, last in zip(*columns.values(), strict=True):  # Bar's field order
+            bars.append(None if c is None else Bar(o, h, lo, c, volume, n or 1, fetched, first, last))
         return cls(level, str(doc["series"]), start, bars, int(doc.get("v", 1)))
 
     @property
@@ -102,11 +87,9 @@ class Bucket:
             "start": self.start,
             "updated_at": datetime.now(UTC),
         }
-        for name in PRICE_FIELDS:
-            doc[name] = [None if b is None else getattr(b, name) for b in self.bars]
-        for name in PROVENANCE_FIELDS:
+        for name in (*PRICE_FIELDS, *PROVENANCE_FIELDS):
             values = [None if b is None else getattr(b, name) for b in self.bars]
-            if any(v is not None for v in values):
+            if name in PRICE_FIELDS or any(v is not None for v in values):
                 doc[name] = values
         return doc
 
@@ -169,29 +152,13 @@ class BucketStore:
                     Bucket.from_doc(doc) if doc else Bucket.empty(level, series, start)
                 )
 
-    def loaded(self) -> Iterable[Bucket]:
-        return self._cache.values()
-
     def reset(self) -> None:
         """Forget what was read (to start a unit of work over after a conflict)."""
         self._cache.clear()
 
-    def save(self, bucket: Bucket) -> None:
-        """Write ``bucket`` if it changed, as version ``version + 1``.
-
-        Raises:
-            BucketConflictError: It was changed or created by another writer since it was read.
-        """
-        if not bucket.dirty:
-            return
-        if not write_version(self.db[bucket.collection], bucket.id, bucket.version, bucket.to_doc()):
-            raise BucketConflictError(f"{bucket.collection} {bucket.id} changed since version {bucket.version}")
-        bucket.version += 1
-        bucket.dirty = False
-
     def save_all(self, order: Iterable[str]) -> int:
-        """Write every changed bucket, level by level in ``order`` (finer levels first); the new
-        buckets of one collection with one bulk insert.
+        """Write every changed bucket, level by level in ``order`` (finer levels first): a stored one
+        as version ``version + 1`` with compare-and-set, the new ones of a collection with one bulk insert.
 
         Returns:
             How many buckets were written.
@@ -206,19 +173,17 @@ class BucketStore:
             for bucket in (b for b in dirty if b.level.name == name):
                 if bucket.version == 0:
                     new.setdefault(bucket.collection, []).append(bucket)
+                elif write_version(self.db[bucket.collection], bucket.id, bucket.version, bucket.to_doc()):
+                    bucket.version, bucket.dirty = bucket.version + 1, False
                 else:
-                    self.save(bucket)
+                    raise BucketConflictError(f"{bucket.collection} {bucket.id} changed since version {bucket.version}")
                 written += 1
             for collection, buckets in new.items():
-                self._insert_new(collection, buckets)
+                existing = insert_first_versions(self.db[collection], [b.to_doc() for b in buckets])
+                if existing:  # another writer created some since they were read: start over on what it stored
+                    raise BucketConflictError(
+                        f"{collection}: {len(existing)} bucket(s) created by another writer meanwhile"
+                    )
+                for bucket in buckets:
+                    bucket.version, bucket.dirty = 1, False
         return written
-
-    def _insert_new(self, collection: str, buckets: list[Bucket]) -> None:
-        if len(buckets) == 1:
-            self.save(buckets[0])
-            return
-        existing = insert_first_versions(self.db[collection], [b.to_doc() for b in buckets])
-        if existing:  # another writer created some since they were read: start over on what it stored
-            raise BucketConflictError(f"{collection}: {len(existing)} bucket(s) created by another writer meanwhile")
-        for bucket in buckets:
-            bucket.version, bucket.dirty = 1, False

@@ -8,11 +8,15 @@ exists" as information, not as an error.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo.collection import Collection
+from pymongo.database import Database
 from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from btc_pipeline.store.layout import month_partition
 
 DUPLICATE_KEY = 11000
 
@@ -53,3 +57,16 @@ def insert_or_replace(collection: Collection[Any], doc: Mapping[str, Any]) -> bo
     except DuplicateKeyError:
         collection.replace_one({"_id": doc["_id"]}, dict(doc))
         return False
+
+
+def insert_by_month(db: Database[Any], prefix: str, docs: Iterable[Mapping[str, Any]]) -> int:
+    """Insert ``docs`` (each with its ``_id`` and ``ts``) into the month partitions ``<prefix>.<YYYY-MM>``
+    of their ``ts`` with :func:`insert_new`, one bulk insert per month.
+
+    Returns:
+        How many were inserted (keys that existed already are left as they are).
+    """
+    by_month: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for doc in docs:
+        by_month[month_partition(prefix, doc["ts"])].append(doc)
+    return sum(insert_new(db[name], month_docs)[0] for name, month_docs in by_month.items())

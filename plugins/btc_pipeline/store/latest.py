@@ -22,16 +22,6 @@ from btc_pipeline.timeutil import plausible_at, to_utc
 LATEST = "latest"
 
 
-def newest(observations: Iterable[Observation]) -> dict[str, Observation]:
-    """The newest observation per ``source|kind``."""
-    out: dict[str, Observation] = {}
-    for obs in observations:
-        key = f"{obs.source}|{obs.kind}"
-        if key not in out or obs.ts > out[key].ts:
-            out[key] = obs
-    return out
-
-
 def update_latest(latest: Collection[Any], observations: Iterable[Observation], stored_at: datetime) -> int:
     """Keep the newest observation of each exchange and kind; older or equal ones change nothing.
 
@@ -40,31 +30,31 @@ def update_latest(latest: Collection[Any], observations: Iterable[Observation], 
     Returns:
         How many entries changed.
     """
-    candidates = newest(observations)
+    candidates: dict[str, Observation] = {}  # the newest per source|kind
+    for obs in observations:
+        key = f"{obs.source}|{obs.kind}"
+        if key not in candidates or obs.ts > candidates[key].ts:
+            candidates[key] = obs
     if not candidates:
         return 0
     with locked(latest.database, "latest"):
-        return _update(latest, candidates, stored_at)
-
-
-def _update(latest: Collection[Any], candidates: dict[str, Observation], stored_at: datetime) -> int:
-    stored = {doc["_id"]: to_utc(doc["ts"]) for doc in latest.find({}, {"ts": 1})}
-    changed = 0
-    for key, obs in candidates.items():
-        doc = {"_id": key, **to_document(obs), "stored_at": stored_at}
-        old = stored.get(key)
-        if old is None:
-            try:
-                latest.insert_one(doc)
-                changed += 1
-                continue
-            except DuplicateKeyError:
-                current = latest.find_one({"_id": key}, {"ts": 1})
-                old = to_utc(current["ts"]) if current else None
-        if old is not None and (obs.ts > old or not plausible_at(old, stored_at)):
-            # an entry from the future (stored before the drain refused such times) would hold the
-            # live price forever: a plausible observation replaces it
-            changed += latest.replace_one({"_id": key, "ts": old}, doc).matched_count
+        stored = {doc["_id"]: to_utc(doc["ts"]) for doc in latest.find({}, {"ts": 1})}
+        changed = 0
+        for key, obs in candidates.items():
+            doc = {"_id": key, **to_document(obs), "stored_at": stored_at}
+            old = stored.get(key)
+            if old is None:
+                try:
+                    latest.insert_one(doc)
+                    changed += 1
+                    continue
+                except DuplicateKeyError:
+                    current = latest.find_one({"_id": key}, {"ts": 1})
+                    old = to_utc(current["ts"]) if current else None
+            if old is not None and (obs.ts > old or not plausible_at(old, stored_at)):
+                # an entry from the future (stored before the drain refused such times) would hold the
+                # live price forever: a plausible observation replaces it
+                changed += latest.replace_one({"_id": key, "ts": old}, doc).matched_count
     return changed
 
 

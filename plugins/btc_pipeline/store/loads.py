@@ -51,11 +51,6 @@ def record_start(loads: Collection[Any], load: HistoryLoad) -> None:
     )
 
 
-def record_end(loads: Collection[Any], run_id: str, state: str, finished_at: datetime) -> None:
-    """Record how a load ended (a collection of one document per backfill run: the update scans it)."""
-    loads.update_one({"_id": run_id}, {"$set": {"state": state, "finished_at": finished_at}})
-
-
 def latest_load(loads: Collection[Any]) -> HistoryLoad | None:
     """The load started last (``None``: none yet)."""
     docs = list(loads.find({}))

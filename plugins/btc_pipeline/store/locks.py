@@ -70,7 +70,8 @@ def locked(
     while True:
         now = datetime.now(UTC)
         try:
-            if low_priority and _fresh(locks.find_one({"_id": _wanted(name)}), now):
+            mark = locks.find_one({"_id": _wanted(name)}) if low_priority else None
+            if mark is not None and to_utc(mark["expires"]) > now:
                 raise DuplicateKeyError("a writer is waiting")
             locks.insert_one({"_id": name, "owner": owner, "since": now, "expires": now + timedelta(seconds=lease_s)})
             break
@@ -97,7 +98,3 @@ def locked(
         yield
     finally:
         locks.delete_one({"_id": name, "owner": owner})
-
-
-def _fresh(mark: dict[str, Any] | None, now: datetime) -> bool:
-    return mark is not None and to_utc(mark["expires"]) > now

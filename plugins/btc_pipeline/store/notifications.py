@@ -38,12 +38,6 @@ def record_deliveries(db: Database[Any], docs: Sequence[Mapping[str, Any]]) -> N
         update_versioned(db[LATEST], "latest", push)
 
 
-def recent_deliveries(db: Database[Any]) -> list[dict[str, Any]]:
-    """The last :data:`KEEP_LATEST` deliveries, newest first (``at`` as an aware UTC time)."""
-    doc = db[LATEST].find_one({"_id": "latest"}) or {}
-    return [{**d, "at": to_utc(d["at"])} for d in doc.get("deliveries", [])]
-
-
 def update_episode(db: Database[Any], key: str, change: Callable[[Episode], tuple[T, Episode]]) -> T:
     """Apply ``change`` to the episode of ``key`` and store its new state (compare-and-set, under a lock).
 
@@ -67,8 +61,3 @@ def update_episode(db: Database[Any], key: str, change: Callable[[Episode], tupl
     with locked(db, f"{STATE}:{key}"):
         update_versioned(db[STATE], key, apply)
     return said[0]
-
-
-def load_episode(db: Database[Any], key: str) -> Episode:
-    """The stored episode of ``key`` (closed when none)."""
-    return Episode.from_document(db[STATE].find_one({"_id": key}))

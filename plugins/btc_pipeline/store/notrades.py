@@ -14,22 +14,12 @@ from typing import Any
 from pymongo.collection import Collection
 from pymongo.database import Database
 
-from btc_pipeline.store.inserts import insert_new
-from btc_pipeline.store.layout import month_partition, month_partitions
+from btc_pipeline.store.inserts import insert_by_month, insert_new
+from btc_pipeline.store.layout import month_partitions
 from btc_pipeline.timeutil import format_ts, to_utc
 from btc_pipeline.window import Window
 
 PARTITION_PREFIX = "no_trades"
-
-
-def partition(ts: datetime) -> str:
-    """The collection of the no-trade reports of ``ts``' month."""
-    return month_partition(PARTITION_PREFIX, ts)
-
-
-def months(window: Window) -> list[str]:
-    """The partitions ``window`` touches, oldest first."""
-    return month_partitions(PARTITION_PREFIX, window.start, window.end)
 
 
 def no_trade_documents(
@@ -56,11 +46,7 @@ def record_no_trade_minutes(db: Database[Any], record: Collection[Any], docs: Se
         The number of minutes newly recorded.
     """
     inserted, _ = insert_new(record, docs)
-    by_month: dict[str, list[dict[str, Any]]] = {}
-    for doc in docs:
-        by_month.setdefault(partition(doc["ts"]), []).append(doc)
-    for name, month_docs in by_month.items():
-        insert_new(db[name], month_docs)
+    insert_by_month(db, PARTITION_PREFIX, docs)
     return inserted
 
 
@@ -79,7 +65,7 @@ def reported_no_trades(
         Minute start -> names of the exchanges that reported no trades in it.
     """
     reports: dict[datetime, set[str]] = {}
-    for name in months(window):
+    for name in month_partitions(PARTITION_PREFIX, window.start, window.end):
         for doc in db[name].find({}, {"ts": 1, "source": 1, "symbol": 1, "_id": 0}):
             ts = to_utc(doc["ts"])
             if doc.get("symbol") != symbol or not window.contains(ts):
@@ -96,11 +82,4 @@ def copy_no_trade_minutes(record: Collection[Any], db: Database[Any], window: Wi
     Returns:
         How many reports the partitions did not have yet.
     """
-    docs = list(record.find({"ts": {"$gte": window.start, "$lt": window.end}}))
-    copied = 0
-    by_month: dict[str, list[dict[str, Any]]] = {}
-    for doc in docs:
-        by_month.setdefault(partition(doc["ts"]), []).append(doc)
-    for name, month_docs in by_month.items():
-        copied += insert_new(db[name], month_docs)[0]
-    return copied
+    return insert_by_month(db, PARTITION_PREFIX, record.find({"ts": {"$gte": window.start, "$lt": window.end}}))

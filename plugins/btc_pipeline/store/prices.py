@@ -11,7 +11,7 @@ Overwrite rule for a key seen twice (re-delivery, re-run, backfill):
   document untouched.
 - ``tick``: the first one wins: a tick is a point observation, a re-delivery carries nothing newer.
 
-How a batch is written (:func:`insert_observations`, then :func:`reconcile_candles`): one unordered
+How a batch is written (:func:`insert_observations`, then :func:`correct_candles`): one unordered
 ``insert_many`` of everything; keys that already exist come back as duplicates. For a duplicate
 candle, what ``btc.prices`` holds is known from the read model's 1-minute bar of that exchange
 (same values, same fetch time), so deciding whether it is a correction reads a bucket of an hour,
@@ -25,7 +25,8 @@ measurement); it is metadata, never part of the observation.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -72,18 +73,12 @@ def to_document(obs: Observation) -> dict[str, Any]:
     return doc
 
 
-def _wins(new: Observation, old: Observation | None) -> bool:
-    """Whether ``new`` replaces ``old`` for the same key (candles: latest fetch; ticks: first)."""
-    if old is None:
-        return True
-    return new.kind == "candle_1m" and new.fetched_at >= old.fetched_at
-
-
 def collapse(observations: Sequence[Observation]) -> dict[str, Observation]:
     """One observation per key, by the overwrite rule (a batch may carry a key twice)."""
     latest: dict[str, Observation] = {}
     for obs in observations:
-        if _wins(obs, latest.get(obs.key)):
+        old = latest.get(obs.key)  # candles: the latest fetch wins; ticks: the first
+        if old is None or (obs.kind == "candle_1m" and obs.fetched_at >= old.fetched_at):
             latest[obs.key] = obs
     return latest
 
@@ -101,6 +96,12 @@ def insert_observations(
     return inserted, [str(key) for key in existing]
 
 
+def candle_bar(obs: Observation) -> Bar:
+    """The 1-minute bar of an exchange's candle (its fetch time decides which version wins)."""
+    assert obs.open is not None and obs.high is not None and obs.low is not None and obs.close is not None
+    return Bar(obs.open, obs.high, obs.low, obs.close, obs.volume, 1, fetched=epoch_ms(obs.fetched_at))
+
+
 def candle_of(doc: Mapping[str, Any]) -> Bar:
     """A stored candle document as a 1-minute bar (its fetch time included)."""
     return Bar(
@@ -108,58 +109,46 @@ def candle_of(doc: Mapping[str, Any]) -> Bar:
     )
 
 
-def reconcile_candles(
-    prices: Collection[Any],
-    existing: Sequence[Observation],
-    stored_bar: Callable[[Observation], Bar | None],
-    bar_of: Callable[[Observation], Bar],
-) -> tuple[list[Observation], dict[str, Bar]]:
-    """Decide, for candles whose key existed, which ones correct the stored document.
+def correct_candles(
+    prices: Collection[Any], existing: Iterable[Observation], stored_bar: Callable[[str, datetime], Bar | None]
+) -> tuple[int, dict[str, dict[datetime, Bar]]]:
+    """Write the candles whose key existed that win over the stored document (compare-and-set on
+    the fetch time); ticks among them are left as stored (the first one wins).
 
     Args:
         prices: The ``btc.prices`` collection.
-        existing: Candles whose key was already stored.
-        stored_bar: The read model's bar of a candle's exchange and minute (``None``: it has none).
-        bar_of: A candle as a bar.
+        existing: Observations whose key was already stored.
+        stored_bar: The read model's bar of an exchange and minute (``None``: it has none).
 
     Returns:
-        The candles that win over what is stored (write them with :func:`apply_corrections`), and,
-        for keys the read model did not know, the stored version when it is the one to keep (so the
-        read model catches up with ``btc.prices``).
+        How many documents changed, and, by exchange and minute, the stored versions to keep that
+        the read model did not know (so that it catches up with ``btc.prices``).
     """
     corrections: list[Observation] = []
     unknown: list[Observation] = []
     for obs in existing:
-        stored = stored_bar(obs)
+        if obs.kind != "candle_1m":
+            continue
+        stored = stored_bar(obs.source, obs.ts)
         if stored is None:
             unknown.append(obs)
-        elif candle_wins(bar_of(obs), stored):
+        elif candle_wins(candle_bar(obs), stored):
             corrections.append(obs)
-    kept: dict[str, Bar] = {}
+    kept: dict[str, dict[datetime, Bar]] = defaultdict(dict)
     if unknown:
         fields = {"open": 1, "high": 1, "low": 1, "close": 1, "volume": 1, "fetched_at": 1}
         stored_docs = {doc["_id"]: doc for doc in prices.find({"_id": {"$in": [o.key for o in unknown]}}, fields)}
         for obs in unknown:
             doc = stored_docs.get(obs.key)
             stored = candle_of(doc) if doc else None
-            if candle_wins(bar_of(obs), stored):
+            if candle_wins(candle_bar(obs), stored):
                 corrections.append(obs)
             elif stored is not None:
-                kept[obs.key] = stored
-    return corrections, kept
-
-
-def apply_corrections(prices: Collection[Any], corrections: Sequence[Observation]) -> int:
-    """Write candles that win over the stored version (compare-and-set on the fetch time).
-
-    On FerretDB each update scans ``btc.prices``; corrections are rare (a re-fetch that changed a
-    settled candle), the common re-delivery never gets here.
-
-    Returns:
-        How many documents changed.
-    """
+                kept[obs.source][obs.ts] = stored
+    # On FerretDB each update scans btc.prices; corrections are rare (a re-fetch that changed a
+    # settled candle), the common re-delivery never gets here.
     modified = 0
     for obs in corrections:
         result = prices.update_one({"_id": obs.key, "fetched_at": {"$lt": obs.fetched_at}}, {"$set": to_document(obs)})
         modified += result.modified_count
-    return modified
+    return modified, dict(kept)

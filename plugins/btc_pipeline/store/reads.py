@@ -30,7 +30,6 @@ from btc_pipeline.bars import Bar
 from btc_pipeline.store.buckets import Bucket
 from btc_pipeline.store.layout import CONSENSUS, D1, H1, M1, Level
 from btc_pipeline.timeutil import EARLIEST, format_ts
-from btc_pipeline.window import Window
 
 BAR_COLUMNS = ["ts", "open", "high", "low", "close", "volume", "n"]
 #: How many buckets one collection of a level holds at most (``None``: unbounded, read it whole).
@@ -171,13 +170,6 @@ def bars_frame(bars: list[tuple[datetime, Bar]]) -> pd.DataFrame:
     frame = pd.DataFrame([(ts, b.open, b.high, b.low, b.close, b.volume, b.n) for ts, b in bars], columns=BAR_COLUMNS)
     frame["ts"] = pd.to_datetime(frame["ts"], utc=True)
     return frame
-
-
-def present_minutes(
-    db: Database[Any], window: Window, source: str | None = None, cache: BucketCache | None = None
-) -> set[datetime]:
-    """Minutes of ``window`` with a 1-minute candle of ``source`` (of any exchange when ``None``)."""
-    return {ts for ts, _ in read_bars(db, M1, source or CONSENSUS, window.start, window.end, cache)}
 
 
 def first_candle(db: Database[Any]) -> datetime | None:

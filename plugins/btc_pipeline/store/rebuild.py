@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -27,7 +28,7 @@ from pymongo.database import Database
 
 from btc_pipeline.bars import Bar, candle_wins, merge_ticks, tick_bar
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PRICES
-from btc_pipeline.store.layout import CONSENSUS, M1, epoch_ms, tick_series, valid_series
+from btc_pipeline.store.layout import CONSENSUS, M1, M5, epoch_ms, tick_series, valid_series
 from btc_pipeline.store.notrades import copy_no_trade_minutes
 from btc_pipeline.store.rollups import Rollups
 from btc_pipeline.timeutil import to_utc
@@ -71,13 +72,10 @@ class _Day:
     def __init__(self) -> None:
         self.values = np.full((8, 1440), np.nan)
 
-    def merge_candle(self, slot: int, bar: Bar) -> bool:
+    def merge_candle(self, slot: int, bar: Bar) -> None:
         column = self.values[:, slot]
-        old = None if math.isnan(column[CLOSE]) else self.bar(slot)
-        if not candle_wins(bar, old):
-            return False
-        column[:] = [bar.open, bar.high, bar.low, bar.close, _nan(bar.volume), _nan(bar.fetched), np.nan, np.nan]
-        return True
+        if candle_wins(bar, None if math.isnan(column[CLOSE]) else self.bar(slot)):
+            column[:] = [bar.open, bar.high, bar.low, bar.close, _nan(bar.volume), _nan(bar.fetched), np.nan, np.nan]
 
     def merge_tick(self, slot: int, bar: Bar) -> None:
         column = self.values[:, slot]
@@ -123,7 +121,7 @@ def rebuild(
     report = progress or (lambda phase, done, total: None)
     summary = RebuildSummary(window)
     started = time.monotonic()
-    days: dict[tuple[str, datetime], _Day] = {}
+    days: dict[datetime, dict[str, _Day]] = defaultdict(dict)  # midnight -> series -> its bars of the day
     query = {"kind": {"$in": ["candle_1m", "tick"]}, "ts": {"$gte": window.start, "$lt": window.end}}  # kind_ts
     fields = {"_id": 0, "source": 1, "kind": 1, "ts": 1, "price": 1, "open": 1, "high": 1, "low": 1, "close": 1}
     fields |= {"volume": 1, "fetched_at": 1}
@@ -141,7 +139,7 @@ def rebuild(
             summary.skipped += 1
             continue
         midnight = minute.replace(hour=0, minute=0)
-        day = days.setdefault((series, midnight), _Day())
+        day = days[midnight].setdefault(series, _Day())
         slot = int((minute - midnight).total_seconds() // 60)
         if doc["kind"] == "candle_1m":
             summary.candles += 1
@@ -154,13 +152,13 @@ def rebuild(
 
     started = time.monotonic()
     rollups = Rollups(db)
-    ordered = sorted({d for _, d in days} | (set(days_of(window)) if exact else set()))
+    touched = set(M5.buckets(window.start, window.end)) if exact else set()  # a 5-minute bucket is a UTC day
+    ordered = sorted(set(days) | touched)
     summary.days = len(ordered)
     for done, midnight in enumerate(ordered, 1):
         batch = {
             series: {midnight + timedelta(minutes=slot): bar for slot, bar in gathered.bars().items()}
-            for (series, d), gathered in days.items()
-            if d == midnight
+            for series, gathered in days.pop(midnight, {}).items()
         }
         span = Window(max(midnight, window.start), min(midnight + DAY, window.end)) if exact else None
         result = rollups.apply(batch, replace_candles_in=span)
@@ -168,8 +166,6 @@ def rebuild(
         summary.series |= set(batch)
         summary.minutes_changed += sum(n for s, n in result.changed_minutes.items() if s != CONSENSUS)
         summary.buckets_written += result.buckets_written
-        for key in [k for k in days if k[1] == midnight]:
-            del days[key]
         report("write", done, len(ordered))
     summary.no_trade_minutes = copy_no_trade_minutes(db[NO_TRADE_MINUTES], db, window)
     summary.write_s = time.monotonic() - started
@@ -188,13 +184,3 @@ def _bar_of(doc: dict[str, Any]) -> tuple[str, datetime, Bar]:
     if doc["kind"] == "tick":
         return tick_series(str(doc["source"])), M1.bar_start(ts), tick_bar(float(doc["price"]), epoch_ms(ts))
     raise ValueError(f"unknown kind {doc['kind']!r}")
-
-
-def days_of(window: Window) -> list[datetime]:
-    """The UTC midnights of the days ``window`` touches."""
-    day = window.start.replace(hour=0, minute=0, second=0, microsecond=0)
-    out = []
-    while day < window.end:
-        out.append(day)
-        day += DAY
-    return out

@@ -15,7 +15,7 @@ from typing import Any
 from pymongo.collection import Collection
 
 from btc_pipeline.health import RunRecord
-from btc_pipeline.store.inserts import insert_new, insert_or_replace
+from btc_pipeline.store.inserts import insert_or_replace
 from btc_pipeline.store.locks import locked
 from btc_pipeline.store.versioned import update_versioned
 from btc_pipeline.timeutil import to_utc
@@ -28,16 +28,6 @@ KEEP_REJECT_DAYS = 31
 KEEP_RUNS = 20
 #: Fields of a run document too big for the hot set.
 HEAVY_FIELDS = ("batch_ms", "empty_minutes", "holes", "tick_prices")
-
-
-def record_rejects(rejects: Collection[Any], docs: Iterable[Mapping[str, Any]]) -> int:
-    """Store rejected messages, keyed by ``topic|partition|offset`` so that a re-read stores them once.
-
-    Returns:
-        How many were new.
-    """
-    inserted, _ = insert_new(rejects, list(docs))
-    return inserted
 
 
 def count_rejects(summary: Collection[Any], docs: Iterable[Mapping[str, Any]], day: str) -> int:
@@ -58,11 +48,6 @@ def count_rejects(summary: Collection[Any], docs: Iterable[Mapping[str, Any]], d
     rejects = list(docs)
     if not rejects:
         return 0
-    with locked(summary.database, "rejects.summary"):
-        return _count(summary, rejects, day)
-
-
-def _count(summary: Collection[Any], rejects: list[Mapping[str, Any]], day: str) -> int:
     counted = 0
 
     def add(current: Mapping[str, Any] | None) -> dict[str, Any] | None:
@@ -80,14 +65,9 @@ def _count(summary: Collection[Any], rejects: list[Mapping[str, Any]], day: str)
             counted += 1
         return {"seen": seen, "days": dict(sorted(days.items())[-KEEP_REJECT_DAYS:])} if counted else None
 
-    # one drain at a time holds the lock, but a retry may race its predecessor
-    return counted if update_versioned(summary, "summary", add) else 0
-
-
-def reject_counts(summary: Collection[Any]) -> dict[str, dict[str, int]]:
-    """Rejected messages per UTC day (``YYYY-MM-DD``) and reason, for the last days kept."""
-    doc = summary.find_one({"_id": "summary"}) or {}
-    return {day: dict(counts) for day, counts in doc.get("days", {}).items()}
+    with locked(summary.database, "rejects.summary"):
+        # one drain at a time holds the lock, but a retry may race its predecessor
+        return counted if update_versioned(summary, "summary", add) else 0
 
 
 def run_document(
@@ -109,16 +89,13 @@ def record_run(runs: Collection[Any], hot: Collection[Any], run: Mapping[str, An
     at the head of its DAG's last runs."""
     insert_or_replace(runs, run)
     summary = {k: v for k, v in run.items() if k not in HEAVY_FIELDS and k != "_id"}
-    with locked(hot.database, f"runs.latest:{run['dag_id']}"):
-        _push_run(hot, run, summary)
 
-
-def _push_run(hot: Collection[Any], run: Mapping[str, Any], summary: dict[str, Any]) -> None:
     def push(current: Mapping[str, Any] | None) -> dict[str, Any]:
         kept = [r for r in (current or {}).get("runs", []) if r.get("run_id") != run["run_id"]]
         return {"runs": sorted([summary, *kept], key=lambda r: to_utc(r["started_at"]), reverse=True)[:KEEP_RUNS]}
 
-    update_versioned(hot, run["dag_id"], push)  # runs of one DAG may finish together
+    with locked(hot.database, f"runs.latest:{run['dag_id']}"):
+        update_versioned(hot, run["dag_id"], push)  # runs of one DAG may finish together
 
 
 def latest_runs(hot: Collection[Any]) -> list[RunRecord]:

@@ -35,19 +35,12 @@ from btc_pipeline.store.layout import (
     valid_series,
 )
 from btc_pipeline.store.locks import locked
+from btc_pipeline.store.prices import candle_bar
 from btc_pipeline.store.series import SeriesRegistry
+from btc_pipeline.store.versioned import MAX_ATTEMPTS
 from btc_pipeline.window import Window
 
 log = logging.getLogger(__name__)
-
-#: How often a unit of work starts over after losing a race with another writer.
-MAX_ATTEMPTS = 5
-
-
-def candle_bar(obs: Observation) -> Bar:
-    """The 1-minute bar of an exchange's candle (its fetch time decides which version wins)."""
-    assert obs.open is not None and obs.high is not None and obs.low is not None and obs.close is not None
-    return Bar(obs.open, obs.high, obs.low, obs.close, obs.volume, 1, fetched=epoch_ms(obs.fetched_at))
 
 
 def minute_bars(observations: Iterable[Observation]) -> dict[str, dict[datetime, Bar]]:
@@ -71,7 +64,6 @@ class RollupResult:
 
     changed_minutes: dict[str, int] = field(default_factory=dict)
     buckets_written: int = 0
-    attempts: int = 1
 
 
 class Rollups:
@@ -134,9 +126,7 @@ class Rollups:
                 try:
                     if low_priority:
                         self._preload(minute_bars)
-                    result = self._apply_once(minute_bars, replace_candles_in)
-                    result.attempts = attempt
-                    return result
+                    return self._apply_once(minute_bars, replace_candles_in)
                 except BucketConflictError as exc:
                     log.warning("read model: %s; starting over (attempt %d)", exc, attempt)
                     self.buckets.reset()
@@ -152,7 +142,6 @@ class Rollups:
     def _apply_once(
         self, minute_bars: Mapping[str, Mapping[datetime, Bar]], replace_candles_in: Window | None
     ) -> RollupResult:
-        result = RollupResult()
         changed: dict[str, set[datetime]] = defaultdict(set)  # series -> minutes changed
         if replace_candles_in is not None:
             exchanges = set(self.series.candle_series()) | {s for s in minute_bars if not is_tick_series(s)}
@@ -180,9 +169,8 @@ class Rollups:
             changed[CONSENSUS] |= self._recompute_consensus(exchange_minutes)
         for series, minutes in changed.items():
             self._cascade(series, minutes)
-        result.changed_minutes = {s: len(m) for s, m in changed.items() if m}
-        result.buckets_written = self.buckets.save_all(LEVELS)
-        return result
+        changed_minutes = {s: len(m) for s, m in changed.items() if m}
+        return RollupResult(changed_minutes, self.buckets.save_all(LEVELS))
 
     def _recompute_consensus(self, minutes: Iterable[datetime]) -> set[datetime]:
         """Recompute the consensus of each minute from every exchange's candle of it."""

@@ -32,10 +32,11 @@ from btc_pipeline.schema import Observation
 from btc_pipeline.store import alerts, loads, locks, notifications, notrades, prices, reads, rebuild, records
 from btc_pipeline.store.buckets import BucketConflictError
 from btc_pipeline.store.collections import NO_TRADE_MINUTES, PIPELINE_RUNS, PRICES, REJECTS
+from btc_pipeline.store.inserts import insert_new
 from btc_pipeline.store.latest import LATEST, read_latest, update_latest
-from btc_pipeline.store.layout import CONSENSUS, LEVELS
-from btc_pipeline.store.rollups import Rollups, candle_bar, minute_bars
-from btc_pipeline.store.series import SeriesRegistry
+from btc_pipeline.store.layout import CONSENSUS, LEVELS, M1
+from btc_pipeline.store.rollups import Rollups, minute_bars
+from btc_pipeline.timeutil import to_utc
 from btc_pipeline.window import Window
 
 P = ParamSpec("P")
@@ -98,6 +99,12 @@ class WriteResult:
     def __add__(self, other: WriteResult) -> WriteResult:
         """The counts of two writes together (a batch written in parts)."""
         return WriteResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+
+def _timed(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tuple[R, float]:
+    """What ``call`` returned, and how long it took in seconds."""
+    started = time.monotonic()
+    return call(*args, **kwargs), time.monotonic() - started
 
 
 def _read(method: Callable[P, R]) -> Callable[P, R]:
@@ -186,9 +193,9 @@ class Store:
         Args:
             observations: Valid observations (a key may appear twice: the overwrite rule decides).
             now: When they are stored (``first_seen_at`` of new documents).
-            history: A large batch of the history lane (see :meth:`_write_history`): ``btc.prices``
-                and the read model written at the same time, the read model once for the batch,
-                under its lock taken with low priority (a waiting live writer goes first).
+            history: A large batch of the history lane: ``btc.prices`` and the read model written at
+                the same time, the read model once for the batch, under its lock taken with low
+                priority (a waiting live writer goes first).
 
         Returns:
             Counts for ``btc.prices`` and for the read model.
@@ -196,77 +203,39 @@ class Store:
         stored_at = now or datetime.now(UTC)
         latest = prices.collapse(observations)
         writer = Rollups(self.db)
+        bars = minute_bars(latest.values())
         if history:
-            return self._write_history(latest, stored_at, writer)
-        started = time.monotonic()
-        inserted, existing_keys = prices.insert_observations(self.db[PRICES], latest, stored_at)
-        existing = [latest[k] for k in existing_keys if latest[k].kind == "candle_1m"]
-        corrections, kept = prices.reconcile_candles(
-            self.db[PRICES], existing, lambda obs: writer.stored_candle(obs.source, obs.ts), candle_bar
-        )
-        modified = prices.apply_corrections(self.db[PRICES], corrections)
-        bars = minute_bars(latest.values())
-        for key, bar in kept.items():  # what btc.prices holds is newer: the read model catches up with it
-            bars[latest[key].source][latest[key].ts] = bar
-        prices_done = time.monotonic()
-        rolled = writer.apply(bars)
-        update_latest(self.db[LATEST], latest.values(), stored_at)
+            # The insert waits on the server while the bars are computed here. Merging is order-free
+            # (the latest fetch wins), so the stored versions that win over the batch's (known once
+            # the insert has answered) are merged in afterwards; whether a duplicate corrects
+            # btc.prices is decided against the read model as it was before this batch.
+            before = writer.snapshot(bars)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prices") as pool:
+                inserting = pool.submit(_timed, prices.insert_observations, self.db[PRICES], latest, stored_at)
+                first, read_model_s = _timed(writer.apply, bars, low_priority=True)
+                (inserted, existing_keys), prices_s = inserting.result()
+            existing = [latest[k] for k in existing_keys]
+            modified, kept = prices.correct_candles(self.db[PRICES], existing, lambda x, m: before.get((x, m)))
+            rolled = [first, writer.apply(kept, low_priority=True)] if kept else [first]
+        else:
+            started = time.monotonic()
+            inserted, existing_keys = prices.insert_observations(self.db[PRICES], latest, stored_at)
+            existing = [latest[k] for k in existing_keys]
+            modified, kept = prices.correct_candles(self.db[PRICES], existing, writer.stored_candle)
+            for exchange, minutes in kept.items():  # what btc.prices holds is newer: the read model catches up
+                bars.setdefault(exchange, {}).update(minutes)
+            prices_s = time.monotonic() - started
+            applied, read_model_s = _timed(writer.apply, bars)
+            rolled = [applied]
+        _, latest_s = _timed(update_latest, self.db[LATEST], latest.values(), stored_at)
         return WriteResult(
             inserted=inserted,
             modified=modified,
             unchanged=len(latest) - inserted - modified,
-            minutes_changed=sum(rolled.changed_minutes.values()),
-            buckets_written=rolled.buckets_written,
-            prices_ms=round((prices_done - started) * 1000, 1),
-            read_model_ms=round((time.monotonic() - prices_done) * 1000, 1),
-        )
-
-    def _write_history(self, latest: dict[str, Observation], stored_at: datetime, writer: Rollups) -> WriteResult:
-        """A history batch: ``btc.prices`` and the read model written at the same time (the insert
-        waits on the server while the bars are computed here), the read model under its lock taken
-        with low priority. Merging is order-free (the latest fetch wins), so the stored versions
-        that win over the batch's (known once the insert has answered) are merged in afterwards;
-        whether a duplicate corrects ``btc.prices`` is decided against the read model as it was
-        before this batch."""
-        bars = minute_bars(latest.values())
-        before = writer.snapshot(bars)  # the 1-minute bars as stored before this batch
-        timings: dict[str, float] = {}
-
-        def insert() -> tuple[int, list[str]]:
-            started = time.monotonic()
-            try:
-                return prices.insert_observations(self.db[PRICES], latest, stored_at)
-            finally:
-                timings["prices"] = time.monotonic() - started
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prices") as pool:
-            inserting = pool.submit(insert)
-            started = time.monotonic()
-            rolled = writer.apply(bars, low_priority=True)
-            timings["bars"] = time.monotonic() - started
-            inserted, existing_keys = inserting.result()
-        existing = [latest[k] for k in existing_keys if latest[k].kind == "candle_1m"]
-        corrections, kept = prices.reconcile_candles(
-            self.db[PRICES], existing, lambda obs: before.get((obs.source, obs.ts)), candle_bar
-        )
-        modified = prices.apply_corrections(self.db[PRICES], corrections)
-        minutes_changed, buckets_written = sum(rolled.changed_minutes.values()), rolled.buckets_written
-        if kept:  # btc.prices held newer versions the read model did not know: they win
-            catch_up: dict[str, dict[datetime, Bar]] = {}
-            for key, bar in kept.items():
-                catch_up.setdefault(latest[key].source, {})[latest[key].ts] = bar
-            again = writer.apply(catch_up, low_priority=True)
-            minutes_changed += sum(again.changed_minutes.values())
-            buckets_written += again.buckets_written
-        update_latest(self.db[LATEST], latest.values(), stored_at)
-        return WriteResult(
-            inserted=inserted,
-            modified=modified,
-            unchanged=len(latest) - inserted - modified,
-            minutes_changed=minutes_changed,
-            buckets_written=buckets_written,
-            prices_ms=round(timings.get("prices", 0.0) * 1000, 1),
-            read_model_ms=round(timings.get("bars", 0.0) * 1000, 1),
+            minutes_changed=sum(sum(r.changed_minutes.values()) for r in rolled),
+            buckets_written=sum(r.buckets_written for r in rolled),
+            prices_ms=round(prices_s * 1000, 1),
+            read_model_ms=round((read_model_s + latest_s) * 1000, 1),
         )
 
     def record_rejects(self, docs: Iterable[Mapping[str, Any]], *, day: str) -> int:
@@ -276,7 +245,7 @@ class Store:
             How many were new.
         """
         rejects = list(docs)
-        new = records.record_rejects(self.db[REJECTS], rejects)
+        new, _ = insert_new(self.db[REJECTS], rejects)  # _id topic|partition|offset: a re-read stores each once
         records.count_rejects(self.db[records.REJECTS_SUMMARY], rejects, day)
         return new
 
@@ -340,7 +309,7 @@ class Store:
 
     def episode(self, key: str) -> Episode:
         """The stored state of a lasting problem (closed when none)."""
-        return notifications.load_episode(self.db, key)
+        return Episode.from_document(self.db[notifications.STATE].find_one({"_id": key}))
 
     def rebuild_read_model(
         self, window: Window, *, progress: rebuild.ProgressCallback | None = None, exact: bool = False
@@ -353,8 +322,8 @@ class Store:
         loads.record_start(self.db[loads.HISTORY_LOADS], load)
 
     def finish_history_load(self, run_id: str, state: str, finished_at: datetime) -> None:
-        """Record how a history backfill run ended."""
-        loads.record_end(self.db[loads.HISTORY_LOADS], run_id, state, finished_at)
+        """Record how a history backfill run ended (one document per run: the update scans them)."""
+        self.db[loads.HISTORY_LOADS].update_one({"_id": run_id}, {"$set": {"state": state, "finished_at": finished_at}})
 
     # --- reads --------------------------------------------------------------------------------
     @_read
@@ -399,11 +368,6 @@ class Store:
         ]
 
     @_read
-    def series(self) -> list[str]:
-        """The series the read model holds (exchanges' candles and tick series; not the consensus)."""
-        return sorted(SeriesRegistry(self.db).known())
-
-    @_read
     def latest(self) -> list[LatestObservation]:
         """The newest candle and tick of each exchange (the hot set)."""
         return read_latest(self.db[LATEST])
@@ -411,7 +375,8 @@ class Store:
     @_read
     def present_minutes(self, window: Window, source: str | None = None) -> set[datetime]:
         """Minutes of ``window`` with a 1-minute candle (of ``source``, or of any exchange)."""
-        return reads.present_minutes(self.db, window, source, self.cache)
+        # a consensus minute exists exactly when some exchange has a candle in it
+        return {ts for ts, _ in reads.read_bars(self.db, M1, source or CONSENSUS, window.start, window.end, self.cache)}
 
     @_read
     def no_trade_reports(self, window: Window, symbol: str, source: str | None = None) -> dict[datetime, set[str]]:
@@ -432,12 +397,14 @@ class Store:
     def recent_deliveries(self) -> list[dict[str, Any]]:
         """The last notification deliveries, newest first: ``at``, ``topic``, ``kind``, ``title``,
         ``channel`` (redacted), ``outcome`` (``sent``/``failed``/``invalid_url``), ``attempts``, ``detail``."""
-        return notifications.recent_deliveries(self.db)
+        doc = self.db[notifications.LATEST].find_one({"_id": "latest"}) or {}
+        return [{**d, "at": to_utc(d["at"])} for d in doc.get("deliveries", [])]
 
     @_read
     def reject_counts(self) -> dict[str, dict[str, int]]:
-        """Rejected messages per UTC day and reason (the last month)."""
-        return records.reject_counts(self.db[records.REJECTS_SUMMARY])
+        """Rejected messages per UTC day (``YYYY-MM-DD``) and reason (the last month)."""
+        doc = self.db[records.REJECTS_SUMMARY].find_one({"_id": "summary"}) or {}
+        return {day: dict(counts) for day, counts in doc.get("days", {}).items()}
 
     @_read
     def recent_runs(self) -> list[RunRecord]:

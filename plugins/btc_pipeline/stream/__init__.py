@@ -7,17 +7,7 @@ them from the ``btc_kafka`` connection through the provider's hooks), the dev st
 share them. No other part of the package calls a Kafka client.
 """
 
-from btc_pipeline.stream.clients import (
-    CONSUMER_GUARANTEES,
-    PRODUCER_GUARANTEES,
-    READER_GUARANTEES,
-    consumer_config,
-    open_producer,
-    open_reader,
-    producer_config,
-    reader_config,
-    watcher_config,
-)
+from btc_pipeline.stream.clients import consumer_config, open_producer, open_reader, producer_config, watcher_config
 from btc_pipeline.stream.consume import REPLAYED_FROM, BatchConsumer, ConsumedBatch, consumer_lag, dead_letter
 from btc_pipeline.stream.deadletters import (
     DeadLetter,
@@ -28,13 +18,9 @@ from btc_pipeline.stream.deadletters import (
     selected,
 )
 from btc_pipeline.stream.produce import DeliveryError, Record, produce_all
-from btc_pipeline.stream.topics import MAX_BROKER_MESSAGE_BYTES, ensure_topics, pipeline_topics
+from btc_pipeline.stream.topics import ensure_topics
 
 __all__ = [
-    "CONSUMER_GUARANTEES",
-    "MAX_BROKER_MESSAGE_BYTES",
-    "PRODUCER_GUARANTEES",
-    "READER_GUARANTEES",
     "REPLAYED_FROM",
     "BatchConsumer",
     "ConsumedBatch",
@@ -49,11 +35,9 @@ __all__ = [
     "ensure_topics",
     "open_producer",
     "open_reader",
-    "pipeline_topics",
     "produce_all",
     "producer_config",
     "read_dead_letters",
-    "reader_config",
     "replay_record",
     "selected",
     "watcher_config",

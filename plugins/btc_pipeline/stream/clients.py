@@ -72,20 +72,15 @@ def watcher_config(bootstrap: str, consumer_group: str) -> dict[str, str]:
     }
 
 
-def reader_config(base: Mapping[str, Any]) -> dict[str, Any]:
-    """The connection's client settings with :data:`READER_GUARANTEES` enforced on top."""
-    return {**base, **READER_GUARANTEES}
-
-
 #: A command-line client's connection settings: librdkafka's own log lines (a failed connection
 #: twenty times a second) stay out of the terminal; the error the command reports says it once.
 QUIET = {"log_level": 2}
 
 
 def open_reader(bootstrap: str) -> Consumer:
-    """A reader (:func:`reader_config`) of the broker at ``bootstrap``: for the CLI, which has no
+    """A reader (:data:`READER_GUARANTEES`) of the broker at ``bootstrap``: for the CLI, which has no
     Airflow connection (the tasks build their clients from ``btc_kafka``)."""
-    return Consumer(reader_config({"bootstrap.servers": bootstrap, **QUIET}))
+    return Consumer({"bootstrap.servers": bootstrap, **QUIET, **READER_GUARANTEES})
 
 
 def open_producer(bootstrap: str) -> Producer:

@@ -61,6 +61,22 @@ class ConsumedBatch:
         return [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
 
 
+def topic_partitions(consumer: Consumer, topic: str, timeout_s: float) -> list[int]:
+    """The partition numbers of ``topic``; a ``KafkaException`` when it does not exist or the broker did not answer."""
+    metadata = consumer.list_topics(topic, timeout=timeout_s)
+    if topic not in metadata.topics or metadata.topics[topic].error is not None:
+        raise KafkaException(f"topic {topic} does not exist or is unavailable")
+    return list(metadata.topics[topic].partitions)
+
+
+def partition_eof(msg: Message) -> bool:
+    """Whether ``msg`` is an end-of-partition event rather than a message; a ``KafkaException`` for any other error."""
+    err = msg.error()
+    if err is not None and err.code() != KafkaError._PARTITION_EOF:
+        raise KafkaException(err)
+    return err is not None
+
+
 def consumer_lag(consumer: Consumer, topic: str, *, timeout_s: float = 10.0, cached: bool = False) -> int:
     """Messages in ``topic`` not yet committed by the consumer's group (all partitions).
 
@@ -77,10 +93,7 @@ def consumer_lag(consumer: Consumer, topic: str, *, timeout_s: float = 10.0, cac
     Raises:
         KafkaException: The topic does not exist, or the broker could not answer in time.
     """
-    metadata = consumer.list_topics(topic, timeout=timeout_s)
-    if topic not in metadata.topics or metadata.topics[topic].error is not None:
-        raise KafkaException(f"topic {topic} does not exist or is unavailable")
-    partitions = [TopicPartition(topic, p) for p in metadata.topics[topic].partitions]
+    partitions = [TopicPartition(topic, p) for p in topic_partitions(consumer, topic, timeout_s)]
     deadline = time.monotonic() + timeout_s
     while True:
         try:
@@ -177,7 +190,9 @@ class BatchConsumer:
             want = min(self.batch_size, self.max_messages - self.consumed)
             data: list[Consumed] = []
             for msg in self.consumer.consume(num_messages=want, timeout=POLL_TIMEOUT_S):
-                if _is_data(msg, at_end):
+                if partition_eof(msg):
+                    at_end.add(int(msg.partition() or 0))
+                else:
                     at_end.discard(int(msg.partition() or 0))
                     data.append(_consumed(msg))
             if data:
@@ -200,16 +215,6 @@ class BatchConsumer:
     def close(self) -> None:
         """Leave the group now, so that the next pass is assigned the partitions at once."""
         self.consumer.close()
-
-
-def _is_data(msg: Message, at_end: set[int]) -> bool:
-    err = msg.error()
-    if err is None:
-        return True
-    if err.code() == KafkaError._PARTITION_EOF:
-        at_end.add(int(msg.partition() or 0))
-        return False
-    raise KafkaException(err)
 
 
 def _consumed(msg: Message) -> Consumed:

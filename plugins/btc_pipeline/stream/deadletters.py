@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from btc_pipeline.errors import BtcPipelineError
-from btc_pipeline.stream.consume import REPLAYED_FROM, message_headers
+from btc_pipeline.stream.consume import REPLAYED_FROM, message_headers, partition_eof, topic_partitions
 from btc_pipeline.stream.produce import Record
 
 #: Messages per fetch of a pass.
@@ -111,12 +111,9 @@ def read_dead_letters(consumer: Consumer, topic: str, *, timeout_s: float = 30.0
 
 
 def _read(consumer: Consumer, topic: str, timeout_s: float) -> Iterator[DeadLetter]:
-    metadata = consumer.list_topics(topic, timeout=timeout_s)
-    if topic not in metadata.topics or metadata.topics[topic].error is not None:
-        raise KafkaException(f"topic {topic} does not exist or is unavailable")
     ends: dict[int, int] = {}
     starts = []
-    for partition in metadata.topics[topic].partitions:
+    for partition in topic_partitions(consumer, topic, timeout_s):
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=timeout_s)
         if high > low:
             ends[partition] = high
@@ -144,12 +141,7 @@ def _read(consumer: Consumer, topic: str, timeout_s: float) -> Iterator[DeadLett
 def _at_end(msg: Message, end: int) -> bool:
     """Whether ``msg`` marks the end of its partition's pass (an end-of-partition event, or a
     message that arrived after the pass began)."""
-    err = msg.error()
-    if err is None:
-        return int(msg.offset() or 0) >= end
-    if err.code() == KafkaError._PARTITION_EOF:
-        return True
-    raise KafkaException(err)
+    return partition_eof(msg) or int(msg.offset() or 0) >= end
 
 
 def _dead_letter(msg: Message) -> DeadLetter:

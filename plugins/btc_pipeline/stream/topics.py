@@ -15,20 +15,15 @@ MAX_BROKER_MESSAGE_BYTES = 2 * 1024 * 1024
 #: Partitions of the data topic (the drain's unit of parallelism and ordering) and of the DLQ.
 DATA_PARTITIONS = 3
 DLQ_PARTITIONS = 1
-
-
 #: Partitions of the history lane's topic: one consumer drains it, in time order, so that a batch
 #: holds consecutive days and the read model writes each day once.
 HISTORY_PARTITIONS = 1
 
 
-def pipeline_topics(topic: str, dlq_topic: str, history_topic: str | None = None) -> dict[str, int]:
+def pipeline_topics(topic: str, dlq_topic: str, history_topic: str) -> dict[str, int]:
     """The topics the pipeline needs, name -> partition count (``BTC_TOPIC``, ``BTC_DLQ_TOPIC``,
     ``BTC_HISTORY_TOPIC``)."""
-    topics = {topic: DATA_PARTITIONS, dlq_topic: DLQ_PARTITIONS}
-    if history_topic is not None:
-        topics[history_topic] = HISTORY_PARTITIONS
-    return topics
+    return {topic: DATA_PARTITIONS, dlq_topic: DLQ_PARTITIONS, history_topic: HISTORY_PARTITIONS}
 
 
 def ensure_topics(admin: AdminClient, topics: Mapping[str, int], *, timeout_s: float = 30.0) -> None:
