@@ -152,16 +152,15 @@ def test_progress_bar(done: int, total: int, expected: str) -> None:
     assert progress_bar(done, total, width=10) == expected
 
 
-def test_the_cli_imports_fast_without_airflow_or_database_clients() -> None:
+def test_the_cli_imports_without_airflow_or_database_clients() -> None:
+    """What keeps `btc-pipeline --help` quick: none of the heavy clients is imported up front (the
+    commands import them when they run). Checked by what is loaded, not by a wall-clock time."""
     code = (
-        "import sys, time; t = time.perf_counter(); import btc_pipeline.cli; "
-        "print(time.perf_counter() - t); "
-        "print(sorted(m for m in ('airflow', 'pymongo', 'confluent_kafka', 'requests') if m in sys.modules))"
+        "import sys; import btc_pipeline.cli; "
+        "print(sorted(m for m in ('airflow', 'pymongo', 'confluent_kafka', 'requests', 'pandas') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
-    seconds, loaded = result.stdout.splitlines()
-    assert loaded == "[]"
-    assert float(seconds) < 1.0
+    assert result.stdout.strip() == "[]"
 
 
 def test_a_kraken_only_backfill_beyond_its_horizon_is_refused_before_any_request(
