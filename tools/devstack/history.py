@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import subprocess
-import time
 from datetime import UTC, datetime, timedelta
 
 from btc_pipeline.timeutil import format_ts
@@ -41,13 +40,11 @@ def history_to_seed(first: datetime | None, now: datetime, hours: float) -> Wind
     return Window(start, end) if end > start else None
 
 
-def seed_history(config: StackConfig, *, hours: float | None = None, wait_s: float = 90.0) -> str:
+def seed_history(config: StackConfig, *, hours: float | None = None) -> str:
     """When the stored history is shorter than ``hours`` (default :func:`history_on_start`; a first
     start), backfill what is missing of the last ``hours`` from the exchanges through the normal path
     (``btc-pipeline backfill`` -> ``btc_backfill`` -> the history lane -> ``btc_history_drain``), so
     that the dashboard has history to show within a minute. ``make demo`` and ``make up`` do this.
-
-    ``wait_s``: how long to retry while Airflow has not listed ``btc_backfill`` yet.
 
     Returns:
         What was done, for the summary.
@@ -72,16 +69,13 @@ def seed_history(config: StackConfig, *, hours: float | None = None, wait_s: flo
         return f"history since {first:%Y-%m-%d %H:%M} UTC kept"
     span = ["--from", format_ts(seed.start), "--to", format_ts(seed.end)]
     argv = [str(config.bin / "btc-pipeline"), "backfill", "--missing", *span, "--no-wait"]
-    env = config.pipeline_cli_env()
-    deadline = time.monotonic() + wait_s
-    while True:  # the dag-processor may not have parsed btc_backfill yet
-        proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
-        if proc.returncode == 0:
-            log.info("seeded: %s", proc.stdout.strip().splitlines()[0] if proc.stdout else "")
-            return (
-                f"backfilling {format_ts(seed.start)} -> {format_ts(seed.end)} from the exchanges "
-                "(a btc_backfill run; see the Airflow UI)"
-            )
-        if time.monotonic() > deadline:
-            raise StackError(f"could not start the first backfill: {proc.stderr.strip()[-500:]}")
-        time.sleep(3)
+    # the stack is up: the DAG processor has listed btc_backfill (devstack.airflow), and the CLI's
+    # client waits out a busy metadata database itself
+    proc = subprocess.run(argv, env=config.pipeline_cli_env(), capture_output=True, text=True, timeout=120, check=False)
+    if proc.returncode != 0:
+        raise StackError(f"could not start the first backfill: {proc.stderr.strip()[-500:]}")
+    log.info("seeded: %s", proc.stdout.strip().splitlines()[0] if proc.stdout else "")
+    return (
+        f"backfilling {format_ts(seed.start)} -> {format_ts(seed.end)} from the exchanges "
+        "(a btc_backfill run; see the Airflow UI)"
+    )
