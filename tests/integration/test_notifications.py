@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from btc_pipeline.alerts import Alert
 from btc_pipeline.notify import events
 from btc_pipeline.notify.deliver import Outbox, deliver
 from btc_pipeline.notify.messages import check_message
@@ -47,7 +48,7 @@ def test_a_price_crossing_is_sent_once_with_rule_price_time_and_dashboard(stack,
     produce_ticks(stack, settings.topic, [tick(89_000.0, now - timedelta(seconds=20))])
     run_drain(stack, settings, db)  # remembers the price below the level
     produce_ticks(stack, settings.topic, [tick(91_234.5, now - timedelta(seconds=5))])
-    outbox = Outbox(Store(db), **FAST)
+    outbox = Outbox()
     stats = run_drain_with(stack, settings, db, outbox)
     outbox.close(30)
     assert len(stats.alerts) == 1
@@ -60,13 +61,34 @@ def test_a_price_crossing_is_sent_once_with_rule_price_time_and_dashboard(stack,
     assert settings.dashboard_url in text
     # the same prices again: the alert fired once, nothing more is sent
     produce_ticks(stack, settings.topic, [tick(91_300.0, now - timedelta(seconds=2))])
-    outbox = Outbox(Store(db), **FAST)
+    outbox = Outbox()
     assert run_drain_with(stack, settings, db, outbox).alerts == []
     outbox.close(30)
     assert len(notify_receiver.messages(path)) == 1
     (recorded,) = Store(db).recent_deliveries()
     assert (recorded["kind"], recorded["outcome"], recorded["attempts"]) == ("price_alert", "sent", 1)
     assert recorded["channel"] == f"json://127.0.0.1:{notify_receiver.port}/***"
+    # marked as sent: the sweep of the next drain run finds nothing to send again
+    assert events.resend_lost_alerts(Store(db), settings, datetime.now(UTC) + timedelta(minutes=10)) == []
+
+
+def test_an_alert_whose_run_died_before_sending_it_is_sent_by_the_next_run_once(scratch, mongo, notify_receiver):
+    """A drain killed after recording an alert, before its outbox sent it (never claimed), and one
+    killed while delivering (a claim older than its lease): the next run's sweep sends both, once."""
+    path = f"lost-{uuid.uuid4().hex[:8]}"
+    settings = scratch.model_copy(update={"notify_price_urls": (notify_receiver.url(path),)})
+    store, now = Store(mongo[settings.mongo_db]), datetime.now(UTC)
+    never = Alert("above", now - timedelta(minutes=2), 91_000.0, 90_000.0, message="BTC-USD rose above 90,000.00")
+    dying = Alert("below", now - timedelta(minutes=9), 79_000.0, 80_000.0, message="BTC-USD fell below 80,000.00")
+    store.record_alerts([never, dying])
+    assert store.claim_alerts([dying], now - timedelta(minutes=8), events.ALERT_CLAIM_LEASE) == [dying]
+    assert [d.outcome for d in events.resend_lost_alerts(store, settings, now)] == ["sent", "sent"]
+    titles = [m.body["title"] for m in notify_receiver.messages(path)]
+    assert titles == [f"BTC-USD price alert: {a.message}" for a in (dying, never)]  # oldest first
+    assert events.resend_lost_alerts(store, settings, now + timedelta(minutes=10)) == []
+    # the drain's own delivery of an alert a sweep sent (a run that redid the evaluation) is skipped
+    assert events.send_price_alerts(store, settings, [never]) == []
+    assert len(notify_receiver.messages(path)) == 2
 
 
 def run_drain_with(stack: Any, settings: Any, db: Any, outbox: Outbox) -> Any:

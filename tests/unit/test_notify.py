@@ -247,9 +247,8 @@ def test_without_urls_nothing_is_read_written_or_sent():
     assert events.run_succeeded(store, s, dag_id="d", run_id="r", now=T0) == []  # type: ignore[arg-type]
     assert events.check_freshness(store, s, T0) == []  # type: ignore[arg-type]
     assert deliver(messages.check_message(T0), [], store) == []  # type: ignore[arg-type]
-    outbox = Outbox(store)  # type: ignore[arg-type]
-    outbox.post([messages.check_message(T0)], ())
-    assert outbox.close(1) == []
+    assert events.send_price_alerts(store, s, []) == []  # type: ignore[arg-type]
+    assert events.resend_lost_alerts(store, s, T0) == []  # type: ignore[arg-type]
 
 
 def test_a_failed_check_is_logged_without_the_urls_it_quotes(caplog):
@@ -258,7 +257,7 @@ def test_a_failed_check_is_logged_without_the_urls_it_quotes(caplog):
     def check() -> list[Any]:
         raise RuntimeError(f"could not reach {url}; token bottoken42 refused")
 
-    outbox = Outbox(None, secret_urls=[url])
+    outbox = Outbox(secret_urls=[url])
     outbox.call(check)
     assert outbox.close(5) == []
     (record,) = [r for r in caplog.records if "notification check" in r.getMessage()]

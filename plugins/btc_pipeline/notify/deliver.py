@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -192,29 +192,19 @@ def deliver(
 
 
 class Outbox:
-    """Deliveries (and the checks that lead to them) in one background thread, so the caller never
-    waits on a receiver nor on the store's notification records.
+    """Notification work (checks that decide what to send, and their deliveries) in one background
+    thread, so the caller never waits on a receiver nor on the store's notification records.
 
     ``close(timeout_s)`` waits at most that long for what is queued (logged when it did not end);
     each delivery is bounded itself (:data:`ATTEMPTS` tries of at most :data:`CALL_TIMEOUT_S`).
     ``secret_urls`` (the configured notification URLs) are masked in the errors of a check it logs.
     """
 
-    def __init__(self, store: Store | None, *, secret_urls: Sequence[str] = (), **send_options: Any) -> None:
-        self.store = store
+    def __init__(self, *, secret_urls: Sequence[str] = ()) -> None:
         self.secret_urls = secret_urls
-        self.send_options = send_options
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="btc-notify")
         self._pending: list[Future[list[Delivery]]] = []
         self._lock = threading.Lock()
-
-    def post(self, messages: Iterable[Message], urls: Sequence[str]) -> None:
-        """Queue each of ``messages`` for ``urls`` (nothing when there is none)."""
-        if not urls:
-            return
-        with self._lock:
-            for message in messages:
-                self._pending.append(self._pool.submit(deliver, message, list(urls), self.store, **self.send_options))
 
     def call(self, check: Callable[..., Sequence[Delivery]], *args: Any) -> None:
         """Run ``check(*args)`` (it delivers what it decides to) in the background; its errors are

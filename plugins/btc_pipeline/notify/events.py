@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from btc_pipeline.alerts import Alert
@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 
 #: The episode of the data's freshness.
 DATA_KEY = "data"
+#: How long a claim to send an alert holds: longer than its delivery can take (each channel at most
+#: about 35 s). A claim older than this was left by a run that died: the alert is sent again.
+ALERT_CLAIM_LEASE = timedelta(minutes=5)
+#: How far back :func:`resend_lost_alerts` looks: an older alert is not news any more.
+RESEND_WITHIN = timedelta(hours=1)
 
 
 def dag_key(dag_id: str) -> str:
@@ -30,9 +35,29 @@ def dag_key(dag_id: str) -> str:
     return f"dag:{dag_id}"
 
 
-def price_alerts(alerts: Sequence[Alert], settings: Settings) -> list[messages.Message]:
-    """The messages of alerts that fired (each fires once: the drain records it once)."""
-    return [messages.price_alert(a, settings.dashboard_url) for a in alerts]
+def send_price_alerts(store: Store, settings: Settings, fired: Sequence[Alert]) -> list[Delivery]:
+    """Send the recorded alerts ``fired`` to ``BTC_NOTIFY_PRICE_URLS``, each once: an alert another
+    run sends or has sent is skipped (:meth:`~btc_pipeline.store.Store.claim_alerts`), and each is
+    marked sent after its delivery, whatever the outcome (the delivery records say it)."""
+    urls = settings.notify_targets("price")
+    if not urls or not fired:
+        return []
+    deliveries: list[Delivery] = []
+    for alert in store.claim_alerts(fired, datetime.now(UTC), ALERT_CLAIM_LEASE):
+        deliveries += deliver(messages.price_alert(alert, settings.dashboard_url), urls, store)
+        store.mark_alert_notified(alert, datetime.now(UTC))
+    return deliveries
+
+
+def resend_lost_alerts(store: Store, settings: Settings, now: datetime) -> list[Delivery]:
+    """Send the alerts of the last :data:`RESEND_WITHIN` that no run sent: the run that recorded one
+    died before its delivery (``btc_drain`` calls this as it starts)."""
+    if not settings.notify_targets("price"):
+        return []
+    lost = store.unsent_alerts(now, RESEND_WITHIN, ALERT_CLAIM_LEASE)
+    if lost:
+        log.warning("%d price alert(s) recorded but never sent: sending them now", len(lost))
+    return send_price_alerts(store, settings, lost[::-1])
 
 
 def task_failed(

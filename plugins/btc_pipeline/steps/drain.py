@@ -147,7 +147,7 @@ def drain(
         fired = check_alerts(store, settings.alert_rules, utcnow(), stale_after_s=settings.stale_after_s)
         stats.alerts += [a.message for a in fired]
         if outbox is not None and fired:
-            outbox.post(events.price_alerts(fired, settings), settings.notify_targets("price"))
+            outbox.call(events.send_price_alerts, store, settings, fired)
         unchecked, last_check = False, time.monotonic()
 
     with source:

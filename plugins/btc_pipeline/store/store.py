@@ -297,6 +297,18 @@ class Store:
         """Store fired alerts once each; returns how many were new."""
         return alerts.record_alerts(self.db, fired)
 
+    def claim_alerts(self, fired: Sequence[Alert], now: datetime, lease: timedelta) -> list[Alert]:
+        """Those of ``fired`` this caller sends (see :func:`btc_pipeline.store.alerts.claim_alerts`)."""
+        return alerts.claim_alerts(self.db, fired, now, lease)
+
+    def mark_alert_notified(self, alert: Alert, now: datetime) -> None:
+        """``alert`` was handed to its channels (see :mod:`btc_pipeline.store.alerts`)."""
+        alerts.mark_notified(self.db, alert, now)
+
+    def unsent_alerts(self, now: datetime, within: timedelta, lease: timedelta) -> list[Alert]:
+        """The alerts of the last ``within`` nobody sent, or whose sender died (a claim older than ``lease``)."""
+        return alerts.unsent_alerts(self.db, now, within, lease)
+
     def record_deliveries(self, docs: Sequence[Mapping[str, Any]]) -> None:
         """Store notification deliveries in ``btc.notifications`` and the last ones (see
         :mod:`btc_pipeline.store.notifications`)."""

@@ -24,15 +24,18 @@ def drain_topic(dag_id: str, run_id: str, *, history: bool = False) -> dict[str,
 
     The live drain checks the data's freshness for the staleness channel (``BTC_NOTIFY_STALE_URLS``)
     when the run starts and when it ends, in the background (:class:`~btc_pipeline.notify.deliver.Outbox`):
-    it runs every 30 s whether or not data comes, so stale data is noticed within about that.
+    it runs every 30 s whether or not data comes, so stale data is noticed within about that. It
+    also sends the price alerts a run recorded but died before sending (``BTC_NOTIFY_PRICE_URLS``).
     """
     settings = load_settings()
     started_at = datetime.now(UTC)
     check_freshness = bool(settings.notify_targets("stale")) and not history
     with hooks.store(settings) as store:
-        outbox = Outbox(store, secret_urls=settings.all_notify_urls)
+        outbox = Outbox(secret_urls=settings.all_notify_urls)
         if check_freshness:
             outbox.call(events.check_freshness, store, settings, started_at)
+        if not history:
+            outbox.call(events.resend_lost_alerts, store, settings, started_at)
         consumer = hooks.batch_consumer(settings, history=history)
         stats = drain(consumer, hooks.producer(settings), store, settings, run_id, history=history, outbox=outbox)
         store.record_run(
