@@ -33,29 +33,29 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 #: `make test` runs pytest-xdist workers (``TEST_WORKERS``), each starting a stack of its own for the
-#: integration tests it gets: those wait on Airflow's minute schedule more than on the CPU, so more
-#: stacks shorten the wall time even on two cores. Each integration module runs whole on one worker
-#: (its stack's start-up is paid once), in collection order: file order, or shuffled with
-#: ``pytest -p randomly`` (no test builds on another's data). The modules are shared out by these
-#: durations (seconds, from a cold ``make test``'s JUnit report, ``tools/test_durations.py``; stack
-#: start-up included), longest first, each to the stack with the least so far. A module missing
-#: here counts as 60 s.
+#: integration tests it gets: those wait on Airflow's minute schedule, so two stacks halve the wall
+#: time on two cores; a third made it longer (10 min 48 s against 10 min 18 s: the CPU saturated).
+#: Each integration module runs whole on one worker (its stack's start-up is paid once), in
+#: collection order: file order, or shuffled with ``pytest -p randomly`` (no test builds on another's
+#: data). The modules are shared out by these durations (seconds, the mean of three ``make test``
+#: JUnit reports, ``tools/test_durations.py``; stack start-up included), longest first, each to the
+#: stack with the least so far. A module missing here counts as 60 s.
 MODULE_SECONDS = {
-    "test_backfill.py": 410,
-    "test_realtime.py": 166,
-    "test_api_stack.py": 119,
-    "test_drain_watcher.py": 108,
-    "test_dashboard.py": 100,
-    "test_read_model.py": 59,
-    "test_notifications.py": 55,
-    "test_kafka_to_mongo.py": 33,
-    "test_dlq_cli.py": 28,
-    "test_hostile_exchanges.py": 28,
-    "test_end_to_end.py": 27,
-    "test_drain_recovery.py": 26,
-    "test_ingest_failover.py": 24,
-    "test_api.py": 18,
-    "test_poison_messages.py": 12,
+    "test_backfill.py": 329,
+    "test_realtime.py": 148,
+    "test_drain_watcher.py": 86,
+    "test_api_stack.py": 83,
+    "test_read_model.py": 70,
+    "test_dashboard.py": 69,
+    "test_notifications.py": 65,
+    "test_kafka_to_mongo.py": 40,
+    "test_dlq_cli.py": 34,
+    "test_end_to_end.py": 28,
+    "test_hostile_exchanges.py": 24,
+    "test_ingest_failover.py": 23,
+    "test_drain_recovery.py": 22,
+    "test_api.py": 14,
+    "test_poison_messages.py": 14,
 }
 
 
