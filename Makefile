@@ -25,9 +25,10 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 # ARGS: the arguments of `make airflow`
 ARGS ?=
-# pytest-xdist workers for the test targets: each worker that runs integration tests starts a
-# stack of its own (tests/conftest.py splits the integration modules between two)
-TEST_WORKERS ?= 2
+# pytest-xdist workers for the test targets: two run the integration modules, each against a
+# stack of its own (tests/conftest.py shares the modules out), and a third takes the tests without
+# services meanwhile, while the stacks wait on Airflow's minute schedule
+TEST_WORKERS ?= 3
 PYTEST_PARALLEL := -n $(TEST_WORKERS)
 
 .PHONY: help setup env up demo down status airflow test test-unit test-integration compose-check lint format bench tools browser plotly-bundle clean

@@ -32,14 +32,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_airflow_home, ignore_errors=True)
 
 
-#: `make test` runs pytest-xdist workers (``TEST_WORKERS``), each starting a stack of its own for the
-#: integration tests it gets: those wait on Airflow's minute schedule, so two stacks halve the wall
-#: time on two cores; a third made it longer (10 min 48 s against 10 min 18 s: the CPU saturated).
-#: Each integration module runs whole on one worker (its stack's start-up is paid once), in
-#: collection order: file order, or shuffled with ``pytest -p randomly`` (no test builds on another's
-#: data). The modules are shared out by these durations (seconds, the mean of three ``make test``
-#: JUnit reports, ``tools/test_durations.py``; stack start-up included), longest first, each to the
-#: stack with the least so far. A module missing here counts as 60 s.
+#: `make test` runs pytest-xdist workers (``TEST_WORKERS``, 3): the integration modules go to at most
+#: :data:`MAX_STACKS` of them, each starting a stack of its own, and the tests without services to
+#: the others meanwhile. The stacks' tests wait on Airflow's minute schedule, so two stacks halve the
+#: wall time on two cores; a third stack made it longer (10 min 48 s against 10 min 18 s: the CPU
+#: saturated). Each integration module runs whole on one worker (its stack's start-up is paid once),
+#: in collection order: file order, or shuffled with ``pytest -p randomly`` (no test builds on
+#: another's data). The modules are shared out by these durations (seconds, the mean of three ``make
+#: test`` JUnit reports, ``tools/test_durations.py``; stack start-up included), longest first, each
+#: to the stack with the least so far. A module missing here counts as 60 s.
 MODULE_SECONDS = {
     "test_backfill.py": 329,
     "test_realtime.py": 148,
@@ -57,6 +58,9 @@ MODULE_SECONDS = {
     "test_api.py": 14,
     "test_poison_messages.py": 14,
 }
+
+#: The most stacks a test run starts (one per worker that gets integration modules).
+MAX_STACKS = 2
 
 
 #: Dates a user can type that Python's ``datetime`` cannot take through window arithmetic (year 1
@@ -93,13 +97,15 @@ def stacks_of_modules(modules: list[str], stacks: int) -> dict[str, int]:
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Schedule by stack: the integration modules of each stack as one unit of work (sent whole to
-    one worker, in collection order), every other test on its own. (xdist's ``loadgroup`` would do
-    this from markers, but it renames node ids in a way pytest 9.2 no longer honours.)"""
+    one worker, in collection order), every other test on its own. Units go out largest first, one
+    per worker, and a worker asks for more only when nearly done, so with more workers than stacks
+    the tests without services run on the others. (xdist's ``loadgroup`` would do this from
+    markers, but it renames node ids in a way pytest 9.2 no longer honours.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     modules = sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py"))
     workers = int(config.getoption("numprocesses") or 1)
-    stack_of = stacks_of_modules(modules, workers)
+    stack_of = stacks_of_modules(modules, min(workers, MAX_STACKS))
 
     class StackScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
