@@ -8,7 +8,7 @@ import os
 import subprocess
 from collections import Counter
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,12 +18,13 @@ from btc_pipeline.config import Settings
 from btc_pipeline.exchanges import build_exchange
 from btc_pipeline.schema import Observation
 from btc_pipeline.steps.ingest import ingest_window
+from btc_pipeline.store import Store
 from btc_pipeline.stream import REPLAYED_FROM, Record, dead_letter, produce_all
 from btc_pipeline.stream.consume import Consumed
-from btc_pipeline.window import MINUTE
+from btc_pipeline.window import MINUTE, Window
 from devstack import Stack
 
-from .conftest import OLD_WINDOW, ROOT, STACK_PATH, new_producer, read_topic, run_drain
+from .conftest import OLD_WINDOW, ROOT, STACK_PATH, assert_read_model_matches, new_producer, read_topic, run_drain
 
 pytestmark = pytest.mark.integration
 
@@ -67,6 +68,29 @@ def reason_counts(out: str) -> dict[str, int]:
     return {row[0]: int(row[1].replace(",", "")) for row in rows if len(row) == 4 and row[1][0].isdigit()}
 
 
+def candles_of(minutes: list[datetime]) -> list[Observation]:
+    """The simulated exchange's Coinbase candles of ``minutes``, as the ingest makes them."""
+    out = []
+    for ts in minutes:
+        c = STACK_PATH.candle(ts)
+        fetched = ts + timedelta(seconds=70)
+        out.append(
+            Observation(
+                "coinbase", "BTC-USD", "candle_1m", ts, c.close, fetched, "r", c.open, c.high, c.low, c.close, c.volume
+            )
+        )
+    return out
+
+
+def refused_letters(topic: str, observations: list[Observation]) -> list[Record]:
+    """Dead letters of ``observations`` read from ``topic``, as the drain makes them when the store
+    refused a write (a cause that a fix removes: what a replay is for)."""
+    return [
+        dead_letter(Consumed(topic, 0, 1000 + i, *obs.encode()), "store_refused", "write refused")
+        for i, obs in enumerate(observations)
+    ]
+
+
 def drain_bad_messages(stack: Stack, settings: Settings, mongo: MongoClient[Any]) -> None:
     """Ten good candles and the :data:`BAD` messages through the production drain."""
     ingest_window(OLD_WINDOW, settings, [build_exchange("coinbase", settings)], new_producer(stack), "good")
@@ -105,19 +129,8 @@ def test_replay_reproduces_dead_letters_once_and_a_second_replay_stores_no_dupli
     # good candles of another window, dead-lettered as the drain does for a cause since fixed (a
     # store that refused them): the dead letters a replay is for
     minutes = [OLD_WINDOW.end + MINUTE * i for i in range(3)]
-    good = []
-    for ts in minutes:
-        c = STACK_PATH.candle(ts)
-        fetched = ts + timedelta(seconds=70)
-        good.append(
-            Observation(
-                "coinbase", "BTC-USD", "candle_1m", ts, c.close, fetched, "r", c.open, c.high, c.low, c.close, c.volume
-            )
-        )
-    refused = [
-        dead_letter(Consumed(scratch.topic, 0, 1000 + i, *obs.encode()), "store_refused", "write refused")
-        for i, obs in enumerate(good)
-    ]
+    good = candles_of(minutes)
+    refused = refused_letters(scratch.topic, good)
     produce_all(new_producer(stack), scratch.dlq_topic, refused)
     prices = mongo[scratch.mongo_db]["prices"]
     assert prices.count_documents({"ts": {"$in": minutes}}) == 0
@@ -157,3 +170,34 @@ def test_replay_reproduces_dead_letters_once_and_a_second_replay_stores_no_dupli
     assert listed.out.count("replay  of the dead letter at " + scratch.dlq_topic) == 2
     assert reason_counts(dlq(stack, scratch, "replay", "--reason", "not_json", "--dry-run").out) == {"not_json": 2}
     assert dlq(stack, scratch, "replay", "--reason", "nothing_like_it").code == 0
+
+
+def test_a_history_lane_dead_letter_is_replayed_to_the_live_topic_and_stored_the_same_way(stack, scratch, mongo):
+    """The history drain dead-letters what it cannot store, naming its own topic; a replay sends
+    history letters to BTC_TOPIC, where the live drain stores them under the same keys, with the read
+    model a recompute gives, and the history lane bringing the same candles again adds nothing."""
+    db = mongo[scratch.mongo_db]
+    produce_all(new_producer(stack), scratch.history_topic, [Record(key=b"hist-bad", value=b"not json at all")])
+    stats = run_drain(stack, scratch, db, history=True)
+    assert (stats.inserted, stats.rejected) == (0, 1)
+    (letter,) = read_topic(stack, scratch.dlq_topic, 1)
+    assert dict(letter.headers())["dlq.topic"] == scratch.history_topic.encode()
+
+    minutes = [OLD_WINDOW.end + MINUTE * (20 + i) for i in range(3)]
+    good = candles_of(minutes)
+    produce_all(new_producer(stack), scratch.dlq_topic, refused_letters(scratch.history_topic, good))
+    listed = dlq(stack, scratch, "list")
+    assert reason_counts(listed.out) == {"not_json": 1, "store_refused": 3}
+    assert f"from {scratch.history_topic}|0|" in listed.out
+    replayed = dlq(stack, scratch, "replay", "--reason", "store_refused")
+    assert replayed.code == 0 and f"3 replayed to {scratch.topic} with reason store_refused" in replayed.out
+
+    assert run_drain(stack, scratch, db).inserted == 3  # the live drain
+    docs = list(db["prices"].find({"ts": {"$in": minutes}}))
+    assert sorted(d["_id"] for d in docs) == sorted(obs.key for obs in good)
+    window = Window(minutes[0], minutes[-1] + MINUTE)
+    assert assert_read_model_matches(Store(db), window) > 0
+    produce_all(new_producer(stack), scratch.history_topic, [Record(*obs.encode()) for obs in good])
+    assert run_drain(stack, scratch, db, history=True).inserted == 0
+    assert db["prices"].count_documents({"ts": {"$in": minutes}}) == 3
+    assert assert_read_model_matches(Store(db), window) > 0
