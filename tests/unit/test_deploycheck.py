@@ -399,3 +399,26 @@ def test_leftover_exec_monitors_are_found_by_storage_and_stopped(tmp_path: Path)
         for process in (ours, theirs):
             process.kill()
             process.wait()
+
+
+def test_stop_by_pid_stops_a_process_that_ignores_sigterm_and_only_it():
+    """SIGTERM first; a process that ignores it is killed after the timeout; another process of the
+    same parent is left running."""
+    import subprocess
+    import sys
+
+    from deploycheck import host
+
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
+    )
+    target = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE, start_new_session=True)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        assert target.stdout is not None and target.stdout.readline() == b"ready\n"  # SIGTERM ignored from here
+        host.stop_by_pid(target, timeout_s=0.5)
+        assert target.poll() is not None and bystander.poll() is None
+    finally:
+        for process in (target, bystander):
+            process.kill()
+            process.wait()

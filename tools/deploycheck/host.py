@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import time
 from collections.abc import Sequence
@@ -236,12 +235,9 @@ class ApiService:
 
 def stop_by_pid(process: subprocess.Popen[Any], timeout_s: float = 15) -> None:
     """SIGTERM to the process (only it: it runs in a session of its own), SIGKILL after ``timeout_s``."""
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        stop_processes([psutil.Process(process.pid)], timeout_s)
+    process.wait(timeout=10)  # Popen learns that it ended
 
 
 def conmons_under(storage: Path) -> list[psutil.Process]:
