@@ -409,9 +409,8 @@ def test_stop_by_pid_stops_a_process_that_ignores_sigterm_and_only_it():
 
     from deploycheck import host
 
-    stubborn = (
-        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)"
-    )
+    ignore_term = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN)"
+    stubborn = f"{ignore_term}; print('ready', flush=True); time.sleep(600)"
     target = subprocess.Popen([sys.executable, "-c", stubborn], stdout=subprocess.PIPE, start_new_session=True)
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
     try:
