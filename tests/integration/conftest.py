@@ -78,6 +78,9 @@ TEST_ENV = {
     # Failed runs are sent to the session's webhook receiver (:func:`notify_receiver`): the
     # failure notifier of every DAG runs as in production (test_notifications reads what arrives).
     "BTC_NOTIFY_FAILURE_URLS": f"json://127.0.0.1:{NOTIFY_PORT}/failures",
+    # ... and price alerts to its /prices: no alert rule is set, so only an alert a test records
+    # itself is sent (the one a run died before sending, found by btc_drain's sweep)
+    "BTC_NOTIFY_PRICE_URLS": f"json://127.0.0.1:{NOTIFY_PORT}/prices",
 }
 #: A closed past window of ten minutes the simulated exchange serves from its history.
 OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1, 12, 10, tzinfo=UTC))

@@ -21,6 +21,7 @@ from btc_pipeline.notify.deliver import Outbox, deliver
 from btc_pipeline.notify.messages import check_message
 from btc_pipeline.schema import Observation
 from btc_pipeline.store import Store
+from btc_pipeline.store.layout import month_partition
 from btc_pipeline.stream import Record, produce_all
 
 from .conftest import NOTIFY_PORT, new_producer, poll, run_drain, wait_for
@@ -170,6 +171,24 @@ def test_an_email_reaches_a_local_smtp_server(scratch, mongo):
     (mail,) = inbox.mails
     assert mail.rcpt_tos == ["ops@example.com"]
     assert "Subject: btc-pipeline test message" in mail.content.decode()
+
+
+def test_the_scheduled_drain_sends_an_alert_a_dead_run_left_unsent(mongo, notify_receiver):
+    """The production btc_drain (Airflow, every 30 s) starts by sending the recorded alerts nobody
+    sent: one recorded here, as a drain killed before its delivery leaves it, arrives once."""
+    store, now = Store(mongo["btc"]), datetime.now(UTC)
+    lost = Alert("above", now - timedelta(minutes=3), 123_456.0, 120_000.0, message=f"left {uuid.uuid4().hex[:8]}")
+    store.record_alerts([lost])
+
+    def received() -> list[Any]:
+        return [m for m in notify_receiver.messages("prices") if lost.message in m.body["title"]]
+
+    (got,) = wait_for(received, 120, "the lost alert sent by a btc_drain run", 1)
+    assert "BTC_ALERT_ABOVE = 120,000.00" in got.body["message"]
+    # marked as sent once delivered: no later run sends it again (tests/store/test_alert_claims.py)
+    partition = mongo["btc"][month_partition("alerts", lost.ts)]
+    wait_for(lambda: (partition.find_one({"_id": lost.id}) or {}).get("notified_at"), 30, "the alert marked sent", 0.5)
+    assert store.unsent_alerts(datetime.now(UTC), events.RESEND_WITHIN, events.ALERT_CLAIM_LEASE) == []
 
 
 def test_a_failed_run_is_sent_once_with_its_log_link_then_its_recovery(stack, airflow, mongo, notify_receiver):
