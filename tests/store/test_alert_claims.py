@@ -71,3 +71,12 @@ def test_two_senders_racing_for_the_same_alerts_claim_each_once(db):
     for t in threads:
         t.join(30)
     assert sorted(claimed[0] + claimed[1], key=lambda a: a.ts) == sorted(fired, key=lambda a: a.ts)
+
+
+def test_an_alert_recorded_before_claims_existed_is_not_sent_again(db):
+    """Alerts stored by an older version (no ``notify_pending``) were sent by it: an upgrade sends
+    none of them a second time."""
+    old = alert(2)
+    db[f"alerts.{old.ts:%Y-%m}"].insert_one(old.to_dict())
+    assert Store(db).unsent_alerts(NOW, HOUR, LEASE) == []
+    assert Store(db).claim_alerts([old], NOW, LEASE) == []

@@ -1,11 +1,13 @@
 """Price alerts the pipeline recorded (``alerts.<YYYY-MM>``, one small collection per month), the
 state their evaluation remembers (``alerts.state``, one document), and whether each was sent.
 
-Sending an alert is claimed on its document first (``notify_claimed_at``) and marked done after
-(``notified_at``, whatever the delivery's outcome), so an alert goes out once even when two runs
-see it, and one whose sender died between the two is found by :func:`unsent_alerts` once the
-claim's lease has passed. A sender that dies after the delivery but before the mark sends it twice:
-delivery here is at least once.
+An alert is recorded as waiting to be sent (``notify_pending``). Sending it is claimed on its
+document first (``notify_claimed_at``) and marked done after (``notify_pending`` false and
+``notified_at``, whatever the delivery's outcome), so an alert goes out once even when two runs see
+it, and one whose sender died between the two is found by :func:`unsent_alerts` once the claim's
+lease has passed. A sender that dies after the delivery but before the mark sends it twice:
+delivery here is at least once. Alerts recorded before this existed have no ``notify_pending`` and
+are never sent again.
 """
 
 from __future__ import annotations
@@ -44,8 +46,8 @@ def save_state(db: Database[Any], state: AlertState, version: int) -> bool:
 
 
 def record_alerts(db: Database[Any], alerts: Sequence[Alert]) -> int:
-    """Store alerts once each (their id is deterministic); returns how many were new."""
-    return insert_by_month(db, PARTITION_PREFIX, [alert.to_dict() for alert in alerts])
+    """Store alerts once each (their id is deterministic), waiting to be sent; returns how many were new."""
+    return insert_by_month(db, PARTITION_PREFIX, [{**alert.to_dict(), "notify_pending": True} for alert in alerts])
 
 
 def recent_alerts(db: Database[Any], now: datetime, within: timedelta) -> list[Alert]:
@@ -79,12 +81,13 @@ def claim_alerts(db: Database[Any], fired: Sequence[Alert], now: datetime, lease
 
 def mark_notified(db: Database[Any], alert: Alert, now: datetime) -> None:
     """``alert`` was handed to its channels at ``now`` (sent or not: the delivery records say which)."""
-    db[month_partition(PARTITION_PREFIX, alert.ts)].update_one({"_id": alert.id}, {"$set": {"notified_at": now}})
+    done = {"notify_pending": False, "notified_at": now}
+    db[month_partition(PARTITION_PREFIX, alert.ts)].update_one({"_id": alert.id}, {"$set": done})
 
 
 def _sendable(doc: dict[str, Any], now: datetime, lease: timedelta) -> bool:
     claimed = doc.get("notify_claimed_at")
-    return "notified_at" not in doc and (claimed is None or to_utc(claimed) <= now - lease)
+    return doc.get("notify_pending") is True and (claimed is None or to_utc(claimed) <= now - lease)
 
 
 def _recent(db: Database[Any], since: datetime, now: datetime) -> list[dict[str, Any]]:
