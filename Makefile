@@ -106,8 +106,15 @@ test-unit: $(VENV)/.synced tools ## fast tests: no services
 test-integration: setup tools browser ## tests against the real local stack (started and stopped by the fixtures)
 	$(VENV)/bin/pytest $(PYTEST_PARALLEL) -m integration
 
-test: setup tools browser lint ## everything: lint, unit and integration tests (what CI runs)
-	$(VENV)/bin/pytest $(PYTEST_PARALLEL) --junitxml=$(STATE)/test-artifacts/junit.xml
+test: setup tools browser ## everything: lint, unit and integration tests (what CI runs)
+	@# lint runs beside the tests, at a lower CPU priority (they mostly wait on Airflow's schedule);
+	@# its report follows theirs
+	@mkdir -p $(STATE)/test-artifacts
+	@nice -n 10 $(MAKE) --no-print-directory lint > $(STATE)/test-artifacts/lint.log 2>&1 & lint=$$!; \
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL) --junitxml=$(STATE)/test-artifacts/junit.xml; tests=$$?; \
+	wait $$lint; linted=$$?; echo "== make lint (run beside the tests)"; cat $(STATE)/test-artifacts/lint.log; \
+	if [ $$linted -ne 0 ]; then echo "make test: lint failed (above)"; fi; \
+	[ $$tests -eq 0 ] && [ $$linted -eq 0 ]
 
 compose-check: setup ## build both images and run docker-compose.yml end to end on podman (stand-ins where no registry answers; tools/deploycheck)
 	PYTHONPATH=tools $(PY) -m deploycheck
