@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import MODULE_SECONDS, ROOT, stacks_of_modules
+from tests.conftest import MODULE_SECONDS, OWN_STACK, ROOT, stacks_of_modules
 
-MODULES = sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py"))
+MODULES = sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py") if p.name not in OWN_STACK)
 
 
 def test_every_integration_module_has_a_measured_duration():
     assert sorted(MODULE_SECONDS) == MODULES, "update MODULE_SECONDS from --durations of a cold make test"
+    assert OWN_STACK and all((ROOT / "tests" / "integration" / m).exists() for m in OWN_STACK)
 
 
 @pytest.mark.parametrize("stacks", [1, 2, 3, 4])
