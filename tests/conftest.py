@@ -27,6 +27,21 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{_airflow_home / 'airflow.db'}")
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """On an xdist worker, the tests without services run at a lower CPU priority
+    (:data:`LOWER_PRIORITY`, for the rest of the worker's life): the stacks' services, started at the
+    normal one, and the tests that wait on them go first on two cores, and these take the CPU left
+    over. The stack workers run their integration modules first (see
+    :func:`pytest_xdist_make_scheduler`), so only their last tests run lowered."""
+    lowered = os.getpriority(os.PRIO_PROCESS, 0) >= LOWER_PRIORITY
+    if os.environ.get("PYTEST_XDIST_WORKER") and item.get_closest_marker("integration") is None and not lowered:
+        os.setpriority(os.PRIO_PROCESS, 0, LOWER_PRIORITY)
+
+
+#: The niceness of the tests without services on an xdist worker.
+LOWER_PRIORITY = 10
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The throw-away AIRFLOW_HOME goes with the session (each xdist worker made its own)."""
     shutil.rmtree(_airflow_home, ignore_errors=True)
