@@ -32,7 +32,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     (:data:`LOWER_PRIORITY`, for the rest of the worker's life): the stacks' services, started at the
     normal one, and the tests that wait on them go first on two cores, and these take the CPU left
     over. The stack workers run their integration modules first (see
-    :func:`pytest_xdist_make_scheduler`), so only their last tests run lowered."""
+    :func:`pytest_xdist_make_scheduler`), so only their last tests run lowered, and the worker
+    without a stack gets an :data:`OWN_STACK` module before any such test."""
     lowered = os.getpriority(os.PRIO_PROCESS, 0) >= LOWER_PRIORITY
     if os.environ.get("PYTEST_XDIST_WORKER") and item.get_closest_marker("integration") is None and not lowered:
         os.setpriority(os.PRIO_PROCESS, 0, LOWER_PRIORITY)
@@ -126,10 +127,21 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     stack_of = stacks_of_modules(modules, min(workers, MAX_STACKS))
 
     class StackScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _assign_work_unit(self, node: Any) -> None:
+            # once both stacks are given out, a module with a stack of its own goes next, whatever
+            # the collection order (-p randomly): its worker starts that stack before it runs any
+            # test without services at a lowered priority (pytest_runtest_setup)
+            own = [scope for scope in self.workqueue if scope.startswith("own-")]
+            if own and not any(scope.startswith("stack-") for scope in self.workqueue):
+                self.workqueue.move_to_end(own[0], last=False)
+            super()._assign_work_unit(node)
+
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
             module = path.rsplit("/", 1)[-1]
-            if path.startswith("tests/integration/") and module not in OWN_STACK:
+            if path.startswith("tests/integration/") and module in OWN_STACK:
+                return f"own-{module}"
+            if path.startswith("tests/integration/"):
                 return f"stack-{stack_of.get(module, 0)}"
             return nodeid
 
