@@ -34,8 +34,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     over. The stack workers run their integration modules first (see
     :func:`pytest_xdist_make_scheduler`), so only their last tests run lowered, and the worker
     without a stack gets an :data:`OWN_STACK` module before any such test."""
-    lowered = os.getpriority(os.PRIO_PROCESS, 0) >= LOWER_PRIORITY
-    if os.environ.get("PYTEST_XDIST_WORKER") and item.get_closest_marker("integration") is None and not lowered:
+    if not os.environ.get("PYTEST_XDIST_WORKER") or item.get_closest_marker("integration") is not None:
+        return
+    if os.getpriority(os.PRIO_PROCESS, 0) < LOWER_PRIORITY:
         os.setpriority(os.PRIO_PROCESS, 0, LOWER_PRIORITY)
 
 
@@ -82,6 +83,11 @@ MAX_STACKS = 2
 OWN_STACK = frozenset({"test_drain_watcher.py"})
 
 
+def shared_stack_modules() -> list[str]:
+    """The integration modules the workers' stacks share (every one but :data:`OWN_STACK`), by name."""
+    return sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py") if p.name not in OWN_STACK)
+
+
 #: Dates a user can type that Python's ``datetime`` cannot take through window arithmetic (year 1
 #: or 9999 with an offset, a range in year 9999, a far future): the read API answers each with a
 #: 422 naming the parameter (path, query, parameter). Issue 19.
@@ -122,7 +128,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     markers, but it renames node ids in a way pytest 9.2 no longer honours.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    modules = sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py") if p.name not in OWN_STACK)
+    modules = shared_stack_modules()
     workers = int(config.getoption("numprocesses") or 1)
     stack_of = stacks_of_modules(modules, min(workers, MAX_STACKS))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import MODULE_SECONDS, OWN_STACK, ROOT, stacks_of_modules
+from tests.conftest import MODULE_SECONDS, OWN_STACK, ROOT, shared_stack_modules, stacks_of_modules
 
-MODULES = sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py") if p.name not in OWN_STACK)
+MODULES = shared_stack_modules()
 
 
 def test_every_integration_module_has_a_measured_duration():
