@@ -19,7 +19,7 @@ from btc_pipeline.alerts import Alert
 from btc_pipeline.cli import main
 from btc_pipeline.config import ConfigError, load_settings
 from btc_pipeline.notify import episodes, events, messages
-from btc_pipeline.notify.deliver import Outbox, deliver, send
+from btc_pipeline.notify.deliver import WORST_SEND_S, Outbox, deliver, send
 from btc_pipeline.redact import HARMLESS_PARTS, MASK, redact_notify_text, redact_notify_url
 
 T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -333,6 +333,46 @@ def test_each_delivery_is_recorded_with_what_where_when_and_how(receiver):
         "attempts": 1,
     }
     assert doc["channel"] == redact_notify_url(receiver.url) and "s3cretpath" not in str(doc)
+
+
+class ClaimLog:
+    """A store that grants each claim but the ``refused`` alerts', and logs claims and marks in order."""
+
+    def __init__(self, refused: frozenset[Alert] = frozenset()) -> None:
+        self.refused, self.log = refused, []  # type: ignore[var-annotated]
+
+    def claim_alerts(self, alerts: list[Alert], now: datetime, lease: timedelta) -> list[Alert]:
+        self.log.append(("claim", [a.threshold for a in alerts], lease))
+        return [a for a in alerts if a not in self.refused]
+
+    def mark_alert_notified(self, alert: Alert, now: datetime) -> None:
+        self.log.append(("mark", alert.threshold))
+
+    def record_deliveries(self, docs: list[dict[str, Any]]) -> None:
+        pass
+
+
+def test_each_alert_is_claimed_just_before_its_own_delivery(receiver):
+    fired = [Alert("above", T0, level + 1, level, message="rose") for level in (90_000.0, 91_000.0, 92_000.0)]
+    store, lease = ClaimLog(refused=frozenset({fired[1]})), events.alert_claim_lease(1)
+    s = load_settings({"BTC_NOTIFY_PRICE_URLS": receiver.url})
+    sent = events.send_price_alerts(store, s, fired)  # type: ignore[arg-type]
+    # the second is being sent by another run: neither sent nor marked here
+    assert [d.outcome for d in sent] == ["sent", "sent"] and len(receiver.statuses) == 2
+    assert store.log == [
+        ("claim", [90_000.0], lease),
+        ("mark", 90_000.0),
+        ("claim", [91_000.0], lease),
+        ("claim", [92_000.0], lease),
+        ("mark", 92_000.0),
+    ]
+
+
+@pytest.mark.parametrize("channels", [1, 2, 4, 5, 10, 50])
+def test_a_claim_outlasts_the_slowest_delivery_to_every_channel(channels):
+    lease = events.alert_claim_lease(channels)
+    assert lease >= events.ALERT_CLAIM_LEASE and lease.total_seconds() >= 2 * channels * WORST_SEND_S
+    assert events.alert_claim_lease(1) == events.ALERT_CLAIM_LEASE  # the usual case: one or two channels
 
 
 @pytest.mark.parametrize("receiver", [9], indirect=True)

@@ -36,6 +36,8 @@ ATTEMPTS = 3
 WAIT_MIN_S, WAIT_MAX_S = 1.0, 4.0
 #: The longest one try may take (Apprise stops waiting then).
 CALL_TIMEOUT_S = 10.0
+#: The longest :func:`send` takes on one URL: every try timed out, with the longest waits between.
+WORST_SEND_S = ATTEMPTS * CALL_TIMEOUT_S + (ATTEMPTS - 1) * WAIT_MAX_S
 
 Outcome = Literal["sent", "failed", "invalid_url"]
 

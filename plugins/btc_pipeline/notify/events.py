@@ -14,7 +14,7 @@ from btc_pipeline.alerts import Alert
 from btc_pipeline.config import Settings
 from btc_pipeline.health import pipeline_health
 from btc_pipeline.notify import episodes, messages
-from btc_pipeline.notify.deliver import Delivery, deliver
+from btc_pipeline.notify.deliver import WORST_SEND_S, Delivery, deliver
 
 if TYPE_CHECKING:
     from btc_pipeline.store import Store
@@ -23,8 +23,7 @@ log = logging.getLogger(__name__)
 
 #: The episode of the data's freshness.
 DATA_KEY = "data"
-#: How long a claim to send an alert holds: longer than its delivery can take (each channel at most
-#: about 35 s). A claim older than this was left by a run that died: the alert is sent again.
+#: The shortest time a claim to send an alert holds (:func:`alert_claim_lease`).
 ALERT_CLAIM_LEASE = timedelta(minutes=5)
 #: How far back :func:`resend_lost_alerts` looks: an older alert is not news any more.
 RESEND_WITHIN = timedelta(hours=1)
@@ -35,26 +34,37 @@ def dag_key(dag_id: str) -> str:
     return f"dag:{dag_id}"
 
 
+def alert_claim_lease(channels: int) -> timedelta:
+    """How long a claim to send one alert to ``channels`` URLs holds: twice the longest its delivery
+    can take (:data:`~btc_pipeline.notify.deliver.WORST_SEND_S` per URL, one after the other), and at
+    least :data:`ALERT_CLAIM_LEASE`. A claim older than this was left by a run that died, so the
+    alert is sent again; a live sender is never overtaken, however many URLs there are."""
+    return max(ALERT_CLAIM_LEASE, timedelta(seconds=2 * channels * WORST_SEND_S))
+
+
 def send_price_alerts(store: Store, settings: Settings, fired: Sequence[Alert]) -> list[Delivery]:
     """Send the recorded alerts ``fired`` to ``BTC_NOTIFY_PRICE_URLS``, each once: an alert another
     run sends or has sent is skipped (:meth:`~btc_pipeline.store.Store.claim_alerts`), and each is
-    marked sent after its delivery, whatever the outcome (the delivery records say it)."""
+    marked sent after its delivery, whatever the outcome (the delivery records say it). Each alert is
+    claimed just before its own delivery, so a lease covers one delivery, not a queue of them."""
     urls = settings.notify_targets("price")
     if not urls or not fired:
         return []
-    deliveries: list[Delivery] = []
-    for alert in store.claim_alerts(fired, datetime.now(UTC), ALERT_CLAIM_LEASE):
-        deliveries += deliver(messages.price_alert(alert, settings.dashboard_url), urls, store)
-        store.mark_alert_notified(alert, datetime.now(UTC))
+    lease, deliveries = alert_claim_lease(len(urls)), []
+    for alert in fired:
+        if store.claim_alerts([alert], datetime.now(UTC), lease):
+            deliveries += deliver(messages.price_alert(alert, settings.dashboard_url), urls, store)
+            store.mark_alert_notified(alert, datetime.now(UTC))
     return deliveries
 
 
 def resend_lost_alerts(store: Store, settings: Settings, now: datetime) -> list[Delivery]:
     """Send the alerts of the last :data:`RESEND_WITHIN` that no run sent: the run that recorded one
     died before its delivery (``btc_drain`` calls this as it starts)."""
-    if not settings.notify_targets("price"):
+    urls = settings.notify_targets("price")
+    if not urls:
         return []
-    lost = store.unsent_alerts(now, RESEND_WITHIN, ALERT_CLAIM_LEASE)
+    lost = store.unsent_alerts(now, RESEND_WITHIN, alert_claim_lease(len(urls)))
     if lost:
         log.warning("%d price alert(s) recorded but never sent: sending them now", len(lost))
     return send_price_alerts(store, settings, lost[::-1])
