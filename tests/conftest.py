@@ -33,7 +33,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     normal one, and the tests that wait on them go first on two cores, and these take the CPU left
     over. The stack workers run their integration modules first (see
     :func:`pytest_xdist_make_scheduler`), so only their last tests run lowered, and the worker
-    without a stack gets an :data:`OWN_STACK` module before any such test."""
+    without a full stack gets the :data:`OWN_STACK` and :data:`CORE_STACK` modules before any such
+    test."""
     if not os.environ.get("PYTEST_XDIST_WORKER") or item.get_closest_marker("integration") is not None:
         return
     if os.getpriority(os.PRIO_PROCESS, 0) < LOWER_PRIORITY:
@@ -49,43 +50,53 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(_airflow_home, ignore_errors=True)
 
 
-#: `make test` runs pytest-xdist workers (``TEST_WORKERS``, 3): the integration modules go to at most
-#: :data:`MAX_STACKS` of them, each starting a stack of its own, and the tests without services to
-#: the others meanwhile. The stacks' tests wait on Airflow's minute schedule, so two stacks halve the
-#: wall time on two cores; a third stack made it longer (10 min 48 s against 10 min 18 s: the CPU
-#: saturated). Each integration module runs whole on one worker (its stack's start-up is paid once),
-#: in collection order: file order, or shuffled with ``pytest -p randomly`` (no test builds on
-#: another's data). The modules are shared out by these durations (seconds, the mean of three ``make
-#: test`` JUnit reports, ``tools/test_durations.py``; stack start-up included), longest first, each
-#: to the stack with the least so far. A module missing here counts as 60 s.
+#: `make test` runs pytest-xdist workers (``TEST_WORKERS``, 3): the integration modules that need
+#: Airflow go to at most :data:`MAX_STACKS` of them, each starting a full stack of its own; the third
+#: runs the modules of :data:`OWN_STACK` and :data:`CORE_STACK`, then the tests without services. The
+#: stacks' tests wait on Airflow's minute schedule, so two stacks halve the wall time on two cores; a
+#: third full stack made it longer (10 min 48 s against 10 min 18 s: the CPU saturated). Each
+#: integration module runs whole on one worker (its stack's start-up is paid once), in collection
+#: order: file order, or shuffled with ``pytest -p randomly`` (no test builds on another's data). The
+#: full stacks' modules are shared out by these durations (seconds, from ``make test`` JUnit reports,
+#: ``tools/test_durations.py``; stack start-up included), longest first, each to the stack with the
+#: least so far. A module missing here counts as 60 s.
 MODULE_SECONDS = {
-    "test_backfill.py": 329,
-    "test_realtime.py": 148,
-    "test_api_stack.py": 83,
-    "test_notifications.py": 90,
-    "test_read_model.py": 70,
-    "test_dashboard.py": 69,
-    "test_dlq_cli.py": 60,
-    "test_kafka_to_mongo.py": 40,
-    "test_end_to_end.py": 28,
-    "test_hostile_exchanges.py": 24,
-    "test_ingest_failover.py": 23,
-    "test_drain_recovery.py": 22,
-    "test_api.py": 14,
-    "test_poison_messages.py": 14,
+    "test_backfill.py": 385,
+    "test_realtime.py": 178,
+    "test_api_stack.py": 122,
+    "test_notifications.py": 94,
+    "test_dashboard.py": 85,
+    "test_end_to_end.py": 37,
 }
 
-#: The most stacks a test run starts (one per worker that gets integration modules).
+#: The most full stacks a test run starts (one per worker that gets their modules).
 MAX_STACKS = 2
-#: Integration modules that start a stack of their own and use no shared one (86 s): each is a unit
-#: of work like a test without services, so it runs on the worker that has no stack, not beside a
-#: shared stack that would idle meanwhile.
-OWN_STACK = frozenset({"test_drain_watcher.py"})
+#: Integration modules that start what they need themselves and use no shared stack (the drain
+#: watcher's full stack, 86 s; the read API's FerretDB): each is a unit of work like a test without
+#: services, so it runs on the worker without a full stack, not beside one that would idle meanwhile.
+OWN_STACK = frozenset({"test_drain_watcher.py", "test_api.py"})
+#: Integration modules that need only the stack's core, Kafka, FerretDB and the simulated exchange
+#: (the ``core_stack`` fixture, never ``stack``): one unit of work, on the worker without a full
+#: stack, which starts that core alone in seconds. tests/integration/conftest.py refuses a test of
+#: theirs that asks for the full stack.
+CORE_STACK = frozenset(
+    {
+        "test_kafka_to_mongo.py",
+        "test_poison_messages.py",
+        "test_dlq_cli.py",
+        "test_drain_recovery.py",
+        "test_hostile_exchanges.py",
+        "test_ingest_failover.py",
+        "test_read_model.py",
+    }
+)
 
 
 def shared_stack_modules() -> list[str]:
-    """The integration modules the workers' stacks share (every one but :data:`OWN_STACK`), by name."""
-    return sorted(p.name for p in (ROOT / "tests" / "integration").glob("test_*.py") if p.name not in OWN_STACK)
+    """The integration modules the full stacks share (neither :data:`OWN_STACK` nor :data:`CORE_STACK`)."""
+    return sorted(
+        p.name for p in (ROOT / "tests" / "integration").glob("test_*.py") if p.name not in OWN_STACK | CORE_STACK
+    )
 
 
 #: Dates a user can type that Python's ``datetime`` cannot take through window arithmetic (year 1
@@ -134,12 +145,18 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
     class StackScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _assign_work_unit(self, node: Any) -> None:
-            # once both stacks are given out, a module with a stack of its own goes next, whatever
-            # the collection order (-p randomly): its worker starts that stack before it runs any
-            # test without services at a lowered priority (pytest_runtest_setup)
-            own = [scope for scope in self.workqueue if scope.startswith("own-")]
-            if own and not any(scope.startswith("stack-") for scope in self.workqueue):
-                self.workqueue.move_to_end(own[0], last=False)
+            # the full stacks go out first, one per worker; the units with services of their own
+            # (own-, core) only to a worker without a full stack, before its tests without
+            # services, whatever the collection order (-p randomly): it starts those services
+            # before it lowers its priority (pytest_runtest_setup). A stack worker asks for more
+            # while its last (long) tests still run, so it gets tests without services.
+            queue = list(self.workqueue)
+            stacks = [scope for scope in queue if scope.startswith("stack-")]
+            served = [scope for scope in queue if scope.startswith(("own-", "core"))]
+            plain = [scope for scope in queue if scope not in stacks and scope not in served]
+            has_stack = any(scope.startswith("stack-") for scope in self.assigned_work.get(node, {}))
+            first = (stacks or (plain if has_stack else served) or served or plain)[0]
+            self.workqueue.move_to_end(first, last=False)
             super()._assign_work_unit(node)
 
         def _split_scope(self, nodeid: str) -> str:
@@ -147,6 +164,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
             module = path.rsplit("/", 1)[-1]
             if path.startswith("tests/integration/") and module in OWN_STACK:
                 return f"own-{module}"
+            if path.startswith("tests/integration/") and module in CORE_STACK:
+                return "core"
             if path.startswith("tests/integration/"):
                 return f"stack-{stack_of.get(module, 0)}"
             return nodeid

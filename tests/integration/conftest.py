@@ -1,7 +1,8 @@
 """The real local stack for integration tests: Kafka, FerretDB, the simulated exchange, Airflow
 (api-server, scheduler, dag-processor, triggerer), the dashboard and the read API, on free ports
 and in a state directory of its own, so a running `make demo` is never touched. Started once per
-session by the package's own launcher and stopped (by pid) even when tests fail.
+session by the package's own launcher and stopped (by pid) even when tests fail: the core first
+(``core_stack``: Kafka, FerretDB, the simulated exchange), the rest when a test asks for ``stack``.
 
 Every test can run alone or in any order (``pytest -p randomly``): it stores the data it reads, in a
 database of its own or, in the stack's ``btc`` database, in a time range no other test writes.
@@ -56,6 +57,7 @@ from devstack import Stack
 from devstack.config import free_ports
 from devstack.processes import free_port, port_is_open
 from simexchange.pricepath import PricePath
+from tests.conftest import CORE_STACK
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "state" / "test-artifacts"
@@ -87,7 +89,9 @@ OLD_WINDOW = Window(datetime(2026, 3, 1, 12, 0, tzinfo=UTC), datetime(2026, 3, 1
 
 
 @pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+def core_stack() -> Iterator[Stack]:
+    """The worker's stack with its core only: Kafka, FerretDB and the simulated exchange (seconds to
+    start). The modules of ``CORE_STACK`` (tests/conftest.py) need nothing else."""
     # BTC_TEST_STATE_DIR lets two test sessions (e.g. two developers' checkouts) run side by side;
     # each xdist worker (gw0, gw1) has a stack of its own
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
@@ -100,7 +104,7 @@ def stack() -> Iterator[Stack]:
     shutil.rmtree(state, ignore_errors=True)
     stack = Stack("test", state_dir=state, ports=ports, env=TEST_ENV)
     try:
-        stack.up()
+        stack.up([service.name for service in stack.stages()[0]])
         yield stack
     finally:
         # the stack is wiped at the next session: its running tasks need not finish (the scheduler
@@ -111,23 +115,39 @@ def stack() -> Iterator[Stack]:
 
 
 @pytest.fixture(scope="session")
-def settings(stack: Stack) -> Settings:
-    return load_settings(stack.pipeline_env())
+def stack(core_stack: Stack) -> Stack:
+    """The worker's full stack: the core, then Airflow, the dashboard and the read API (stopped with
+    the core)."""
+    core_stack.up()
+    return core_stack
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A module on the core stack (``CORE_STACK``) runs where no full stack is started: a test of
+    its that asks for the full one is a mistake in the test list, said before anything runs."""
+    wrong = [item.nodeid for item in items if item.path.name in CORE_STACK and "stack" in item.fixturenames]
+    if wrong:
+        raise pytest.UsageError(f"these tests use the full stack, but their modules are in CORE_STACK: {wrong}")
 
 
 @pytest.fixture(scope="session")
-def mongo(stack: Stack) -> Iterator[MongoClient[Any]]:
-    client: MongoClient[Any] = MongoClient(stack.mongo_uri, tz_aware=True)
+def settings(core_stack: Stack) -> Settings:
+    return load_settings(core_stack.pipeline_env())
+
+
+@pytest.fixture(scope="session")
+def mongo(core_stack: Stack) -> Iterator[MongoClient[Any]]:
+    client: MongoClient[Any] = MongoClient(core_stack.mongo_uri, tz_aware=True)
     yield client
     client.close()
 
 
 @pytest.fixture
-def scratch(stack: Stack, settings: Settings, mongo: MongoClient[Any]) -> Settings:
+def scratch(core_stack: Stack, settings: Settings, mongo: MongoClient[Any]) -> Settings:
     """Settings with a topic, DLQ, history topic, consumer groups and database of this test's own."""
     tag = uuid.uuid4().hex[:8]
     topic, dlq, history = f"t-{tag}", f"t-{tag}-dlq", f"t-{tag}-history"
-    ensure_topics(AdminClient({"bootstrap.servers": stack.kafka_bootstrap}), {topic: 3, dlq: 1, history: 1})
+    ensure_topics(AdminClient({"bootstrap.servers": core_stack.kafka_bootstrap}), {topic: 3, dlq: 1, history: 1})
     return settings.model_copy(
         update={
             "topic": topic,

@@ -41,21 +41,21 @@ def first_batch_written(db: Any) -> int:
     return written
 
 
-def test_exception_after_the_write_commits_nothing_and_the_rerun_is_harmless(stack, scratch, mongo):
-    fill(stack, scratch)
-    crashing = new_consumer(stack, scratch.consumer_group, CrashBeforeCommit)
+def test_exception_after_the_write_commits_nothing_and_the_rerun_is_harmless(core_stack, scratch, mongo):
+    fill(core_stack, scratch)
+    crashing = new_consumer(core_stack, scratch.consumer_group, CrashBeforeCommit)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="crash", consumer=crashing)
+        run_drain(core_stack, scratch, mongo[scratch.mongo_db], run_id="crash", consumer=crashing)
     written = first_batch_written(mongo[scratch.mongo_db])
-    assert group_lag(stack, scratch) == 10  # ...but nothing committed
-    stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
+    assert group_lag(core_stack, scratch) == 10  # ...but nothing committed
+    stats = run_drain(core_stack, scratch, mongo[scratch.mongo_db], run_id="ok")
     assert stats.consumed == 10 and stats.inserted == 10 - written and stats.unchanged == written
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
-    assert group_lag(stack, scratch) == 0
+    assert group_lag(core_stack, scratch) == 0
 
 
-def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(stack, scratch, mongo):
-    fill(stack, scratch)
+def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(core_stack, scratch, mongo):
+    fill(core_stack, scratch)
     script = textwrap.dedent(
         f"""
         import os, signal
@@ -71,10 +71,10 @@ def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(sta
                 os.kill(os.getpid(), signal.SIGKILL)
 
         settings = Settings(**{scratch.model_dump()!r})
-        kafka = {{"bootstrap.servers": "{stack.kafka_bootstrap}"}}
+        kafka = {{"bootstrap.servers": "{core_stack.kafka_bootstrap}"}}
         consumer = KilledBeforeCommit(consumer_config(kafka, settings.consumer_group))
         source = BatchConsumer(consumer, settings.topic, batch_size=50, max_messages=5000, max_seconds=20)
-        store = Store(MongoClient("{stack.mongo_uri}", tz_aware=True)[settings.mongo_db])
+        store = Store(MongoClient("{core_stack.mongo_uri}", tz_aware=True)[settings.mongo_db])
         drain(source, Producer(producer_config(kafka)), store, settings, run_id="killed")
         """
     )
@@ -83,24 +83,24 @@ def test_process_killed_after_the_write_then_the_next_run_lands_exactly_once(sta
     )
     assert proc.returncode == -9, "the drain process was killed by SIGKILL inside commit()"
     written = first_batch_written(mongo[scratch.mongo_db])
-    assert group_lag(stack, scratch) == 10
+    assert group_lag(core_stack, scratch) == 10
     # joins once the dead member's 10 s session expired
-    stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
+    stats = run_drain(core_stack, scratch, mongo[scratch.mongo_db], run_id="ok")
     assert stats.consumed == 10 and stats.inserted == 10 - written and stats.unchanged == written
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
-    assert group_lag(stack, scratch) == 0
+    assert group_lag(core_stack, scratch) == 0
 
 
-def test_database_stopped_during_a_run_fails_it_and_the_next_run_lands_everything(stack, scratch, mongo):
-    fill(stack, scratch)
-    short: MongoClient[Any] = MongoClient(stack.mongo_uri, serverSelectionTimeoutMS=2000)
-    stack.stop("ferretdb")
+def test_database_stopped_during_a_run_fails_it_and_the_next_run_lands_everything(core_stack, scratch, mongo):
+    fill(core_stack, scratch)
+    short: MongoClient[Any] = MongoClient(core_stack.mongo_uri, serverSelectionTimeoutMS=2000)
+    core_stack.stop("ferretdb")
     try:
         with pytest.raises(Exception, match=r"refused|Timeout|timed out"):
-            run_drain(stack, scratch, short[scratch.mongo_db], run_id="db-down")
-        assert group_lag(stack, scratch) == 10  # consumed, never committed
+            run_drain(core_stack, scratch, short[scratch.mongo_db], run_id="db-down")
+        assert group_lag(core_stack, scratch) == 10  # consumed, never committed
     finally:
-        stack.up(["ferretdb"])
-    stats = run_drain(stack, scratch, mongo[scratch.mongo_db], run_id="ok")
+        core_stack.up(["ferretdb"])
+    stats = run_drain(core_stack, scratch, mongo[scratch.mongo_db], run_id="ok")
     assert stats.inserted == 10 and stats.lag_after == 0
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10

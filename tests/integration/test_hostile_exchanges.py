@@ -36,7 +36,7 @@ CASES = [
 
 @pytest.mark.parametrize(("bad", "kind", "says"), CASES, ids=[f"{b}-{k}" for b, k, _ in CASES])
 def test_a_misbehaving_exchange_fails_over_and_good_data_is_stored(
-    stack: Any, scratch: Any, mongo: Any, sim: str, faults: Any, caplog: Any, bad: str, kind: str, says: str
+    core_stack: Any, scratch: Any, mongo: Any, sim: str, faults: Any, caplog: Any, bad: str, kind: str, says: str
 ) -> None:
     others = tuple(name for name in ALL if name != bad)
     s = at_sim(scratch, sim, http_retries=1, http_deadline_s=2.0).model_copy(update={"exchanges": (bad, *others)})
@@ -44,7 +44,7 @@ def test_a_misbehaving_exchange_fails_over_and_good_data_is_stored(
     run_id = f"hostile-{bad}-{kind}"
     started_at = datetime.now(UTC)
     with caplog.at_level(logging.WARNING, logger="btc_pipeline"):
-        result = ingest_window(live_window(), s, clients(s), new_producer(stack), run_id)
+        result = ingest_window(live_window(), s, clients(s), new_producer(core_stack), run_id)
 
     assert result.source == others[0] and result.candles == 4  # failed over to the next exchange
     assert set(result.failed_exchanges) == {bad, f"{bad}:ticker"}
@@ -54,7 +54,7 @@ def test_a_misbehaving_exchange_fails_over_and_good_data_is_stored(
     assert f"exchange {bad} failed" in logged and says in logged  # the task log names it
 
     db = mongo[s.mongo_db]
-    stats = run_drain(stack, s, db, run_id=f"drain-{run_id}")
+    stats = run_drain(core_stack, s, db, run_id=f"drain-{run_id}")
     assert stats.consumed == result.produced == 7 and stats.rejected == 0
     stored = Counter((d["kind"], d["source"]) for d in db["prices"].find())
     assert stored == {("candle_1m", others[0]): 4, **{("tick", name): 1 for name in others}}

@@ -48,13 +48,13 @@ def live_window() -> Window:
     return Window(end - MINUTE * 4, end)
 
 
-def test_four_exchanges_candles_from_the_first_one_tick_from_each_and_reruns_identical(stack, scratch):
-    s = at_sim(scratch, stack.simex_url)
+def test_four_exchanges_candles_from_the_first_one_tick_from_each_and_reruns_identical(core_stack, scratch):
+    s = at_sim(scratch, core_stack.simex_url)
     window = live_window()
     results, wall_ms = [], []
     for run_id in ("run-1", "run-2"):
         started = time.monotonic()
-        results.append(ingest_window(window, s, clients(s), new_producer(stack), run_id))
+        results.append(ingest_window(window, s, clients(s), new_producer(core_stack), run_id))
         wall_ms.append((time.monotonic() - started) * 1000)
     first, second = results
     print(f"\ningest_window with 4 exchanges (new producer each): {[round(ms) for ms in wall_ms]} ms wall")
@@ -68,7 +68,7 @@ def test_four_exchanges_candles_from_the_first_one_tick_from_each_and_reruns_ide
         assert result.spread_pct is not None and 0 < result.spread_pct < 0.2  # a few bps between venues
         assert result.flagged == {}
 
-    messages = read_topic(stack, s.topic, 16)
+    messages = read_topic(core_stack, s.topic, 16)
     assert len(messages) == 16
     candles: dict[str, dict[str, tuple[Any, ...]]] = {"run-1": {}, "run-2": {}}
     tick_sources: dict[str, list[str]] = {"run-1": [], "run-2": []}
@@ -95,13 +95,13 @@ def test_four_exchanges_candles_from_the_first_one_tick_from_each_and_reruns_ide
     assert candles["run-1"][key][1:5] == (expected.open, expected.high, expected.low, expected.close)
 
 
-def test_a_deviating_ticker_is_flagged_and_recorded_in_pipeline_runs(stack, scratch, mongo, caplog):
+def test_a_deviating_ticker_is_flagged_and_recorded_in_pipeline_runs(core_stack, scratch, mongo, caplog):
     # The simulated venues sit at 0 (coinbase), +2 (kraken), -6 (binance, USDT) and +1 (bitstamp) bps:
     # against the median of the others Binance is 7 bps = 0.07 % off, the others at most 0.02 %.
-    s = at_sim(scratch, stack.simex_url, max_deviation_pct=0.05)
+    s = at_sim(scratch, core_stack.simex_url, max_deviation_pct=0.05)
     started_at = datetime.now(UTC)
     with caplog.at_level(logging.WARNING, logger="btc_pipeline.steps.ingest"):
-        result = ingest_window(live_window(), s, clients(s), new_producer(stack), "flag-run")
+        result = ingest_window(live_window(), s, clients(s), new_producer(core_stack), "flag-run")
     assert set(result.flagged) == {"binance"}
     assert result.flagged["binance"] == pytest.approx(0.07, abs=0.01)
     assert any("ticker of binance" in r.message and "BTC_MAX_DEVIATION_PCT" in r.message for r in caplog.records)
@@ -119,10 +119,10 @@ def test_a_deviating_ticker_is_flagged_and_recorded_in_pipeline_runs(stack, scra
     assert doc["source"] == "coinbase" and doc["ticks"] == 4
 
 
-def test_failover_and_a_failed_ticker_are_visible_and_do_not_fail_the_run(stack, scratch, sim, faults):
+def test_failover_and_a_failed_ticker_are_visible_and_do_not_fail_the_run(core_stack, scratch, sim, faults):
     s = at_sim(scratch, sim, http_retries=1)
     faults(exchange="coinbase", kind="503", times=4)  # 2 attempts for the candles, 2 for the ticker
-    result = ingest_window(live_window(), s, clients(s), new_producer(stack), "failover-run")
+    result = ingest_window(live_window(), s, clients(s), new_producer(core_stack), "failover-run")
     assert result.source == "kraken"
     assert set(result.failed_exchanges) == {"coinbase", "coinbase:ticker"}
     assert "HTTP 503" in result.failed_exchanges["coinbase"]
@@ -130,7 +130,7 @@ def test_failover_and_a_failed_ticker_are_visible_and_do_not_fail_the_run(stack,
     assert tuple(result.tick_prices) == ("kraken", "binance", "bitstamp")
     assert (result.candles, result.ticks, result.produced) == (4, 3, 7)
 
-    messages = [json.loads(m.value()) for m in read_topic(stack, s.topic, 7)]
+    messages = [json.loads(m.value()) for m in read_topic(core_stack, s.topic, 7)]
     assert Counter((b["kind"], b["source"]) for b in messages) == {
         ("candle_1m", "kraken"): 4,
         ("tick", "kraken"): 1,
@@ -139,7 +139,7 @@ def test_failover_and_a_failed_ticker_are_visible_and_do_not_fail_the_run(stack,
     }
 
 
-def test_every_exchange_failing_is_one_clear_error_and_produces_nothing(stack, scratch, sim, faults):
+def test_every_exchange_failing_is_one_clear_error_and_produces_nothing(core_stack, scratch, sim, faults):
     s = at_sim(scratch, sim, http_retries=0)
     faults(exchange="coinbase", kind="500", times=1)
     faults(exchange="kraken", kind="kraken_error", times=1)
@@ -147,33 +147,33 @@ def test_every_exchange_failing_is_one_clear_error_and_produces_nothing(stack, s
     faults(exchange="bitstamp", kind="malformed", times=1)
     window = live_window()
     with pytest.raises(AllExchangesFailedError) as info:
-        ingest_window(window, s, clients(s), new_producer(stack), "doomed")
+        ingest_window(window, s, clients(s), new_producer(core_stack), "doomed")
     message = str(info.value)
     assert message.startswith(f"no exchange could serve {window}: coinbase: ")
     for part in ("HTTP 500", "['EService:Unavailable']", "restricted location", "body is not JSON"):
         assert part in message
-    assert read_topic(stack, s.topic, 0, wait_s=3) == []
+    assert read_topic(core_stack, s.topic, 0, wait_s=3) == []
 
 
-def test_broker_down_fails_the_run_and_the_retry_stores_everything_exactly_once(stack, scratch, mongo):
+def test_broker_down_fails_the_run_and_the_retry_stores_everything_exactly_once(core_stack, scratch, mongo):
     """Stops and restarts this session's own Kafka (BTC_TEST_STATE_DIR keeps it apart from others)."""
-    s = at_sim(scratch, stack.simex_url, live_tick_horizon_s=3600)
+    s = at_sim(scratch, core_stack.simex_url, live_tick_horizon_s=3600)
     window = live_window()
-    stack.stop("kafka")
+    core_stack.stop("kafka")
     try:
-        dead = new_producer(stack, **{"message.timeout.ms": 5000})
+        dead = new_producer(core_stack, **{"message.timeout.ms": 5000})
         with pytest.raises(DeliveryError, match=r"not delivered|unacknowledged"):
             ingest_window(window, s, clients(s), dead, "attempt-1")
     finally:
-        stack.up(["kafka"])
-    result = ingest_window(window, s, clients(s), new_producer(stack), "attempt-2")
+        core_stack.up(["kafka"])
+    result = ingest_window(window, s, clients(s), new_producer(core_stack), "attempt-2")
     assert (result.candles, result.ticks) == (4, 4)
 
-    messages = read_topic(stack, s.topic, result.produced)
+    messages = read_topic(core_stack, s.topic, result.produced)
     assert len(messages) == result.produced == 8
     assert {json.loads(m.value())["run_id"] for m in messages} == {"attempt-2"}
 
-    stats = run_drain(stack, s, mongo[s.mongo_db], run_id="after-outage")
+    stats = run_drain(core_stack, s, mongo[s.mongo_db], run_id="after-outage")
     assert stats.consumed == 8 and stats.rejected == 0 and stats.lag_after == 0
     prices = mongo[s.mongo_db]["prices"]
     assert prices.count_documents({}) == 8

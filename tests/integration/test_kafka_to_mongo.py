@@ -24,14 +24,14 @@ from .conftest import group_lag, new_producer, poll, read_topic, run_drain
 pytestmark = pytest.mark.integration
 
 
-def test_same_window_twice_gives_identical_messages_and_one_document_each(stack, scratch, mongo):
+def test_same_window_twice_gives_identical_messages_and_one_document_each(core_stack, scratch, mongo):
     exchanges = [build_exchange("coinbase", scratch)]
-    first = ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-1")
-    second = ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-2")
+    first = ingest_window(WINDOW, scratch, exchanges, new_producer(core_stack), "run-1")
+    second = ingest_window(WINDOW, scratch, exchanges, new_producer(core_stack), "run-2")
     assert first.candles == second.candles == 10
     assert first.ticks == second.ticks == 0  # an old window gets no "now" ticker
 
-    messages = read_topic(stack, scratch.topic, 20)
+    messages = read_topic(core_stack, scratch.topic, 20)
     by_run: dict[str, dict[bytes, tuple[Any, ...]]] = {"run-1": {}, "run-2": {}}
     for m in messages:
         body = json.loads(m.value())
@@ -46,7 +46,7 @@ def test_same_window_twice_gives_identical_messages_and_one_document_each(stack,
     assert by_run["run-1"] == by_run["run-2"]
     assert len(by_run["run-1"]) == 10
 
-    stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
+    stats = run_drain(core_stack, scratch, mongo[scratch.mongo_db])
     assert stats.consumed == 20
     prices = mongo[scratch.mongo_db]["prices"]
     assert prices.count_documents({}) == 10
@@ -62,16 +62,16 @@ def test_same_window_twice_gives_identical_messages_and_one_document_each(stack,
     assert stats.lag_after == 0
 
 
-def test_replayed_batch_and_duplicate_keys_never_duplicate(stack, scratch, mongo):
+def test_replayed_batch_and_duplicate_keys_never_duplicate(core_stack, scratch, mongo):
     exchanges = [build_exchange("coinbase", scratch)]
-    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-1")
-    run_drain(stack, scratch, mongo[scratch.mongo_db])
+    ingest_window(WINDOW, scratch, exchanges, new_producer(core_stack), "run-1")
+    run_drain(core_stack, scratch, mongo[scratch.mongo_db])
     # replay: same messages again, and the whole topic re-read by a new group
-    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "run-1")
-    again = run_drain(stack, scratch, mongo[scratch.mongo_db])
+    ingest_window(WINDOW, scratch, exchanges, new_producer(core_stack), "run-1")
+    again = run_drain(core_stack, scratch, mongo[scratch.mongo_db])
     assert again.consumed == 10 and again.inserted == 0
     rewound = scratch.model_copy(update={"consumer_group": scratch.consumer_group + "-rewound"})
-    replay = run_drain(stack, rewound, mongo[scratch.mongo_db])
+    replay = run_drain(core_stack, rewound, mongo[scratch.mongo_db])
     assert replay.consumed == 20 and replay.inserted == 0
     assert mongo[scratch.mongo_db]["prices"].count_documents({}) == 10
 
@@ -112,15 +112,15 @@ MALFORMED = {
 }
 
 
-def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, scratch, mongo):
+def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(core_stack, scratch, mongo):
     exchanges = [build_exchange("coinbase", scratch)]
-    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "good")
+    ingest_window(WINDOW, scratch, exchanges, new_producer(core_stack), "good")
     produce_all(
-        new_producer(stack),
+        new_producer(core_stack),
         scratch.topic,
         [Record(key=f"bad-{name}".encode(), value=value) for name, value in MALFORMED.items()],
     )
-    stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
+    stats = run_drain(core_stack, scratch, mongo[scratch.mongo_db])
     assert stats.inserted == 10
     assert stats.rejected == len(MALFORMED)
 
@@ -128,7 +128,7 @@ def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, sc
     assert {k: d["reason"] for k, d in rejects.items()} == {f"bad-{name}": name for name in MALFORMED}
     assert all(d["topic"] == scratch.topic and d["offset"] >= 0 and d["detail"] for d in rejects.values())
 
-    dlq = read_topic(stack, scratch.dlq_topic, len(MALFORMED))
+    dlq = read_topic(core_stack, scratch.dlq_topic, len(MALFORMED))
     assert len(dlq) == len(MALFORMED)
     for m in dlq:
         headers = dict(m.headers())
@@ -142,19 +142,21 @@ def test_malformed_messages_go_to_dlq_and_rejects_while_good_ones_land(stack, sc
     (counts,) = store.reject_counts().values()
     assert counts == dict.fromkeys(MALFORMED, 1)
     run_drain(
-        stack, scratch.model_copy(update={"consumer_group": scratch.consumer_group + "-again"}), mongo[scratch.mongo_db]
+        core_stack,
+        scratch.model_copy(update={"consumer_group": scratch.consumer_group + "-again"}),
+        mongo[scratch.mongo_db],
     )
     assert list(store.reject_counts().values()) == [counts]
 
 
-def test_unreachable_database_fails_the_drain_and_commits_nothing(stack, scratch, mongo):
+def test_unreachable_database_fails_the_drain_and_commits_nothing(core_stack, scratch, mongo):
     exchanges = [build_exchange("coinbase", scratch)]
-    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "r")
+    ingest_window(WINDOW, scratch, exchanges, new_producer(core_stack), "r")
     dead: MongoClient[Any] = MongoClient(f"mongodb://127.0.0.1:{free_port()}/", serverSelectionTimeoutMS=1000)
     with pytest.raises(Exception, match=r"refused|Timeout|timed out"):
-        run_drain(stack, scratch, dead[scratch.mongo_db], run_id="t")
-    assert group_lag(stack, scratch) == 10  # nothing committed
-    stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
+        run_drain(core_stack, scratch, dead[scratch.mongo_db], run_id="t")
+    assert group_lag(core_stack, scratch) == 10  # nothing committed
+    stats = run_drain(core_stack, scratch, mongo[scratch.mongo_db])
     assert stats.inserted == 10 and stats.lag_after == 0
 
 
@@ -172,32 +174,32 @@ def test_a_broker_that_is_down_fails_the_produce():
         produce_all(dead, "btc-metrics", [Record(key=b"k", value=b"v")], timeout_s=10)
 
 
-def test_a_drain_that_stays_stores_what_arrives_while_it_runs_and_ends_when_idle(stack, scratch, mongo):
+def test_a_drain_that_stays_stores_what_arrives_while_it_runs_and_ends_when_idle(core_stack, scratch, mongo):
     """With BTC_DRAIN_IDLE_S, a drain run does not end when it has caught up: a message produced
     a moment later is stored by the same run, and the run ends once nothing came for that long."""
     window = list(WINDOW.minutes())
     exchanges = [build_exchange("coinbase", scratch)]
-    ingest_window(Window(window[0], window[2]), scratch, exchanges, new_producer(stack), "early")
+    ingest_window(Window(window[0], window[2]), scratch, exchanges, new_producer(core_stack), "early")
     prices = mongo[scratch.mongo_db]["prices"]
 
     def produce_once_the_early_ones_are_stored() -> None:
         """The late candles, produced while the drain waits idle after storing the early ones."""
         if poll(lambda: prices.count_documents({"run_id": "early"}) == 2, 30, 0.1):
-            ingest_window(Window(window[2], window[5]), scratch, exchanges, new_producer(stack), "late")
+            ingest_window(Window(window[2], window[5]), scratch, exchanges, new_producer(core_stack), "late")
 
     late = threading.Thread(target=produce_once_the_early_ones_are_stored, daemon=True)
     late.start()
     try:
-        stats = run_drain(stack, scratch.model_copy(update={"drain_idle_s": 6.0}), mongo[scratch.mongo_db])
+        stats = run_drain(core_stack, scratch.model_copy(update={"drain_idle_s": 6.0}), mongo[scratch.mongo_db])
     finally:
         late.join()
     assert stats.consumed == 5 and stats.inserted == 5 and stats.ended_by == "idle"
     assert stats.batches >= 2  # the early candles, then the late ones when they came
     assert prices.count_documents({"run_id": "late"}) == 3
-    assert group_lag(stack, scratch) == 0
+    assert group_lag(core_stack, scratch) == 0
 
 
-def test_a_history_chunk_travels_its_own_lane_and_is_stored_once_when_read_again(stack, scratch, mongo):
+def test_a_history_chunk_travels_its_own_lane_and_is_stored_once_when_read_again(core_stack, scratch, mongo):
     """Two days fetched in the history lane land in the history topic only (the live topic stays
     empty), are drained in one large batch with the read model written a day at a time, and a second
     drain that reads the same messages again (a new group: every offset re-delivered) changes nothing;
@@ -209,16 +211,16 @@ def test_a_history_chunk_travels_its_own_lane_and_is_stored_once_when_read_again
     store = Store(mongo[scratch.mongo_db])
     days = Window(WINDOW.start - timedelta(days=2), WINDOW.start)
     exchanges = [build_exchange("coinbase", scratch)]
-    chunk = backfill_chunk(days, scratch, exchanges, new_producer(stack), store, "hist-1", lane="history")
+    chunk = backfill_chunk(days, scratch, exchanges, new_producer(core_stack), store, "hist-1", lane="history")
     assert chunk.produced == days.minute_count and chunk.requests == 10  # 2,880 minutes, 300 a request
-    assert group_lag(stack, scratch) == 0  # the live topic holds nothing: its (new) group has nothing to read
+    assert group_lag(core_stack, scratch) == 0  # the live topic holds nothing: its (new) group has nothing to read
 
-    first = run_drain(stack, scratch, mongo[scratch.mongo_db], history=True)
+    first = run_drain(core_stack, scratch, mongo[scratch.mongo_db], history=True)
     assert (first.consumed, first.inserted) == (days.minute_count, days.minute_count)
     assert first.consumed / first.batches >= 1000  # large batches (as fetched: up to BTC_HISTORY_BATCH_SIZE)
     assert first.read_model_ms > 0 and first.prices_ms > 0
     again = scratch.model_copy(update={"history_consumer_group": scratch.history_consumer_group + "-again"})
-    second = run_drain(stack, again, mongo[scratch.mongo_db], history=True)
+    second = run_drain(core_stack, again, mongo[scratch.mongo_db], history=True)
     assert (second.consumed, second.inserted, second.modified, second.bar_minutes) == (days.minute_count, 0, 0, 0)
     prices = mongo[scratch.mongo_db]["prices"]
     assert prices.count_documents({}) == days.minute_count  # one document per minute

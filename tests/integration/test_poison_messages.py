@@ -68,22 +68,22 @@ def hostile() -> dict[str, tuple[bytes, str]]:
     }
 
 
-def test_hostile_messages_are_dead_lettered_and_good_ones_beside_them_land(stack, scratch, mongo):
+def test_hostile_messages_are_dead_lettered_and_good_ones_beside_them_land(core_stack, scratch, mongo):
     cases = hostile()
     exchanges = [build_exchange("coinbase", scratch)]
-    ingest_window(WINDOW, scratch, exchanges, new_producer(stack), "good")
+    ingest_window(WINDOW, scratch, exchanges, new_producer(core_stack), "good")
     records = [Record(key=name.encode(), value=value) for name, (value, _) in cases.items()]
     good_tick = Record(key=b"good-tick", value=raw(tick()))
-    produce_all(new_producer(stack), scratch.topic, [*records, good_tick])
+    produce_all(new_producer(core_stack), scratch.topic, [*records, good_tick])
 
-    stats = run_drain(stack, scratch, mongo[scratch.mongo_db])
+    stats = run_drain(core_stack, scratch, mongo[scratch.mongo_db])
     assert stats.rejected == len(cases)
     assert stats.inserted == 10 + 1
-    assert stats.lag_after == 0 and group_lag(stack, scratch) == 0  # committed past every one of them
+    assert stats.lag_after == 0 and group_lag(core_stack, scratch) == 0  # committed past every one of them
 
     rejects = {d["key"]: d for d in mongo[scratch.mongo_db]["rejects"].find()}
     assert {key: d["reason"] for key, d in rejects.items()} == {name: reason for name, (_, reason) in cases.items()}
-    dlq = {m.key().decode(): m for m in read_topic(stack, scratch.dlq_topic, len(cases))}
+    dlq = {m.key().decode(): m for m in read_topic(core_stack, scratch.dlq_topic, len(cases))}
     assert set(dlq) == set(cases)
     for name, message in dlq.items():
         headers = dict(message.headers())
@@ -100,11 +100,11 @@ def test_hostile_messages_are_dead_lettered_and_good_ones_beside_them_land(stack
     assert report.status == "ok" and report.age_s is not None and 0 <= report.age_s < 120
 
     # the next run starts past them: nothing to read again, nothing fails
-    again = run_drain(stack, scratch, mongo[scratch.mongo_db])
+    again = run_drain(core_stack, scratch, mongo[scratch.mongo_db])
     assert again.consumed == 0 and again.rejected == 0
 
 
-def test_a_message_that_breaks_the_store_is_isolated_and_the_rest_of_its_batch_lands(stack, scratch, mongo):
+def test_a_message_that_breaks_the_store_is_isolated_and_the_rest_of_its_batch_lands(core_stack, scratch, mongo):
     """With the plausible-time rule switched off (a skew to the end of year 9999), a tick of year 9999 passes the
     decoder and breaks the read model's bucket arithmetic (OverflowError): the batch is written in
     halves until that one message is found, dead-lettered with the exception class, and the rest
@@ -112,11 +112,13 @@ def test_a_message_that_breaks_the_store_is_isolated_and_the_rest_of_its_batch_l
     to_the_end_of_time = (datetime(9999, 12, 31, 23, 59, 30, tzinfo=UTC) - datetime.now(UTC)).total_seconds()
     reckless = scratch.model_copy(update={"max_clock_skew_s": to_the_end_of_time, "drain_batch_size": 500})
     exchanges = [build_exchange("coinbase", reckless)]
-    ingest_window(WINDOW, reckless, exchanges, new_producer(stack), "good")
+    ingest_window(WINDOW, reckless, exchanges, new_producer(core_stack), "good")
     poison = raw(tick(ts="9999-12-31T23:59:00Z"))
-    produce_all(new_producer(stack), reckless.topic, [Record(key=b"poison", value=poison), Record(b"t", raw(tick()))])
+    produce_all(
+        new_producer(core_stack), reckless.topic, [Record(key=b"poison", value=poison), Record(b"t", raw(tick()))]
+    )
 
-    stats = run_drain(stack, reckless, mongo[reckless.mongo_db])
+    stats = run_drain(core_stack, reckless, mongo[reckless.mongo_db])
     assert stats.consumed == 12 and stats.rejected == 1
     assert stats.lag_after == 0
     prices = mongo[reckless.mongo_db]["prices"]
@@ -126,7 +128,7 @@ def test_a_message_that_breaks_the_store_is_isolated_and_the_rest_of_its_batch_l
     (reject,) = mongo[reckless.mongo_db]["rejects"].find()
     assert reject["key"] == "poison" and reject["reason"] == "internal_error"
     assert reject["exception"] == "OverflowError"
-    (dead,) = read_topic(stack, reckless.dlq_topic, 1)
+    (dead,) = read_topic(core_stack, reckless.dlq_topic, 1)
     headers = dict(dead.headers())
     assert headers["dlq.reason"] == b"internal_error" and headers["dlq.exception"] == b"OverflowError"
     assert dead.value() == poison
@@ -137,7 +139,7 @@ def test_a_message_that_breaks_the_store_is_isolated_and_the_rest_of_its_batch_l
     assert len(bars) == 10 and list(bars["ts"]) == list(WINDOW.minutes())
 
 
-def test_a_reading_from_the_future_stored_before_the_fix_no_longer_holds_the_live_price(stack, scratch, mongo):
+def test_a_reading_from_the_future_stored_before_the_fix_no_longer_holds_the_live_price(core_stack, scratch, mongo):
     db = mongo[scratch.mongo_db]
     future = Observation(
         source="kraken",
@@ -154,8 +156,8 @@ def test_a_reading_from_the_future_stored_before_the_fix_no_longer_holds_the_liv
     assert quote(store.latest(), now).consensus is None  # the frozen reading is not taken for a price
     assert pipeline_health(store.latest(), [], now, stale_after_s=120).status == "stale"
 
-    produce_all(new_producer(stack), scratch.topic, [Record(b"k", raw(tick(source="kraken", price=96_500.0)))])
-    run_drain(stack, scratch, db)
+    produce_all(new_producer(core_stack), scratch.topic, [Record(b"k", raw(tick(source="kraken", price=96_500.0)))])
+    run_drain(core_stack, scratch, db)
     (entry,) = [o for o in store.latest() if (o.source, o.kind) == ("kraken", "tick")]
     assert entry.price == 96_500.0
     assert quote(store.latest(), datetime.now(UTC)).consensus == 96_500.0

@@ -33,7 +33,7 @@ PATH = PricePath(7)
 
 
 @pytest.fixture
-def store(stack: Any, mongo: MongoClient[Any]) -> Iterator[Store]:
+def store(mongo: MongoClient[Any]) -> Iterator[Store]:
     name = f"rm_{uuid.uuid4().hex[:8]}"  # not `random`: pytest-randomly seeds it alike for every test
     yield Store(mongo[name])
     mongo.drop_database(name)
