@@ -35,7 +35,13 @@ COMPOSECHECK = ROOT / "state" / "bin" / "composecheck"
 
 ONE_SHOT = frozenset({"check-secrets", "airflow-init", "topic-init"})
 BACKENDS = ("postgres", "redpanda", "mongodb")
-AIRFLOW_LONG_RUNNING = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+AIRFLOW_LONG_RUNNING = (
+    "airflow-apiserver",
+    "airflow-scheduler",
+    "airflow-dag-processor",
+    "airflow-triggerer",
+    "airflow-housekeeping",
+)
 AIRFLOW_SERVICES = ("airflow-init", *AIRFLOW_LONG_RUNNING)
 EXPECTED_SERVICES = frozenset(
     {"check-secrets", *BACKENDS, "redpanda-console", "topic-init", *AIRFLOW_SERVICES, "dashboard", "api"},
@@ -350,6 +356,16 @@ def test_airflow_job_healthchecks(services: dict[str, Any], name: str, job_type:
     assert "airflow jobs check" in test
     assert re.search(rf"--job-type[ =]{job_type}\b", test), test
     assert job_type in installed_job_types()
+
+
+def test_housekeeping_runs_daily_and_is_healthy_while_its_last_pass_succeeded(services: dict[str, Any]) -> None:
+    service = services["airflow-housekeeping"]
+    command = service["command"]
+    assert command[:4] == ["python", "-m", "btc_pipeline.cli", "housekeeping"]
+    assert command[command.index("--every") + 1] == "24"
+    health_file = command[command.index("--health-file") + 1]
+    assert as_text(service["healthcheck"]["test"]).endswith(f"test -f {health_file}")
+    assert "airflow-logs:/opt/airflow/logs" in service["volumes"]  # the scheduler's task logs
 
 
 @pytest.mark.parametrize(

@@ -220,6 +220,9 @@ class Settings(BaseSettings):
     dashboard_refresh_s: int = Field(10, ge=1, le=3600, description="How often the dashboard refreshes.")
     heal_horizon_minutes: int = Field(360, ge=1, le=10_080, description="How far back btc_heal looks for holes.")
     tick_retention_days: int = Field(0, ge=0, le=36_500, description="Raw ticks older are deleted (0: never).")
+    airflow_retention_days: int = Field(
+        30, ge=0, le=36_500, description="Airflow's task logs and run history older are deleted (0: never)."
+    )
     stale_after_s: int = Field(120, ge=5, le=86_400, description="Data older than this is stale.")
     sma_periods: Periods = Field((20, 50), description="The dashboard's simple moving averages, in bars.")
     ema_periods: Periods = Field((12,), description="The dashboard's exponential moving averages, in bars.")

@@ -57,14 +57,28 @@ def test_the_tasks_connections_come_from_the_settings_the_api_dashboard_and_cli_
 def test_services_start_in_stages_after_what_they_need(tmp_path):
     """Broker, database and simulator first; the Airflow API server (which migrates the metadata
     database) with the readers of the database; Airflow's components last, as they report their
-    health through the API server."""
+    health through the API server, with the housekeeping of its logs and run history (not on a test
+    stack)."""
     stack = Stack("demo", root=tmp_path, state_dir=tmp_path / "state", ports={"api": 18001})
     assert [[s.name for s in stage] for stage in stack.stages()] == [
         ["kafka", "ferretdb", "simexchange"],
         ["airflow-api-server", "dashboard", "api"],
-        ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"],
+        ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "airflow-housekeeping"],
     ]
     assert [s.name for s in stack.services()] == [s.name for stage in stack.stages() for s in stage]
+    test = Stack("test", root=tmp_path, state_dir=tmp_path / "test", ports={"api": 18002})
+    assert "airflow-housekeeping" not in [s.name for s in test.services()]
+
+
+def test_the_housekeeping_runs_daily_with_airflows_configuration(tmp_path):
+    stack = Stack("live", root=tmp_path, state_dir=tmp_path / "state", ports={"api": 18001})
+    (keeper,) = [s for s in stack.services() if s.name == "airflow-housekeeping"]
+    assert keeper.argv[1:6] == ["-m", "btc_pipeline.cli", "housekeeping", "--every", "24"]
+    env = stack.supervisor.env_for(keeper)  # Airflow's, as the scheduler gets it: its database and logs
+    assert (
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite:///")
+        and "AIRFLOW__LOGGING__BASE_LOG_FOLDER" in env
+    )
 
 
 def test_the_read_api_is_ready_on_its_liveness_route(tmp_path):

@@ -478,6 +478,16 @@ def backfill(run: Run) -> None:
     )
 
 
+def housekeeping(run: Run) -> None:
+    """The housekeeping service is healthy (its first pass succeeded); a pass run by hand in it says
+    what it deleted, with Airflow's `airflow db clean` on the Postgres metadata database."""
+    done = run.exec_in("airflow-housekeeping", "btc-pipeline", "housekeeping", timeout_s=600)
+    said = " | ".join(line for line in (done.stdout + done.stderr).splitlines()[-3:] if line.strip())
+    if done.returncode != 0:
+        raise DeployCheckError(f"btc-pipeline housekeeping exited {done.returncode}: {said[-800:]}")
+    run.report.note(f"`btc-pipeline housekeeping` in airflow-housekeeping: {said[-400:]}")
+
+
 def memory(run: Run) -> None:
     """Memory of each running container, and which image (stand-in or on a stand-in base) it runs."""
     containers = {c["Names"][0]: c for c in run.podman.json("ps", "--format", "json") or []}
@@ -576,6 +586,7 @@ PHASES = (
     ("read API", read_api),
     ("dashboard in Chromium", dashboard),
     ("backfill --from 2h via compose exec", backfill),
+    ("housekeeping of Airflow's logs and runs", housekeeping),
     ("memory", memory),
     ("compose down -v", down),
 )

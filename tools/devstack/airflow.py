@@ -157,3 +157,18 @@ def airflow_services(config: StackConfig, supervisor: Supervisor) -> list[Servic
             for command in ("scheduler", "dag-processor", "triggerer")
         ),
     ]
+
+
+def housekeeping_service(config: StackConfig) -> Service:
+    """``btc-pipeline housekeeping --every 24``, the twin of docker compose's airflow-housekeeping:
+    Airflow's task logs and run history older than BTC_AIRFLOW_RETENTION_DAYS go, once a day. Its
+    log says what each pass deleted; ``housekeeping.ok`` in the Airflow home is there while the last
+    pass succeeded."""
+    return Service(
+        name="airflow-housekeeping",
+        argv=[
+            *(str(config.bin / "python"), "-m", "btc_pipeline.cli", "housekeeping", "--every", "24"),
+            *("--health-file", str(config.airflow_home / "housekeeping.ok")),
+        ],
+        ready=lambda: True,  # a pass may fail (SQLite busy beside the scheduler): the next one comes
+    )

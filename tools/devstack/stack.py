@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
 from btc_pipeline.redact import redact_uri
-from devstack.airflow import airflow_env, airflow_services
+from devstack.airflow import airflow_env, airflow_services, housekeeping_service
 from devstack.config import StackConfig
 from devstack.ferretdb import ferretdb_service
 from devstack.kafka import kafka_service
@@ -53,8 +53,11 @@ class Stack(StackConfig):
     def stages(self) -> list[list[Service]]:
         """The services of this mode in start stages: a stage's services start at the same time, once
         the stage before is ready. Only Airflow's components wait for another service (its API server,
-        which migrates the metadata database first)."""
+        which migrates the metadata database first). A test stack runs no housekeeping (its runs are
+        minutes old, and `airflow db clean` would contend with the tests for SQLite)."""
         api_server, *components = airflow_services(self, self.supervisor)
+        if self.mode != "test":
+            components.append(housekeeping_service(self))
         return [
             [
                 kafka_service(self, self.supervisor),

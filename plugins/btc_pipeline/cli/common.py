@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO, cast
 
@@ -10,6 +12,21 @@ from btc_pipeline.redact import redact_text
 from btc_pipeline.window import RangeError, Window
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def number_in(unit: str, low: float, high: float) -> Callable[[str], float]:
+    """An argparse type: a number of ``unit`` in ``[low, high]``; anything else is an error naming the range."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of {unit}") from None
+        if not low <= value <= high:  # also NaN
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {low:g} .. {high:g} {unit}")
+        return value
+
+    return parse
 
 
 def argument_error(exc: RangeError) -> str:

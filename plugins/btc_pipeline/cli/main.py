@@ -8,6 +8,7 @@
     btc-pipeline dlq replay [--reason bad_price] [--since 24h] [--dry-run]
     btc-pipeline init-env [--force] [--path .env]      (``make env``: secrets for docker compose)
     btc-pipeline notify test                           (a test message to every BTC_NOTIFY_URLS channel)
+    btc-pipeline housekeeping [--every 24]             (Airflow's logs and run history past retention)
     btc-pipeline check-secrets [--env-file .env]
 
 ``backfill`` triggers the ``btc_backfill`` DAG through Airflow's REST API (so every chunk is
@@ -30,8 +31,18 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from btc_pipeline.cli.common import EXIT_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USAGE, Context, argument_error, redacted
+from btc_pipeline.cli.common import (
+    EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    Context,
+    argument_error,
+    number_in,
+    redacted,
+)
 from btc_pipeline.cli.env import SECRET_COMMANDS, add_secret_commands, run_secret_command
+from btc_pipeline.cli.housekeeping import COMMAND as HOUSEKEEPING_COMMAND
+from btc_pipeline.cli.housekeeping import add_housekeeping_command, run_housekeeping
 from btc_pipeline.cli.notify import COMMAND as NOTIFY_COMMAND
 from btc_pipeline.cli.notify import add_notify_command, run_notify
 from btc_pipeline.config import KNOWN_EXCHANGES, ConfigError, load_settings
@@ -59,14 +70,8 @@ def _examples(text: str) -> int:
     return int(text)
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not 1 <= value <= 7 * 86_400:
-        raise argparse.ArgumentTypeError(f"{text} is out of range: 1 .. 604800 seconds")
-    return value
+#: ``--timeout`` and ``--poll``: 1 s .. a week.
+_seconds = number_in("seconds", 1, 7 * 86_400)
 
 
 def _add_range(sub: argparse.ArgumentParser, times: Any, *, source: bool = True) -> None:
@@ -130,12 +135,12 @@ def _add_backfill(commands: Any, times: Any) -> None:
     backfill.add_argument("--no-wait", action="store_true", help="trigger the run and return at once")
     backfill.add_argument(
         "--timeout",
-        type=_positive_seconds,
+        type=_seconds,
         default=1800.0,
         metavar="SECONDS",
         help="how long to wait for the run and the data (default 1800)",
     )
-    backfill.add_argument("--poll", type=_positive_seconds, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    backfill.add_argument("--poll", type=_seconds, default=1.0, metavar="SECONDS", help=argparse.SUPPRESS)
     backfill.add_argument(
         "--lane",
         choices=("history", "live"),
@@ -227,12 +232,13 @@ def build_parser(now: datetime) -> argparse.ArgumentParser:
         ),
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{gaps,backfill,rollups,dlq,notify,init-env,check-secrets}"
+        dest="command", required=True, metavar="{gaps,backfill,rollups,dlq,notify,housekeeping,init-env,check-secrets}"
     )
     times = _time_arg(now)
     for add in (_add_gaps, _add_backfill, _add_rollups, _add_dlq):
         add(commands, times)
     add_notify_command(commands)
+    add_housekeeping_command(commands)
     add_secret_commands(commands)
     return parser
 
@@ -291,6 +297,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == NOTIFY_COMMAND:
             return run_notify(settings, args, sys.stdout, err)
+        if args.command == HOUSEKEEPING_COMMAND:
+            return run_housekeeping(settings, args, sys.stdout, err)
         if window is None:  # dlq, the one command here without a range
             from btc_pipeline.cli.dlq import run_dlq
 
