@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+import math
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from btc_pipeline.cli.common import EXIT_USAGE, argument_error
+from btc_pipeline.cli.common import EXIT_USAGE, argument_error, number_in
 from btc_pipeline.cli.main import main
 from btc_pipeline.cli.progress import progress_bar
 from btc_pipeline.timeutil import floor_minute, parse_time
@@ -182,3 +186,14 @@ def test_an_unreachable_database_is_named_with_what_to_set(
     assert main(["gaps", "--since", "1h"]) == 1
     err = capsys.readouterr().err
     assert f"cannot reach MongoDB at mongodb://127.0.0.1:{port}/" in err and "BTC_MONGO_URI" in err
+
+
+@given(st.one_of(st.text(max_size=12), st.floats(allow_nan=True).map(repr), st.integers().map(str)))
+def test_a_bounded_number_argument_is_in_its_range_or_an_error_naming_it(text):
+    parse = number_in("hours", 1, 720)
+    try:
+        value = parse(text)
+    except argparse.ArgumentTypeError as exc:
+        assert "hours" in str(exc)
+    else:
+        assert 1 <= value <= 720 and not math.isnan(value)
