@@ -6,16 +6,17 @@ deletes what is older than ``BTC_AIRFLOW_RETENTION_DAYS`` (0: keep everything): 
 under Airflow's log folder, and the old rows of its metadata database through Airflow's own
 ``airflow db clean``. Airflow 3 lets no task reach its metadata database (the task runner blocks
 the connection), so this runs beside Airflow, not in a DAG: the ``airflow-housekeeping`` service of
-docker compose, once a day, and ``btc-pipeline housekeeping`` by hand on the local stack.
+docker compose and the local stack's process of that name, each a pass at start, then once a day.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -119,12 +120,7 @@ def db_clean_command(cutoff: datetime, airflow: str = "airflow") -> list[str]:
     ]
 
 
-def clean_metadata(
-    cutoff: datetime,
-    *,
-    airflow: str = "airflow",
-    run: Callable[..., subprocess.CompletedProcess[str]] = subprocess.run,
-) -> str:
+def clean_metadata(cutoff: datetime, *, airflow: str = "airflow") -> str:
     """Run :func:`db_clean_command`; returns its output.
 
     Raises:
@@ -132,7 +128,7 @@ def clean_metadata(
     """
     argv = db_clean_command(cutoff, airflow)
     try:
-        done = run(argv, capture_output=True, text=True, timeout=DB_CLEAN_TIMEOUT_S, check=False)
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=DB_CLEAN_TIMEOUT_S, check=False)
     except FileNotFoundError:
         raise HousekeepingError(f"{airflow!r} not found: run housekeeping where Airflow is installed") from None
     except subprocess.TimeoutExpired:
@@ -141,6 +137,15 @@ def clean_metadata(
     if done.returncode != 0:
         raise HousekeepingError(f"airflow db clean failed (exit {done.returncode}): ...{output[-1500:]}")
     return output
+
+
+#: How ``airflow db clean`` names each table it checks, then what it found there.
+_CHECKED = re.compile(r"^Checking table (\w+)\s*$\s*^Found (\d+) rows meeting deletion criteria", re.MULTILINE)
+
+
+def deleted_rows(output: str) -> dict[str, int]:
+    """The rows ``airflow db clean`` deleted per table, read from its output (tables with none left out)."""
+    return {table: int(found) for table, found in _CHECKED.findall(output) if int(found)}
 
 
 @dataclass(frozen=True)
@@ -168,12 +173,14 @@ def housekeep(retention_days: int, now: datetime, *, logs: Path, airflow: str | 
     return Report(cutoff, pruned, clean_metadata(cutoff, airflow=airflow or airflow_executable()))
 
 
-def summary(report: Report | None, retention_days: int, tables: Sequence[str] = DB_CLEAN_TABLES) -> str:
+def summary(report: Report | None, retention_days: int) -> str:
     """What ``btc-pipeline housekeeping`` prints after a pass."""
     if report is None:
         return "BTC_AIRFLOW_RETENTION_DAYS=0: Airflow's logs and run history are kept; nothing deleted"
+    rows = deleted_rows(report.db_output)
+    deleted = ", ".join(f"{table} {count:,}" for table, count in sorted(rows.items())) or "none"
     return (
         f"older than {retention_days} day(s) (before {format_ts(report.cutoff)}): deleted {report.logs.files} "
         f"log file(s) ({report.logs.bytes / 1e6:.1f} MB) and {report.logs.directories} empty folder(s); "
-        f"airflow db clean ran on {', '.join(tables)}"
+        f"metadata rows deleted by airflow db clean: {deleted}"
     )

@@ -26,6 +26,7 @@ from btc_pipeline.housekeeping import (
     HousekeepingError,
     clean_metadata,
     db_clean_command,
+    deleted_rows,
     housekeep,
     log_folder,
     prune_logs,
@@ -132,9 +133,9 @@ def run_ids(db: Path) -> list[str]:
 def test_airflow_db_clean_deletes_the_old_runs_of_a_real_metadata_database(airflow_db):
     assert run_ids(airflow_db) == ["manual__40", "scheduled__1", "scheduled__35", "scheduled__40"]
     output = clean_metadata(datetime.now(UTC) - timedelta(days=30), airflow=AIRFLOW)
-    assert run_ids(airflow_db) == ["scheduled__1"] and "dag_run" in output
-    clean_metadata(datetime.now(UTC) - timedelta(days=30), airflow=AIRFLOW)  # again: nothing left to do
-    assert run_ids(airflow_db) == ["scheduled__1"]
+    assert run_ids(airflow_db) == ["scheduled__1"] and deleted_rows(output) == {"dag_run": 3}
+    again = clean_metadata(datetime.now(UTC) - timedelta(days=30), airflow=AIRFLOW)  # nothing left to do
+    assert run_ids(airflow_db) == ["scheduled__1"] and deleted_rows(again) == {}
 
 
 def test_the_command_prunes_logs_cleans_the_database_and_says_what_it_did(airflow_db, tmp_path, monkeypatch):
@@ -145,7 +146,9 @@ def test_the_command_prunes_logs_cleans_the_database_and_says_what_it_did(airflo
     args = Namespace(every=None, health_file=health)
     assert run_housekeeping(load_settings({}), args, out, err) == 0, err.getvalue()
     assert not old.exists() and run_ids(airflow_db) == ["scheduled__1"] and health.exists()
-    assert "older than 30 day(s)" in out.getvalue() and "deleted 1 log file(s) (2.0 MB)" in out.getvalue()
+    said = out.getvalue()
+    assert "older than 30 day(s)" in said and "deleted 1 log file(s) (2.0 MB)" in said
+    assert "metadata rows deleted by airflow db clean: dag_run 3" in said
 
 
 def test_a_failed_pass_is_reported_the_health_file_removed_and_the_next_pass_still_comes(tmp_path, monkeypatch):
