@@ -31,6 +31,7 @@ from btc_pipeline.housekeeping import (
     log_folder,
     prune_logs,
 )
+from tests.unit.test_notify import Receiver
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
@@ -160,6 +161,25 @@ def test_a_failed_pass_is_reported_the_health_file_removed_and_the_next_pass_sti
     assert run_housekeeping(load_settings({}), args, out, err, sleep=slept.append, passes=2) == 1
     assert slept == [86_400.0] and not health.exists()
     assert err.getvalue().count("btc-pipeline housekeeping: airflow db clean failed (exit") == 2
+
+
+def test_a_failed_pass_is_sent_to_the_failure_channels_without_the_database_password(tmp_path, monkeypatch):
+    receiver = Receiver(0)
+    try:
+        monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path / "logs"))
+        monkeypatch.setenv(
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "postgresql+psycopg2://airflow:hunter2secret@127.0.0.1:1/airflow"
+        )
+        s = load_settings({"BTC_NOTIFY_FAILURE_URLS": receiver.url})
+        args = Namespace(every=None, health_file=None)
+        assert run_housekeeping(s, args, io.StringIO(), io.StringIO()) == 1
+        assert receiver.statuses == [200]  # one message, to the failure channel
+        (body,) = receiver.bodies
+        assert "btc-pipeline housekeeping failed" in body and "airflow db clean failed" in body
+        assert "hunter2secret" not in body
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
 
 
 def test_a_missing_airflow_is_a_clear_error():

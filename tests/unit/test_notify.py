@@ -271,12 +271,13 @@ def test_a_failed_check_is_logged_without_the_urls_it_quotes(caplog):
 class Receiver:
     def __init__(self, failures: int) -> None:
         self.statuses: list[int] = []
+        self.bodies: list[str] = []
         self.failures = failures
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                receiver.bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
                 status = 500 if len(receiver.statuses) < receiver.failures else 200
                 receiver.statuses.append(status)
                 self.send_response(status)

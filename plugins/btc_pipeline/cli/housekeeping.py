@@ -13,6 +13,9 @@ from typing import Any, TextIO
 from btc_pipeline.cli.common import EXIT_INCOMPLETE, EXIT_OK, number_in
 from btc_pipeline.config import Settings
 from btc_pipeline.housekeeping import HousekeepingError, housekeep, log_folder, summary
+from btc_pipeline.notify.deliver import deliver
+from btc_pipeline.notify.messages import first_line, housekeeping_failed
+from btc_pipeline.redact import redact_text
 from btc_pipeline.timeutil import format_ts
 
 COMMAND = "housekeeping"
@@ -77,6 +80,10 @@ def _one_pass(settings: Settings, out: TextIO, err: TextIO) -> int:
         report = housekeep(days, datetime.now(UTC), logs=log_folder())
     except HousekeepingError as exc:
         err.write(f"btc-pipeline housekeeping: {exc}\n")
+        # to BTC_NOTIFY_FAILURE_URLS, like a failed DAG (nothing when none is set; never raises)
+        error = redact_text(first_line(str(exc)))
+        message = housekeeping_failed(error=error, retention_days=days, now=datetime.now(UTC))
+        deliver(message, settings.notify_targets("failure"), None)
         return EXIT_INCOMPLETE
     out.write(summary(report, days) + "\n")
     out.flush()

@@ -157,6 +157,20 @@ def data_fresh(*, since: datetime, now: datetime, newest: datetime | None, dashb
     return Message("stale", "fresh", "data", f"BTC-USD data fresh again after {after}", body, "success")
 
 
+def housekeeping_failed(*, error: str, retention_days: int, now: datetime) -> Message:
+    """A pass of ``btc-pipeline housekeeping`` failed: Airflow's old logs and runs stay until one succeeds."""
+    body = "\n".join(
+        [
+            f"- error: {error or '(no message)'}",
+            f"- at: {format_ts(now)}",
+            f"- Airflow's task logs and runs older than {retention_days} day(s) stay until a pass succeeds",
+            "- the service's log says more (docker compose logs airflow-housekeeping); docs/operations.md, "
+            "'Housekeeping'",
+        ]
+    )
+    return Message("failure", "failure", "housekeeping", "btc-pipeline housekeeping failed", body, "failure")
+
+
 def check_message(now: datetime) -> Message:
     """What ``btc-pipeline notify test`` sends."""
     body = f"A test message from btc-pipeline at {format_ts(now)}: this channel receives its notifications."
