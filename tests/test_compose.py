@@ -358,7 +358,7 @@ def test_airflow_job_healthchecks(services: dict[str, Any], name: str, job_type:
     assert job_type in installed_job_types()
 
 
-def test_housekeeping_runs_daily_and_is_healthy_while_its_last_pass_succeeded(services: dict[str, Any]) -> None:
+def test_housekeeping_runs_daily_and_its_health_reads_the_file_a_failed_pass_removes(services: dict[str, Any]) -> None:
     service = services["airflow-housekeeping"]
     command = service["command"]
     assert command[:4] == ["python", "-m", "btc_pipeline.cli", "housekeeping"]

@@ -59,6 +59,20 @@ class Pruned:
     directories: int = 0
 
 
+def check_airflow_environment(environ: Mapping[str, str] = os.environ) -> None:
+    """Refuse to run where Airflow's configuration is not: ``airflow db clean`` would clean a fresh
+    default database in ``~/airflow`` and say it succeeded.
+
+    Raises:
+        HousekeepingError: Neither ``AIRFLOW_HOME`` nor ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` is set.
+    """
+    if not (environ.get("AIRFLOW_HOME") or environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")):
+        raise HousekeepingError(
+            "Airflow's configuration is not set here (AIRFLOW_HOME, AIRFLOW__DATABASE__SQL_ALCHEMY_CONN): run it "
+            "where Airflow runs, e.g. `docker compose exec airflow-housekeeping btc-pipeline housekeeping`"
+        )
+
+
 def log_folder(environ: Mapping[str, str] = os.environ) -> Path:
     """Airflow's log folder, as Airflow finds it: ``AIRFLOW__LOGGING__BASE_LOG_FOLDER``, else
     ``$AIRFLOW_HOME/logs`` (``~/airflow/logs`` when neither is set)."""
@@ -70,9 +84,9 @@ def log_folder(environ: Mapping[str, str] = os.environ) -> Path:
 def prune_logs(root: Path, cutoff: datetime) -> Pruned:
     """Delete the files under ``root`` last written before ``cutoff``, then the directories left empty.
 
-    Symbolic links are neither followed nor deleted, and nothing outside ``root`` is touched; ``root``
-    itself stays. A file that goes away meanwhile (Airflow rotating it), or that cannot be deleted
-    (logged), is skipped.
+    Symbolic links are neither followed nor deleted, nothing outside ``root`` is touched, and ``root``
+    and the folders changed since ``cutoff`` stay. A file that goes away meanwhile (Airflow rotating
+    it), or that cannot be deleted (logged), is skipped.
 
     Args:
         root: Airflow's log folder (:func:`log_folder`); a missing folder deletes nothing.
@@ -81,6 +95,9 @@ def prune_logs(root: Path, cutoff: datetime) -> Pruned:
     if not root.is_dir():
         return Pruned()
     limit, files, size, directories = cutoff.timestamp(), 0, 0, 0
+    # a folder goes only if it was old before this pass: one Airflow has just made for a new task's
+    # log (it makes the folder, then the file) stays however empty
+    old_folders = {folder for folder, _, _ in os.walk(root, followlinks=False) if Path(folder).lstat().st_mtime < limit}
     for folder, _, names in os.walk(root, topdown=False, followlinks=False):
         for name in names:
             path = Path(folder, name)
@@ -95,7 +112,7 @@ def prune_logs(root: Path, cutoff: datetime) -> Pruned:
                 log.warning("cannot delete %s: %s", path, exc)
                 continue
             files, size = files + 1, size + stat.st_size
-        if Path(folder) != root:
+        if Path(folder) != root and folder in old_folders:
             try:
                 Path(folder).rmdir()  # only when empty
                 directories += 1
@@ -136,6 +153,8 @@ def clean_metadata(cutoff: datetime, *, airflow: str = "airflow") -> str:
     output = (done.stdout or "") + (done.stderr or "")
     if done.returncode != 0:
         raise HousekeepingError(f"airflow db clean failed (exit {done.returncode}): ...{output[-1500:]}")
+    if "Table dag_run not found" in output:  # exit 0 all the same: a database Airflow never migrated
+        raise HousekeepingError("airflow db clean found no dag_run table: this is not Airflow's metadata database")
     return output
 
 
@@ -163,10 +182,12 @@ def housekeep(retention_days: int, now: datetime, *, logs: Path, airflow: str | 
     The log files go first: they are most of the disk, and need no database.
 
     Raises:
-        HousekeepingError: ``airflow db clean`` failed (the logs were pruned already).
+        HousekeepingError: Airflow's configuration is not set (nothing deleted), or ``airflow db
+            clean`` failed (the logs were pruned already).
     """
     if retention_days == 0:
         return None
+    check_airflow_environment()
     cutoff = now - timedelta(days=retention_days)
     pruned = prune_logs(logs, cutoff)
     log.info("deleted %d Airflow log file(s), %d bytes, older than %s", pruned.files, pruned.bytes, format_ts(cutoff))

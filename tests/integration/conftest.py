@@ -57,7 +57,7 @@ from devstack import Stack
 from devstack.config import free_ports
 from devstack.processes import free_port, port_is_open
 from simexchange.pricepath import PricePath
-from tests.conftest import CORE_STACK
+from tests.conftest import CORE_STACK, OWN_STACK
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "state" / "test-artifacts"
@@ -107,10 +107,13 @@ def core_stack() -> Iterator[Stack]:
         stack.up([service.name for service in stack.stages()[0]])
         yield stack
     finally:
+        # only the ports of what was started: the core-only worker never binds Airflow's, and
+        # another worker's stack may have picked the same free numbers meanwhile
+        started = [s for s in stack.services() if stack.pid_of(s.name) is not None]
         # the stack is wiped at the next session: its running tasks need not finish (the scheduler
         # would wait for a lingering drain or a minute of ticks)
         stopped = stack.down(timeout_s=5, at_once=True)
-        leftover = [name for name, port in ports.items() if port_is_open(port)]
+        leftover = [(s.name, port) for s in started for port in s.ports if port_is_open(port)]
         assert not leftover, f"ports still open after down(): {leftover} (stopped {stopped})"
 
 
@@ -120,6 +123,15 @@ def stack(core_stack: Stack) -> Stack:
     the core)."""
     core_stack.up()
     return core_stack
+
+
+@pytest.fixture(autouse=True)
+def _full_stack_outside_the_core_modules(request: pytest.FixtureRequest) -> None:
+    """Every test of a module on the full stacks gets the full stack, whichever fixtures it names:
+    one that reads MongoDB (``mongo``, on the core) while Airflow's schedule works for it would
+    otherwise wait in vain when it runs first on its worker."""
+    if request.path.name not in CORE_STACK | OWN_STACK:
+        request.getfixturevalue("stack")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -51,7 +51,14 @@ def test_old_task_logs_go_and_recent_ones_their_folders_and_links_stay(tmp_path)
     recent = write(logs / "dag_id=btc_ingest/run_id=b/task_id=t/attempt=1.log", timedelta(days=29))
     parsed = write(logs / "dag_processor/2026-10-01/btc_ingest.py.log", timedelta(days=60), size=50)
     (logs / "dag_id=btc_drain").mkdir()
-    (logs / "dag_id=btc_drain" / "link.log").symlink_to(outside)
+    link = logs / "dag_id=btc_drain" / "link.log"
+    link.symlink_to(outside)
+    os.utime(link, ((NOW - timedelta(days=90)).timestamp(),) * 2, follow_symlinks=False)  # an old link
+    fresh = logs / "dag_id=btc_new" / "run_id=c"  # Airflow made it for a new task's log, file not yet there
+    fresh.mkdir(parents=True)
+    for folder in [p for p in logs.rglob("*") if p.is_dir() and not p.is_symlink()] + [logs]:
+        if not folder.is_relative_to(logs / "dag_id=btc_new"):
+            os.utime(folder, ((NOW - timedelta(days=60)).timestamp(),) * 2)
 
     pruned = prune_logs(logs, NOW - timedelta(days=30))
 
@@ -59,8 +66,8 @@ def test_old_task_logs_go_and_recent_ones_their_folders_and_links_stay(tmp_path)
     assert not old.exists() and not parsed.exists() and recent.exists()
     assert not (logs / "dag_id=btc_ingest/run_id=a").exists()  # left empty: removed, with its parents
     assert not (logs / "dag_processor").exists() and pruned.directories == 4
-    assert (logs / "dag_id=btc_drain" / "link.log").is_symlink() and outside.exists()  # links stay
-    assert logs.is_dir()
+    assert link.is_symlink() and outside.exists()  # links stay, and what they point at
+    assert fresh.is_dir() and logs.is_dir()  # a folder changed since the cut-off stays, empty or not
 
 
 def test_a_missing_log_folder_deletes_nothing(tmp_path):
@@ -90,7 +97,7 @@ def test_db_clean_deletes_no_dag_nor_version_and_archives_nothing():
     assert {"--skip-archive", "--error-on-cleanup-failure", "--yes"} <= set(argv)
 
 
-def test_zero_days_keeps_everything(tmp_path):
+def test_zero_days_keeps_everything(tmp_path):  # and needs no Airflow
     old = write(tmp_path / "logs" / "a.log", timedelta(days=900))
     assert housekeep(0, NOW, logs=tmp_path / "logs", airflow="/nonexistent/airflow") is None and old.exists()
 
@@ -180,6 +187,22 @@ def test_a_failed_pass_is_sent_to_the_failure_channels_without_the_database_pass
     finally:
         receiver.server.shutdown()
         receiver.server.server_close()
+
+
+def test_outside_airflows_configuration_nothing_is_deleted_and_it_says_where_to_run(tmp_path, monkeypatch):
+    for key in ("AIRFLOW_HOME", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"):
+        monkeypatch.delenv(key, raising=False)
+    old = write(tmp_path / "logs" / "a.log", timedelta(days=90))
+    with pytest.raises(HousekeepingError, match="docker compose exec airflow-housekeeping"):
+        housekeep(30, NOW, logs=tmp_path / "logs", airflow=AIRFLOW)
+    assert old.exists()
+
+
+def test_a_database_airflow_never_migrated_is_an_error_not_a_clean_pass(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(HousekeepingError, match="not Airflow's metadata database"):
+        clean_metadata(NOW, airflow=AIRFLOW)
 
 
 def test_a_missing_airflow_is_a_clear_error():

@@ -369,6 +369,21 @@ def test_each_alert_is_claimed_just_before_its_own_delivery(receiver):
     ]
 
 
+class SweepLog(ClaimLog):
+    def unsent_alerts(self, now: datetime, within: timedelta, lease: timedelta) -> list[Alert]:
+        self.log.append(("sweep", within, lease))
+        return []
+
+
+@pytest.mark.parametrize("channels", [1, 50])
+def test_the_sweep_looks_back_far_enough_for_a_dead_claim_to_expire_inside_it(channels):
+    store = SweepLog()
+    s = load_settings({"BTC_NOTIFY_PRICE_URLS": ",".join(f"json://127.0.0.1:9/{i}" for i in range(channels))})
+    events.resend_lost_alerts(store, s, T0)  # type: ignore[arg-type]
+    ((_, within, lease),) = store.log
+    assert lease == events.alert_claim_lease(channels) and within >= max(events.RESEND_WITHIN, 2 * lease)
+
+
 @pytest.mark.parametrize("channels", [1, 2, 4, 5, 10, 50])
 def test_a_claim_outlasts_the_slowest_delivery_to_every_channel(channels):
     lease = events.alert_claim_lease(channels)

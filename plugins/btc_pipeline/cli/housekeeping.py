@@ -42,7 +42,8 @@ def add_housekeeping_command(commands: Any) -> None:
         "--health-file",
         type=Path,
         metavar="PATH",
-        help="written after each pass that succeeded, removed after one that failed (a health check reads it)",
+        help="written at start and after each pass that succeeded, removed after one that failed "
+        "(a health check reads it)",
     )
 
 
@@ -61,6 +62,8 @@ def run_housekeeping(
     loop in tests).
     """
     done, code = 0, EXIT_OK
+    if args.health_file is not None:  # healthy until a pass fails (a first pass over months takes long)
+        args.health_file.write_text(f"started {format_ts(datetime.now(UTC))}\n")
     while True:
         code = _one_pass(settings, out, err)
         done += 1

@@ -64,7 +64,9 @@ def resend_lost_alerts(store: Store, settings: Settings, now: datetime) -> list[
     urls = settings.notify_targets("price")
     if not urls:
         return []
-    lost = store.unsent_alerts(now, RESEND_WITHIN, alert_claim_lease(len(urls)))
+    lease = alert_claim_lease(len(urls))
+    # the window covers two leases: with many URLs an alert's dead claim still expires inside it
+    lost = store.unsent_alerts(now, max(RESEND_WITHIN, 2 * lease), lease)
     if lost:
         log.warning("%d price alert(s) recorded but never sent: sending them now", len(lost))
     return send_price_alerts(store, settings, lost[::-1])
