@@ -94,11 +94,12 @@ def prune_logs(root: Path, cutoff: datetime) -> Pruned:
     """
     if not root.is_dir():
         return Pruned()
-    limit, files, size, directories = cutoff.timestamp(), 0, 0, 0
-    # a folder goes only if it was old before this pass: one Airflow has just made for a new task's
-    # log (it makes the folder, then the file) stays however empty
-    old_folders = {folder for folder, _, _ in os.walk(root, followlinks=False) if Path(folder).lstat().st_mtime < limit}
-    for folder, _, names in os.walk(root, topdown=False, followlinks=False):
+    limit, files, size, old_folders = cutoff.timestamp(), 0, 0, []
+    for folder, _, names in os.walk(root, followlinks=False):
+        # a folder goes only if it was old before this pass (read before its files go): one Airflow
+        # has just made for a new task's log (it makes the folder, then the file) stays however empty
+        if Path(folder) != root and Path(folder).lstat().st_mtime < limit:
+            old_folders.append(folder)
         for name in names:
             path = Path(folder, name)
             try:
@@ -112,12 +113,13 @@ def prune_logs(root: Path, cutoff: datetime) -> Pruned:
                 log.warning("cannot delete %s: %s", path, exc)
                 continue
             files, size = files + 1, size + stat.st_size
-        if Path(folder) != root and folder in old_folders:
-            try:
-                Path(folder).rmdir()  # only when empty
-                directories += 1
-            except OSError:
-                pass
+    directories = 0
+    for folder in reversed(old_folders):  # a walk lists a folder before its subfolders: these go first
+        try:
+            Path(folder).rmdir()  # only when empty
+            directories += 1
+        except OSError:
+            pass
     return Pruned(files, size, directories)
 
 
